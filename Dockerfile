@@ -1,0 +1,24 @@
+# Build stage: compile authd. protox compiles the .proto files in Rust, so no
+# protoc is needed.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto proto
+COPY migrations migrations
+COPY src src
+RUN cargo build --release --locked
+
+# Runtime stage: the binary alone, as an unprivileged user. Migrations are
+# embedded in the binary and applied at start-up.
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin authd
+COPY --from=build /src/target/release/authd /usr/local/bin/authd
+USER authd
+ENV AUTHD_GRPC_ADDR=0.0.0.0:50051
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=6s --start-period=20s CMD ["authd", "healthcheck"]
+ENTRYPOINT ["authd"]
+CMD ["serve"]

@@ -1,0 +1,212 @@
+//! The `authd` command: `serve` (the default), `migrate`, and the operator
+//! commands that work on the database directly, such as creating the first
+//! admin account.
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{DatabaseArgs, ServeArgs};
+use crate::service::accounts::AccountRegistration;
+use crate::service::{AuthService, ServiceConfig};
+use crate::startup::{Application, Database};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "authd",
+    version,
+    about = "OAuth 2.0 authorization service: gRPC core over PostgreSQL",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `authd` with no command serves, with these settings.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the gRPC API (the default command).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit. Running it twice is harmless.
+    Migrate(DatabaseArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage applications.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Ask a running authd whether it is serving (grpc.health.v1); exits 0
+    /// when it is. For container health checks.
+    Healthcheck {
+        /// The gRPC address to check.
+        #[arg(long, env = "AUTHD_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+        addr: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account. The password is read from standard input (one
+    /// line) or, on a terminal, prompted for; never from an argument.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Allow the account to use admin scopes.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Let an application introspect every token, not only its own (or,
+    /// with --off, stop it).
+    ResourceServer {
+        /// The application's client_id.
+        client_id: String,
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    telemetry::init(cli.log_format);
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(args)) => {
+            let db = open(&args).await?;
+            println!(
+                "database schema is at version {}",
+                crate::store::migrate::latest_version()
+            );
+            db.close().await
+        }
+        Some(Command::Account(AccountCommand::Create {
+            username,
+            email,
+            admin,
+            database,
+        })) => {
+            let password = read_password()?;
+            let db = open(&database).await?;
+            let service = operator_service(&db).await?;
+            let result = service
+                .create_account_unchecked(&AccountRegistration {
+                    username,
+                    email,
+                    password,
+                    admin,
+                })
+                .await;
+            db.close().await?;
+            let account = result.map_err(|e| anyhow::anyhow!("{}", e.description))?;
+            println!(
+                "created account {} (id {}){}",
+                account.username,
+                account.id,
+                if account.is_admin { ", admin" } else { "" }
+            );
+            Ok(())
+        }
+        Some(Command::Healthcheck { addr }) => healthcheck(&addr).await,
+        Some(Command::App(AppCommand::ResourceServer {
+            client_id,
+            off,
+            database,
+        })) => {
+            let db = open(&database).await?;
+            let result = db.store.set_resource_server(&client_id, !off).await;
+            db.close().await?;
+            match result? {
+                Some(app) => {
+                    println!(
+                        "{} ({}) is {}a resource server",
+                        app.name,
+                        app.client_id,
+                        if app.is_resource_server { "" } else { "not " }
+                    );
+                    Ok(())
+                }
+                None => anyhow::bail!("no application has client_id {client_id}"),
+            }
+        }
+    }
+}
+
+async fn healthcheck(addr: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    // A wildcard listen address is not something to connect to.
+    let addr = addr
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
+        let mut client = HealthClient::new(channel);
+        let status = client
+            .check(HealthCheckRequest::default())
+            .await?
+            .into_inner()
+            .status;
+        anyhow::Ok(status)
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .context("health check timed out")??;
+    anyhow::ensure!(
+        status == ServingStatus::Serving as i32,
+        "authd at {addr} is not serving (PostgreSQL unreachable?)"
+    );
+    println!("SERVING");
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = Application::build(args.config()?).await?;
+    app.run_until_signal().await
+}
+
+async fn open(args: &DatabaseArgs) -> anyhow::Result<Database> {
+    Database::open(&args.database_config()?, 2, args.db_timeout).await
+}
+
+async fn operator_service(db: &Database) -> anyhow::Result<AuthService> {
+    AuthService::new(db.store.clone(), ServiceConfig::new(""))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// One line from standard input, or a prompt (twice) on a terminal.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password (again): ")?;
+        anyhow::ensure!(first == again, "the passwords do not match");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

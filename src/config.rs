@@ -1,0 +1,174 @@
+//! Configuration, from flags and environment variables (clap reads both;
+//! a flag wins over its variable). Every setting has a default that works
+//! on a developer's machine: `authd` alone serves gRPC on 127.0.0.1:50051
+//! over a private PostgreSQL it starts itself.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::service::{Lifetimes, ServiceConfig};
+
+/// Where the database is and how to talk to it.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseArgs {
+    /// PostgreSQL to use, e.g. postgres://authd@db/authd. Without it, authd
+    /// starts a private PostgreSQL from the machine's server binaries.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Data directory of the private PostgreSQL (used without DATABASE_URL).
+    /// Default: $XDG_DATA_HOME/authd/postgres, or /var/lib/authd/postgres as root.
+    #[arg(long, env = "AUTHD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// OS user that runs the private PostgreSQL when authd runs as root
+    /// (PostgreSQL refuses to run as root).
+    #[arg(long, env = "AUTHD_PG_USER", default_value = "postgres")]
+    pub pg_user: String,
+
+    /// Largest number of pooled PostgreSQL connections.
+    #[arg(long, env = "AUTHD_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// How long a request waits for a database connection, and the longest
+    /// any statement may run, before failing as unavailable.
+    #[arg(long, env = "AUTHD_DB_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
+}
+
+/// Settings of `authd serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address of the gRPC listener.
+    #[arg(long, env = "AUTHD_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Issuer identifier: `iss` of introspection responses and JWTs.
+    #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
+
+    /// Lifetime of authorization codes.
+    #[arg(long, env = "AUTHD_CODE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub code_ttl: Duration,
+
+    /// Lifetime of opaque access tokens; "never" (the default, as Mastodon)
+    /// or a duration such as 1h. With a lifetime, refresh tokens are issued.
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", default_value = "never", value_parser = parse_optional_duration)]
+    pub access_token_ttl: OptionalDuration,
+
+    /// Lifetime of JWT access tokens (they always expire).
+    #[arg(long, env = "AUTHD_JWT_ACCESS_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub jwt_access_token_ttl: Duration,
+
+    /// Lifetime of refresh tokens; "never" or a duration.
+    #[arg(long, env = "AUTHD_REFRESH_TOKEN_TTL", default_value = "30days", value_parser = parse_optional_duration)]
+    pub refresh_token_ttl: OptionalDuration,
+
+    /// Lifetime of login sessions.
+    #[arg(long, env = "AUTHD_SESSION_TTL", default_value = "14days", value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+
+    /// How often the health service checks PostgreSQL.
+    #[arg(long, env = "AUTHD_HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+
+    /// On SIGINT/SIGTERM, how long in-flight requests get to finish before
+    /// connections are closed.
+    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// A duration, or none ("never").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionalDuration(pub Option<Duration>);
+
+fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
+    match s.trim() {
+        "never" | "none" | "0" | "" => Ok(OptionalDuration(None)),
+        other => humantime::parse_duration(other)
+            .map(|d| OptionalDuration(Some(d)))
+            .map_err(|e| format!("{e} (or \"never\")")),
+    }
+}
+
+/// What the database connection is.
+#[derive(Clone, Debug)]
+pub enum DatabaseConfig {
+    /// An existing PostgreSQL.
+    Connect(Box<tokio_postgres::Config>),
+    /// A private PostgreSQL that authd starts and stops.
+    Embedded(crate::embedded_postgres::EmbeddedPostgresOptions),
+}
+
+/// Everything `Application::build` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub grpc_addr: SocketAddr,
+    pub database: DatabaseConfig,
+    pub db_pool_size: usize,
+    pub db_timeout: Duration,
+    pub service: ServiceConfig,
+    pub health_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl DatabaseArgs {
+    pub fn database_config(&self) -> anyhow::Result<DatabaseConfig> {
+        match &self.database_url {
+            Some(url) => Ok(DatabaseConfig::Connect(Box::new(url.parse().map_err(
+                |e| {
+                    anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL connection string: {e}")
+                },
+            )?))),
+            None => Ok(DatabaseConfig::Embedded(
+                crate::embedded_postgres::EmbeddedPostgresOptions {
+                    data_dir: self.data_dir.clone().unwrap_or_else(default_data_dir),
+                    durable: true,
+                    run_as: Some(self.pg_user.clone()),
+                    port: 5432,
+                    max_connections: u32::try_from(self.db_pool_size * 2 + 10).unwrap_or(100),
+                },
+            )),
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut service = ServiceConfig::new(self.issuer.clone());
+        service.lifetimes = Lifetimes {
+            authorization_code: self.code_ttl,
+            access_token: self.access_token_ttl.0,
+            jwt_access_token: self.jwt_access_token_ttl,
+            refresh_token: self.refresh_token_ttl.0,
+            session: self.session_ttl,
+        };
+        Ok(Config {
+            grpc_addr: self.grpc_addr,
+            database: self.database.database_config()?,
+            db_pool_size: self.database.db_pool_size,
+            db_timeout: self.database.db_timeout,
+            service,
+            health_interval: self.health_interval,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+/// Root's home is usually closed to other users, and PostgreSQL runs as
+/// another user when authd runs as root, so root gets a system directory.
+pub fn default_data_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/authd/postgres");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("authd/postgres")
+}

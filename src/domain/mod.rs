@@ -1,0 +1,12 @@
+//! The OAuth domain: applications, accounts, scopes, redirect URIs, PKCE,
+//! secrets and errors. Pure values and rules, parsed at the edge; nothing
+//! here knows of gRPC, HTTP or SQL.
+pub mod account;
+pub mod app;
+pub mod client_auth;
+pub mod error;
+pub mod password;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
+pub mod secret;

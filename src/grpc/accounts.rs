@@ -1,0 +1,120 @@
+//! authd.v1.Sessions and authd.v1.Accounts over `AuthService`.
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::metadata::bearer_token;
+use crate::domain::secret::Secret;
+use crate::proto::v1;
+use crate::proto::v1::accounts_server::Accounts;
+use crate::proto::v1::sessions_server::Sessions;
+use crate::service::AuthService;
+use crate::service::accounts::AccountRegistration;
+use crate::store::unix_seconds;
+
+pub struct SessionsService {
+    pub service: AuthService,
+}
+
+#[tonic::async_trait]
+impl Sessions for SessionsService {
+    async fn login(
+        &self,
+        request: Request<v1::LoginRequest>,
+    ) -> Result<Response<v1::LoginResponse>, Status> {
+        let r = request.into_inner();
+        let opened = self
+            .service
+            .login(&r.email, &Secret::new(r.password))
+            .await?;
+        Ok(Response::new(v1::LoginResponse {
+            session: opened.session.expose().to_owned(),
+            account: Some(convert::account(&opened.account)),
+            expires_at: unix_seconds(opened.expires_at),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<v1::LogoutRequest>,
+    ) -> Result<Response<v1::LogoutResponse>, Status> {
+        self.service
+            .logout(&Secret::new(request.into_inner().session))
+            .await?;
+        Ok(Response::new(v1::LogoutResponse {}))
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<v1::GetSessionRequest>,
+    ) -> Result<Response<v1::Session>, Status> {
+        let (account, expires_at) = self
+            .service
+            .get_session(&Secret::new(request.into_inner().session))
+            .await?;
+        Ok(Response::new(v1::Session {
+            account: Some(convert::account(&account)),
+            expires_at: unix_seconds(expires_at),
+        }))
+    }
+}
+
+pub struct AccountsService {
+    pub service: AuthService,
+}
+
+#[tonic::async_trait]
+impl Accounts for AccountsService {
+    async fn create_account(
+        &self,
+        request: Request<v1::CreateAccountRequest>,
+    ) -> Result<Response<v1::Account>, Status> {
+        let token = bearer_token(&request, "");
+        let r = request.into_inner();
+        let account = self
+            .service
+            .create_account(
+                &token,
+                &AccountRegistration {
+                    username: r.username,
+                    email: r.email,
+                    password: r.password,
+                    admin: r.admin,
+                },
+            )
+            .await?;
+        Ok(Response::new(convert::account(&account)))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<v1::GetAccountRequest>,
+    ) -> Result<Response<v1::Account>, Status> {
+        let token = bearer_token(&request, "");
+        let account = self
+            .service
+            .get_account(&token, &request.get_ref().id)
+            .await?;
+        Ok(Response::new(convert::account(&account)))
+    }
+
+    async fn disable_account(
+        &self,
+        request: Request<v1::DisableAccountRequest>,
+    ) -> Result<Response<v1::Account>, Status> {
+        let token = bearer_token(&request, "");
+        let account = self
+            .service
+            .disable_account(&token, &request.get_ref().id)
+            .await?;
+        Ok(Response::new(convert::account(&account)))
+    }
+
+    async fn verify_account_credentials(
+        &self,
+        request: Request<v1::VerifyAccountCredentialsRequest>,
+    ) -> Result<Response<v1::Account>, Status> {
+        let token = bearer_token(&request, &request.get_ref().access_token);
+        let account = self.service.verify_account_credentials(&token).await?;
+        Ok(Response::new(convert::account(&account)))
+    }
+}

@@ -1,0 +1,36 @@
+//! Domain and store values into their protobuf messages.
+use crate::domain::redirect_uri::RedirectUri;
+use crate::proto::v1;
+use crate::store::accounts::AccountRecord;
+use crate::store::apps::AppRecord;
+use crate::store::unix_seconds;
+
+pub fn app(app: &AppRecord) -> v1::App {
+    v1::App {
+        id: app.id.to_string(),
+        name: app.name.clone(),
+        website: app.website.clone().unwrap_or_default(),
+        scopes: app.scopes.to_vec_strings(),
+        redirect_uris: app
+            .redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .map(str::to_owned)
+            .collect(),
+        client_id: app.client_id.clone(),
+        access_token_format: app.access_token_format.as_str().to_owned(),
+        resource_server: app.is_resource_server,
+        created_at: unix_seconds(app.created_at),
+    }
+}
+
+pub fn account(account: &AccountRecord) -> v1::Account {
+    v1::Account {
+        id: account.id.to_string(),
+        username: account.username.clone(),
+        email: account.email.clone(),
+        admin: account.is_admin,
+        disabled: account.is_disabled(),
+        created_at: unix_seconds(account.created_at),
+    }
+}

@@ -1,0 +1,163 @@
+//! authd.v1.OAuth over `AuthService`.
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::metadata::client_credentials;
+use crate::domain::secret::Secret;
+use crate::proto::v1;
+use crate::proto::v1::o_auth_server::OAuth;
+use crate::service::AuthService;
+use crate::service::authorize::AuthorizationRequest;
+use crate::service::introspect::TokenTypeHint;
+use crate::service::token::TokenRequest;
+use crate::store::unix_seconds;
+
+pub struct OAuthService {
+    pub service: AuthService,
+}
+
+fn authorization_request(r: v1::AuthorizeRequest) -> AuthorizationRequest {
+    AuthorizationRequest {
+        session: (!r.session.is_empty()).then(|| Secret::new(r.session)),
+        response_type: r.response_type,
+        client_id: r.client_id,
+        redirect_uri: r.redirect_uri,
+        scope: r.scope,
+        state: r.state,
+        code_challenge: r.code_challenge,
+        code_challenge_method: r.code_challenge_method,
+    }
+}
+
+#[tonic::async_trait]
+impl OAuth for OAuthService {
+    async fn prepare_authorization(
+        &self,
+        request: Request<v1::AuthorizeRequest>,
+    ) -> Result<Response<v1::PrepareAuthorizationResponse>, Status> {
+        let prepared = self
+            .service
+            .prepare_authorization(&authorization_request(request.into_inner()))
+            .await?;
+        let mut app = convert::app(&prepared.app);
+        app.client_id.clear();
+        Ok(Response::new(v1::PrepareAuthorizationResponse {
+            deny_redirect: prepared.deny_redirect().unwrap_or_default(),
+            app: Some(app),
+            account: Some(convert::account(&prepared.account)),
+            scope: prepared.scopes.to_string(),
+            redirect_uri: prepared.redirect_uri.as_str().to_owned(),
+            previously_granted: prepared.previously_granted,
+        }))
+    }
+
+    async fn authorize(
+        &self,
+        request: Request<v1::AuthorizeRequest>,
+    ) -> Result<Response<v1::AuthorizeResponse>, Status> {
+        let issued = self
+            .service
+            .authorize(&authorization_request(request.into_inner()))
+            .await?;
+        let expires_in = issued.expires_in.as_secs();
+        Ok(Response::new(v1::AuthorizeResponse {
+            code: issued.code.expose().to_owned(),
+            redirect_uri: issued.redirect_uri.as_str().to_owned(),
+            state: issued.state,
+            scope: issued.scopes.to_string(),
+            redirect_to: issued.redirect_to.unwrap_or_default(),
+            expires_in: i64::try_from(expires_in).unwrap_or(i64::MAX),
+        }))
+    }
+
+    async fn exchange_token(
+        &self,
+        request: Request<v1::ExchangeTokenRequest>,
+    ) -> Result<Response<v1::TokenResponse>, Status> {
+        let client = {
+            let r = request.get_ref();
+            client_credentials(&request, &r.client_id, &r.client_secret)?
+        };
+        let r = request.into_inner();
+        let issued = self
+            .service
+            .exchange(&TokenRequest {
+                grant_type: r.grant_type,
+                client,
+                code: r.code,
+                redirect_uri: r.redirect_uri,
+                code_verifier: r.code_verifier,
+                refresh_token: r.refresh_token,
+                scope: r.scope,
+            })
+            .await?;
+        Ok(Response::new(v1::TokenResponse {
+            access_token: issued.access_token.expose().to_owned(),
+            token_type: "Bearer".into(),
+            scope: issued.scopes.to_string(),
+            created_at: unix_seconds(issued.created_at),
+            expires_in: issued
+                .expires_in
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            refresh_token: issued.refresh_token.map(|t| t.expose().to_owned()),
+        }))
+    }
+
+    async fn introspect(
+        &self,
+        request: Request<v1::IntrospectRequest>,
+    ) -> Result<Response<v1::IntrospectResponse>, Status> {
+        let r = request.get_ref();
+        let caller = client_credentials(&request, &r.client_id, &r.client_secret)?;
+        let active = self
+            .service
+            .introspect(
+                caller.as_ref(),
+                &r.token,
+                TokenTypeHint::parse(&r.token_type_hint),
+            )
+            .await?;
+        let Some(token) = active else {
+            return Ok(Response::new(v1::IntrospectResponse::inactive()));
+        };
+        Ok(Response::new(v1::IntrospectResponse {
+            active: Some(true),
+            scope: Some(token.scopes.to_string()),
+            username: token.username.clone(),
+            token_type: Some(token.token_type().to_owned()),
+            exp: token.expires_at.map(unix_seconds),
+            iat: Some(unix_seconds(token.issued_at)),
+            sub: Some(token.subject()),
+            iss: Some(self.service.config().issuer.clone()),
+            account_id: token.account_id.map(|id| id.to_string()),
+            aud: Some(token.client_id.clone()),
+            client_id: Some(token.client_id),
+        }))
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<v1::RevokeRequest>,
+    ) -> Result<Response<v1::RevokeResponse>, Status> {
+        let r = request.get_ref();
+        let caller = client_credentials(&request, &r.client_id, &r.client_secret)?;
+        self.service
+            .revoke(
+                caller.as_ref(),
+                &r.token,
+                TokenTypeHint::parse(&r.token_type_hint),
+            )
+            .await?;
+        Ok(Response::new(v1::RevokeResponse {}))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<v1::GetJwksRequest>,
+    ) -> Result<Response<v1::GetJwksResponse>, Status> {
+        let jwks = self.service.jwks().await?;
+        Ok(Response::new(v1::GetJwksResponse {
+            jwks_json: jwks.to_string(),
+        }))
+    }
+}

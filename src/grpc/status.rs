@@ -1,0 +1,110 @@
+//! The one mapping between `AuthError` and `tonic::Status`, both ways: the
+//! server turns errors into statuses here, and the shim (a gRPC client)
+//! turns statuses back into the same errors here, so that it can reproduce
+//! the exact OAuth error. The error name travels as the `reason` of a
+//! google.rpc.ErrorInfo and as the prefix of the status message.
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::error::{AuthError, ErrorKind};
+
+pub const ERROR_DOMAIN: &str = "authd";
+
+pub fn grpc_code(kind: ErrorKind) -> Code {
+    use ErrorKind::*;
+    match kind {
+        InvalidRequest
+        | InvalidGrant
+        | InvalidScope
+        | InvalidRedirectUri
+        | UnsupportedGrantType
+        | UnsupportedResponseType
+        | InvalidCodeChallengeMethod
+        | ValidationFailed => Code::InvalidArgument,
+        InvalidClient | InvalidToken | TokenRevoked | TokenExpired | InvalidCredentials
+        | InvalidSession => Code::Unauthenticated,
+        UnauthorizedClient | InsufficientScope | AccountDisabled | AccessDenied | Forbidden => {
+            Code::PermissionDenied
+        }
+        UserRequired => Code::FailedPrecondition,
+        NotFound => Code::NotFound,
+        AlreadyExists => Code::AlreadyExists,
+        Unavailable => Code::Unavailable,
+        Internal => Code::Internal,
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(e: AuthError) -> Status {
+        Status::with_error_details(
+            grpc_code(e.kind),
+            format!("{}: {}", e.kind, e.description),
+            ErrorDetails::with_error_info(e.kind.as_str(), ERROR_DOMAIN, []),
+        )
+    }
+}
+
+/// Recovers the error a core sent. Statuses that did not come from authd's
+/// mapping (a transport failure, say) become `unavailable` or `internal`.
+pub fn auth_error_from_status(status: &Status) -> AuthError {
+    let kind = status
+        .get_details_error_info()
+        .filter(|info| info.domain == ERROR_DOMAIN)
+        .and_then(|info| ErrorKind::from_name(&info.reason));
+    match kind {
+        Some(kind) => {
+            let prefix = format!("{kind}: ");
+            let description = status
+                .message()
+                .strip_prefix(&prefix)
+                .unwrap_or(status.message());
+            AuthError::new(kind, description)
+        }
+        None => match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                AuthError::unavailable()
+            }
+            _ => {
+                tracing::error!(code = ?status.code(), message = status.message(), "unexpected status from core");
+                AuthError::internal()
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_survives_the_round_trip_through_a_status() {
+        for kind in ErrorKind::ALL {
+            let e = AuthError::new(*kind, "some description");
+            let status = Status::from(e.clone());
+            assert_eq!(status.code(), grpc_code(*kind));
+            assert!(status.message().starts_with(kind.as_str()));
+            assert_eq!(auth_error_from_status(&status), e);
+        }
+    }
+
+    #[test]
+    fn bad_requests_never_map_to_internal() {
+        for kind in ErrorKind::ALL {
+            if *kind != ErrorKind::Internal {
+                assert_ne!(grpc_code(*kind), Code::Internal, "{kind}");
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_statuses_become_unavailable_or_internal() {
+        assert_eq!(
+            auth_error_from_status(&Status::unavailable("connection refused")).kind,
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            auth_error_from_status(&Status::unknown("???")).kind,
+            ErrorKind::Internal
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Registering applications and reading them back.
+use super::AuthService;
+use crate::domain::app::{AppRegistration, NewApp};
+use crate::domain::error::AuthError;
+use crate::domain::scope::Scope;
+use crate::domain::secret::{Secret, random_token};
+use crate::store::apps::AppRecord;
+
+/// A newly registered app with its secret, which exists only here.
+pub struct RegisteredApp {
+    pub app: AppRecord,
+    pub client_secret: Secret,
+}
+
+impl AuthService {
+    pub async fn register_app(&self, input: &AppRegistration) -> Result<RegisteredApp, AuthError> {
+        let app = NewApp::parse(input)?;
+        let client_id = random_token();
+        let client_secret = Secret::generate();
+        let record = self
+            .store()
+            .insert_app(&app, &client_id, &client_secret.digest())
+            .await?;
+        tracing::info!(app_id = record.id, client_id = %record.client_id, name = %record.name, "registered app");
+        Ok(RegisteredApp {
+            app: record,
+            client_secret,
+        })
+    }
+
+    /// The app that owns an active bearer token.
+    pub async fn verify_app_credentials(&self, bearer: &str) -> Result<AppRecord, AuthError> {
+        let ctx = self.authenticate_bearer(bearer).await?;
+        Ok(ctx.app)
+    }
+
+    /// Marks an app as a resource server (or not). Admins only.
+    pub async fn set_resource_server(
+        &self,
+        admin_bearer: &str,
+        client_id: &str,
+        resource_server: bool,
+    ) -> Result<AppRecord, AuthError> {
+        let admin = self
+            .authorize_admin(admin_bearer, Scope::AdminWrite)
+            .await?;
+        let app = self
+            .store()
+            .set_resource_server(client_id, resource_server)
+            .await?
+            .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
+        tracing::info!(
+            admin = admin.id,
+            client_id,
+            resource_server,
+            "changed resource server flag"
+        );
+        Ok(app)
+    }
+}

@@ -1,0 +1,126 @@
+//! Token introspection (RFC 7662). The caller authenticates as a client and
+//! sees its own tokens, or every token when it is a resource server. For
+//! anything else the answer is active=false and nothing more (section 2.2),
+//! so introspection cannot be used to learn about other clients' tokens.
+use std::time::SystemTime;
+
+use super::bearer::MAX_TOKEN_LEN;
+use super::{AuthService, is_expired, now};
+use crate::domain::client_auth::ClientCredentials;
+use crate::domain::error::AuthError;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret::Digest;
+use crate::store::apps::AppRecord;
+use crate::store::grants::{TokenKind, TokenRecord};
+
+/// What introspection says of an active token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub scopes: ScopeSet,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub account_id: Option<i64>,
+    pub kind: TokenKind,
+    pub expires_at: Option<SystemTime>,
+    pub issued_at: SystemTime,
+}
+
+impl ActiveToken {
+    /// RFC 7662 token_type: how the token is used.
+    pub fn token_type(&self) -> &'static str {
+        match self.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+
+    /// The subject: the account for user tokens, the client for app tokens.
+    pub fn subject(&self) -> String {
+        self.account_id
+            .map_or_else(|| self.client_id.clone(), |id| id.to_string())
+    }
+}
+
+/// Which table to look in first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenTypeHint {
+    AccessToken,
+    RefreshToken,
+}
+
+impl TokenTypeHint {
+    /// Unknown hints are ignored (RFC 7009 section 2.1, RFC 7662 section 2.1).
+    pub fn parse(hint: &str) -> TokenTypeHint {
+        match hint {
+            "refresh_token" => TokenTypeHint::RefreshToken,
+            _ => TokenTypeHint::AccessToken,
+        }
+    }
+}
+
+impl AuthService {
+    /// Introspects `token` for the authenticated caller. `Ok(None)` is
+    /// active=false.
+    pub async fn introspect(
+        &self,
+        caller: Option<&ClientCredentials>,
+        token: &str,
+        hint: TokenTypeHint,
+    ) -> Result<Option<ActiveToken>, AuthError> {
+        let caller = self.authenticate_client(caller).await?;
+        if token.is_empty() {
+            return Err(AuthError::invalid_request(
+                "Missing required parameter: token.",
+            ));
+        }
+        Ok(self
+            .find_token(token, hint)
+            .await?
+            .filter(|record| may_see(&caller, record))
+            .and_then(|record| active_view(record, now())))
+    }
+
+    /// Looks a token up as an access token and as a refresh token, in the
+    /// order the hint suggests.
+    pub(crate) async fn find_token(
+        &self,
+        token: &str,
+        hint: TokenTypeHint,
+    ) -> Result<Option<TokenRecord>, AuthError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        let digest = Digest::of(token);
+        let store = self.store();
+        let found = match hint {
+            TokenTypeHint::AccessToken => match store.access_token(&digest).await? {
+                Some(t) => Some(t),
+                None => store.refresh_token(&digest).await?,
+            },
+            TokenTypeHint::RefreshToken => match store.refresh_token(&digest).await? {
+                Some(t) => Some(t),
+                None => store.access_token(&digest).await?,
+            },
+        };
+        Ok(found)
+    }
+}
+
+fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {
+    caller.is_resource_server || caller.id == token.app_id
+}
+
+fn active_view(record: TokenRecord, at: SystemTime) -> Option<ActiveToken> {
+    if record.revoked || record.account_disabled || is_expired(record.expires_at, at) {
+        return None;
+    }
+    Some(ActiveToken {
+        scopes: record.scopes,
+        client_id: record.client_id,
+        username: record.username,
+        account_id: record.account_id,
+        kind: record.kind,
+        expires_at: record.expires_at,
+        issued_at: record.created_at,
+    })
+}

@@ -1,0 +1,206 @@
+//! authd's operations: registering apps, authorizing, exchanging grants,
+//! introspecting and revoking tokens, sessions and accounts. Each one is a
+//! method of `AuthService`, written against the domain types and the store;
+//! the gRPC services are thin adapters over these methods.
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+
+use crate::domain::error::AuthError;
+use crate::domain::scope::{Scope, ScopeSet};
+use crate::store::Store;
+
+pub mod accounts;
+pub mod apps;
+pub mod authorize;
+pub mod bearer;
+pub mod clients;
+pub mod introspect;
+pub mod jwt;
+pub mod revoke;
+pub mod sessions;
+pub mod token;
+
+/// How long each kind of secret lives.
+#[derive(Clone, Debug)]
+pub struct Lifetimes {
+    pub authorization_code: Duration,
+    /// Opaque access tokens; None means they never expire, as Mastodon
+    /// clients expect.
+    pub access_token: Option<Duration>,
+    /// JWT access tokens always expire: a JWT verified offline cannot be
+    /// recalled, so its lifetime bounds what a revocation misses.
+    pub jwt_access_token: Duration,
+    /// None means refresh tokens do not expire (each use rotates them).
+    pub refresh_token: Option<Duration>,
+    pub session: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            authorization_code: Duration::from_secs(600),
+            access_token: None,
+            jwt_access_token: Duration::from_secs(3600),
+            refresh_token: Some(Duration::from_secs(30 * 24 * 3600)),
+            session: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The issuer identifier: `iss` in introspection and JWTs.
+    pub issuer: String,
+    pub lifetimes: Lifetimes,
+    /// How many argon2 computations may run at once. Bounded so that a
+    /// storm of logins cannot take every core from token introspection.
+    pub password_hash_concurrency: usize,
+}
+
+impl ServiceConfig {
+    pub fn new(issuer: impl Into<String>) -> Self {
+        ServiceConfig {
+            issuer: issuer.into(),
+            lifetimes: Lifetimes::default(),
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// The service. Cheap to clone: all state is shared.
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: ServiceConfig,
+    keys: jwt::KeyRing,
+    password_hashing: Semaphore,
+}
+
+impl AuthService {
+    /// Builds the service; makes sure a JWT signing key exists.
+    pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
+        let keys = jwt::KeyRing::load(&store).await?;
+        let permits = config.password_hash_concurrency.max(1);
+        Ok(AuthService {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                keys,
+                password_hashing: Semaphore::new(permits),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    fn lifetimes(&self) -> &Lifetimes {
+        &self.inner.config.lifetimes
+    }
+
+    /// Runs a CPU-heavy password computation on the blocking pool, at most
+    /// `password_hash_concurrency` at a time, so the async runtime never
+    /// stalls on argon2.
+    async fn with_password_hashing<T, F>(&self, work: F) -> Result<T, AuthError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .password_hashing
+            .acquire()
+            .await
+            .map_err(|_| AuthError::internal())?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            tracing::error!(error = %e, "password hashing task failed");
+            AuthError::internal()
+        })
+    }
+}
+
+/// The scopes a request gets when it names none: `read`, or, for an app
+/// that registered only parts of `read`, those parts. Mastodon's default
+/// (`read`) intersected with what the app may have.
+pub(crate) fn default_scopes(allowed: &ScopeSet) -> Result<ScopeSet, AuthError> {
+    let read = ScopeSet::read();
+    if read.is_within(allowed) {
+        return Ok(read);
+    }
+    let parts = ScopeSet::from_scopes(allowed.iter().filter(|s| Scope::Read.satisfies(*s)));
+    if parts.is_empty() {
+        return Err(AuthError::invalid_scope(
+            "The requested scope is invalid, unknown, or malformed.",
+        ));
+    }
+    Ok(parts)
+}
+
+/// Parses a requested scope string against what the app may have:
+/// empty means the default; otherwise every scope must be within `allowed`.
+pub(crate) fn requested_scopes(requested: &str, allowed: &ScopeSet) -> Result<ScopeSet, AuthError> {
+    if requested.trim().is_empty() {
+        return default_scopes(allowed);
+    }
+    let scopes = ScopeSet::parse(requested).map_err(|_| {
+        AuthError::invalid_scope("The requested scope is invalid, unknown, or malformed.")
+    })?;
+    if !scopes.is_within(allowed) {
+        return Err(AuthError::invalid_scope(
+            "The requested scope is invalid, unknown, or malformed.",
+        ));
+    }
+    Ok(scopes)
+}
+
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) fn is_expired(expires_at: Option<SystemTime>, at: SystemTime) -> bool {
+    expires_at.is_some_and(|e| e <= at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn default_scope_is_read_intersected_with_the_app() {
+        assert_eq!(default_scopes(&set("read write")).unwrap(), set("read"));
+        assert_eq!(
+            default_scopes(&set("read:statuses read:accounts write")).unwrap(),
+            set("read:accounts read:statuses")
+        );
+        assert!(default_scopes(&set("write push")).is_err());
+    }
+
+    #[test]
+    fn requested_scopes_must_be_within_the_app() {
+        let app = set("read write:statuses");
+        assert_eq!(requested_scopes("", &app).unwrap(), set("read"));
+        assert_eq!(
+            requested_scopes("read:accounts", &app).unwrap(),
+            set("read:accounts")
+        );
+        assert!(requested_scopes("write", &app).is_err());
+        assert!(requested_scopes("read bogus", &app).is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! Login sessions: email and password in, an opaque session out.
+use std::time::SystemTime;
+
+use super::{AuthService, now};
+use crate::domain::account::Email;
+use crate::domain::error::AuthError;
+use crate::domain::password;
+use crate::domain::secret::Secret;
+use crate::store::accounts::AccountRecord;
+
+pub struct OpenedSession {
+    pub session: Secret,
+    pub account: AccountRecord,
+    pub expires_at: SystemTime,
+}
+
+/// Passwords longer than this are refused before hashing, so nobody can
+/// make argon2 chew on megabytes.
+const MAX_PASSWORD_LEN: usize = 1024;
+
+impl AuthService {
+    /// Checks credentials and opens a session. An unknown email and a wrong
+    /// password get the same error after the same argon2 work.
+    pub async fn login(&self, email: &str, password: &Secret) -> Result<OpenedSession, AuthError> {
+        if password.expose().len() > MAX_PASSWORD_LEN {
+            return Err(AuthError::invalid_credentials());
+        }
+        let account = match Email::parse(email) {
+            Ok(email) => self.store().account_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        let presented = password.clone();
+        let (account, matches) = match account {
+            Some(account) => {
+                let phc = account.password_hash.clone();
+                let ok = self
+                    .with_password_hashing(move || password::verify(presented.expose(), &phc))
+                    .await?;
+                (Some(account), ok)
+            }
+            None => {
+                self.with_password_hashing(move || password::verify_dummy(presented.expose()))
+                    .await?;
+                (None, false)
+            }
+        };
+        let Some(account) = account.filter(|_| matches) else {
+            tracing::info!("login failed: invalid credentials");
+            return Err(AuthError::invalid_credentials());
+        };
+        if account.is_disabled() {
+            tracing::info!(account = account.id, "login refused: account disabled");
+            return Err(AuthError::account_disabled());
+        }
+        let session = Secret::generate();
+        let expires_at = now() + self.lifetimes().session;
+        self.store()
+            .insert_session(&session.digest(), account.id, expires_at)
+            .await?;
+        tracing::info!(account = account.id, "logged in");
+        Ok(OpenedSession {
+            session,
+            account,
+            expires_at,
+        })
+    }
+
+    pub async fn logout(&self, session: &Secret) -> Result<(), AuthError> {
+        if !session.is_empty() {
+            self.store().delete_session(&session.digest()).await?;
+        }
+        Ok(())
+    }
+
+    /// The account of an open session, with the session's expiry.
+    pub async fn get_session(
+        &self,
+        session: &Secret,
+    ) -> Result<(AccountRecord, SystemTime), AuthError> {
+        if session.is_empty() || session.expose().len() > super::bearer::MAX_TOKEN_LEN {
+            return Err(AuthError::invalid_session());
+        }
+        let (account, expires_at) = self
+            .store()
+            .session_account(&session.digest())
+            .await?
+            .ok_or_else(AuthError::invalid_session)?;
+        if account.is_disabled() {
+            return Err(AuthError::account_disabled());
+        }
+        Ok((account, expires_at))
+    }
+
+    pub(crate) async fn session_account(
+        &self,
+        session: Option<&Secret>,
+    ) -> Result<AccountRecord, AuthError> {
+        let session = session.ok_or_else(AuthError::invalid_session)?;
+        Ok(self.get_session(session).await?.0)
+    }
+}

@@ -1,0 +1,338 @@
+//! The token endpoint (RFC 6749 sections 4.1.3, 4.4 and 6): exchanges an
+//! authorization code, client credentials or a refresh token for tokens.
+//!
+//! Codes are single use, and a second presentation revokes what the first
+//! one issued (section 4.1.2). Refresh tokens rotate on every use, and a
+//! used one presented again revokes its whole grant (RFC 9700 section
+//! 4.14.2). Both checks run under row locks, so concurrent attempts are
+//! serialized and at most one succeeds.
+use std::time::{Duration, SystemTime};
+
+use super::jwt::{AccessTokenClaims, expiry_seconds};
+use super::{AuthService, is_expired, now, requested_scopes};
+use crate::domain::app::AccessTokenFormat;
+use crate::domain::client_auth::ClientCredentials;
+use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::pkce::CodeChallenge;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret::{Digest, Secret, random_token};
+use crate::store::apps::AppRecord;
+use crate::store::grants::{self, NewAccessToken, NewRefreshToken};
+use crate::store::unix_seconds;
+
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub client: Option<ClientCredentials>,
+    pub code: String,
+    pub redirect_uri: String,
+    pub code_verifier: String,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// Tokens handed out once (RFC 6749 section 5.1).
+pub struct IssuedTokens {
+    pub access_token: Secret,
+    pub scopes: ScopeSet,
+    pub created_at: SystemTime,
+    pub expires_in: Option<Duration>,
+    pub refresh_token: Option<Secret>,
+}
+
+enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+/// A minted access token: the value for the client, the row for the store.
+struct MintedAccessToken {
+    value: Secret,
+    row: NewAccessToken,
+    expires_in: Option<Duration>,
+}
+
+impl AuthService {
+    pub async fn exchange(&self, request: &TokenRequest) -> Result<IssuedTokens, AuthError> {
+        let grant_type = match request.grant_type.as_str() {
+            "" => {
+                return Err(AuthError::invalid_request(
+                    "Missing required parameter: grant_type.",
+                ));
+            }
+            "authorization_code" => GrantType::AuthorizationCode,
+            "client_credentials" => GrantType::ClientCredentials,
+            "refresh_token" => GrantType::RefreshToken,
+            _ => {
+                return Err(AuthError::new(
+                    ErrorKind::UnsupportedGrantType,
+                    "The authorization grant type is not supported by the authorization server.",
+                ));
+            }
+        };
+        let app = self.authenticate_client(request.client.as_ref()).await?;
+        match grant_type {
+            GrantType::AuthorizationCode => self.redeem_code(&app, request).await,
+            GrantType::ClientCredentials => self.client_credentials(&app, request).await,
+            GrantType::RefreshToken => self.refresh(&app, request).await,
+        }
+    }
+
+    async fn redeem_code(
+        &self,
+        app: &AppRecord,
+        request: &TokenRequest,
+    ) -> Result<IssuedTokens, AuthError> {
+        if request.code.is_empty() {
+            return Err(AuthError::invalid_request(
+                "Missing required parameter: code.",
+            ));
+        }
+        if request.redirect_uri.is_empty() {
+            return Err(AuthError::invalid_request(
+                "Missing required parameter: redirect_uri.",
+            ));
+        }
+        let invalid = || {
+            AuthError::invalid_grant(
+                "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+            )
+        };
+        if request.code.len() > super::bearer::MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let digest = Digest::of(&request.code);
+        let mut conn = self.store().conn().await?;
+        let tx = grants::begin(&mut conn).await?;
+        let code = tx.lock_code(&digest).await?.ok_or_else(invalid)?;
+        if code.redeemed_at.is_some() {
+            if let Some(grant_id) = code.grant_id {
+                tx.revoke_grant(grant_id).await?;
+                tx.commit().await?;
+                tracing::warn!(
+                    grant_id,
+                    app_id = code.app_id,
+                    "authorization code reused: revoked the tokens issued from it"
+                );
+            }
+            return Err(invalid());
+        }
+        if code.app_id != app.id {
+            tracing::warn!(
+                app_id = app.id,
+                "authorization code presented by another client"
+            );
+            return Err(invalid());
+        }
+        let at = now();
+        if code.expires_at <= at {
+            return Err(invalid());
+        }
+        if code.redirect_uri != request.redirect_uri {
+            return Err(invalid());
+        }
+        match (&code.code_challenge, request.code_verifier.is_empty()) {
+            (Some(_), true) => {
+                return Err(AuthError::invalid_request(
+                    "Missing required parameter: code_verifier.",
+                ));
+            }
+            (Some(challenge), false) => {
+                if !CodeChallenge::from_stored(challenge.clone()).verify(&request.code_verifier) {
+                    return Err(AuthError::invalid_grant(
+                        "The code_verifier does not match the code_challenge.",
+                    ));
+                }
+            }
+            (None, false) => {
+                return Err(AuthError::invalid_grant(
+                    "A code_verifier was sent but the authorization request had no code_challenge.",
+                ));
+            }
+            (None, true) => {}
+        }
+        if code.account_disabled {
+            return Err(invalid());
+        }
+        let grant_id = tx
+            .create_grant(app.id, Some(code.account_id), &code.scopes, at)
+            .await?;
+        let access = self.mint_access_token(app, Some(code.account_id), &code.scopes, at)?;
+        let access_id = tx.insert_access_token(grant_id, &access.row).await?;
+        let refresh = match access.expires_in {
+            Some(_) => {
+                let refresh = self.new_refresh_token(&code.scopes, at);
+                tx.insert_refresh_token(grant_id, access_id, &refresh.1)
+                    .await?;
+                Some(refresh.0)
+            }
+            None => None,
+        };
+        tx.mark_code_redeemed(&digest, grant_id).await?;
+        tx.commit().await?;
+        tracing::info!(grant_id, app_id = app.id, account = code.account_id, scope = %code.scopes, "redeemed authorization code");
+        Ok(IssuedTokens {
+            access_token: access.value,
+            scopes: code.scopes,
+            created_at: at,
+            expires_in: access.expires_in,
+            refresh_token: refresh,
+        })
+    }
+
+    /// RFC 6749 section 4.4: an app acting for itself. No refresh token
+    /// (section 4.4.3): the app can always ask again.
+    async fn client_credentials(
+        &self,
+        app: &AppRecord,
+        request: &TokenRequest,
+    ) -> Result<IssuedTokens, AuthError> {
+        let scopes = requested_scopes(&request.scope, &app.scopes)?;
+        let at = now();
+        let access = self.mint_access_token(app, None, &scopes, at)?;
+        self.store().issue_app_token(app.id, &access.row).await?;
+        tracing::debug!(app_id = app.id, scope = %scopes, "issued client_credentials token");
+        Ok(IssuedTokens {
+            access_token: access.value,
+            scopes,
+            created_at: at,
+            expires_in: access.expires_in,
+            refresh_token: None,
+        })
+    }
+
+    async fn refresh(
+        &self,
+        app: &AppRecord,
+        request: &TokenRequest,
+    ) -> Result<IssuedTokens, AuthError> {
+        if request.refresh_token.is_empty() {
+            return Err(AuthError::invalid_request(
+                "Missing required parameter: refresh_token.",
+            ));
+        }
+        let invalid =
+            || AuthError::invalid_grant("The refresh token is invalid, expired or revoked.");
+        if request.refresh_token.len() > super::bearer::MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let mut conn = self.store().conn().await?;
+        let tx = grants::begin(&mut conn).await?;
+        let current = tx
+            .lock_refresh_token(&Digest::of(&request.refresh_token))
+            .await?
+            .ok_or_else(invalid)?;
+        if current.app_id != app.id {
+            tracing::warn!(app_id = app.id, "refresh token presented by another client");
+            return Err(invalid());
+        }
+        if current.used_at.is_some() {
+            if !current.grant_revoked {
+                tx.revoke_grant(current.grant_id).await?;
+                tx.commit().await?;
+                tracing::warn!(
+                    grant_id = current.grant_id,
+                    app_id = app.id,
+                    "refresh token reused: revoked its grant"
+                );
+            }
+            return Err(invalid());
+        }
+        let at = now();
+        if current.grant_revoked || is_expired(current.expires_at, at) {
+            return Err(invalid());
+        }
+        if current.account_disabled {
+            return Err(invalid());
+        }
+        // RFC 6749 section 6: the new access token may be narrower; the
+        // refresh token keeps the scopes of the one it replaces.
+        let scopes = if request.scope.trim().is_empty() {
+            current.scopes.clone()
+        } else {
+            requested_scopes(&request.scope, &current.scopes)?
+        };
+        tx.mark_refresh_token_used(current.id).await?;
+        if let Some(old) = current.access_token_id {
+            tx.revoke_access_token(old).await?;
+        }
+        let access = self.mint_access_token(app, current.account_id, &scopes, at)?;
+        let access_id = tx
+            .insert_access_token(current.grant_id, &access.row)
+            .await?;
+        let (refresh, refresh_row) = self.new_refresh_token(&current.scopes, at);
+        tx.insert_refresh_token(current.grant_id, access_id, &refresh_row)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            grant_id = current.grant_id,
+            app_id = app.id,
+            "rotated refresh token"
+        );
+        Ok(IssuedTokens {
+            access_token: access.value,
+            scopes,
+            created_at: at,
+            expires_in: access.expires_in,
+            refresh_token: Some(refresh),
+        })
+    }
+
+    fn mint_access_token(
+        &self,
+        app: &AppRecord,
+        account_id: Option<i64>,
+        scopes: &ScopeSet,
+        at: SystemTime,
+    ) -> Result<MintedAccessToken, AuthError> {
+        let lifetimes = self.lifetimes();
+        let (value, ttl) = match app.access_token_format {
+            AccessTokenFormat::Opaque => (Secret::generate(), lifetimes.access_token),
+            AccessTokenFormat::Jwt => {
+                let ttl = lifetimes.jwt_access_token;
+                let sub = account_id.map_or_else(|| app.client_id.clone(), |id| id.to_string());
+                let scope = scopes.to_string();
+                let jti = random_token();
+                let claims = AccessTokenClaims {
+                    iss: &self.config().issuer,
+                    exp: expiry_seconds(at + ttl),
+                    aud: &self.config().issuer,
+                    sub: &sub,
+                    client_id: &app.client_id,
+                    iat: unix_seconds(at),
+                    jti: &jti,
+                    scope: &scope,
+                };
+                (Secret::new(self.inner.keys.sign(&claims)?), Some(ttl))
+            }
+        };
+        Ok(MintedAccessToken {
+            row: NewAccessToken {
+                digest: value.digest(),
+                format: app.access_token_format,
+                scopes: scopes.clone(),
+                created_at: at,
+                expires_at: ttl.map(|ttl| at + ttl),
+            },
+            value,
+            expires_in: ttl,
+        })
+    }
+
+    fn new_refresh_token(&self, scopes: &ScopeSet, at: SystemTime) -> (Secret, NewRefreshToken) {
+        let value = Secret::generate();
+        let row = NewRefreshToken {
+            digest: value.digest(),
+            scopes: scopes.clone(),
+            created_at: at,
+            expires_at: self.lifetimes().refresh_token.map(|ttl| at + ttl),
+        };
+        (value, row)
+    }
+
+    /// The JWKS of the keys that sign JWT access tokens.
+    pub async fn jwks(&self) -> Result<serde_json::Value, AuthError> {
+        self.inner.keys.jwks().await
+    }
+}

@@ -1,0 +1,189 @@
+//! The one start-up path: `Application::build` turns a `Config` into a
+//! running service with its bound ports. `main`, the tests and the
+//! benchmarks all start authd through it; shutdown is one token handed to
+//! every listener and background task.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, DatabaseConfig};
+use crate::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresError, running_server_config};
+use crate::service::AuthService;
+use crate::store::{Store, StoreConfig, migrate};
+
+pub struct Application {
+    grpc_addr: SocketAddr,
+    shutdown_grace: Duration,
+    service: AuthService,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+/// The database a command uses: an existing one, or a private one started
+/// for it (which is stopped again when this is dropped or shut down).
+pub struct Database {
+    pub store: Store,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    pub async fn open(
+        config: &DatabaseConfig,
+        pool_size: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Database> {
+        let (pg, embedded) = match config {
+            DatabaseConfig::Connect(pg) => ((**pg).clone(), None),
+            DatabaseConfig::Embedded(options) => {
+                match EmbeddedPostgres::start(options.clone()).await {
+                    Ok(embedded) => {
+                        embedded.ensure_database("authd").await?;
+                        (embedded.connect_config("authd"), Some(embedded))
+                    }
+                    // Another authd (say, the running service, while an operator
+                    // creates an account) already runs this data directory's
+                    // PostgreSQL: use it rather than fail.
+                    Err(EmbeddedPostgresError::AlreadyRunning { pid, data_dir }) => {
+                        let pg = running_server_config(&data_dir, "authd").ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "data directory {} is in use by postgres (pid {pid}) whose socket cannot be found",
+                            data_dir.display()
+                        )
+                    })?;
+                        tracing::info!(pid, data_dir = %data_dir.display(), "using the private PostgreSQL already running on the data directory");
+                        (pg, None)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let store = Store::new(StoreConfig {
+            pg,
+            max_connections: pool_size,
+            acquire_timeout: timeout,
+            statement_timeout: timeout,
+        })?;
+        let applied = migrate::run(&store)
+            .await
+            .context("applying database migrations")?;
+        if applied > 0 {
+            tracing::info!(
+                applied,
+                version = migrate::latest_version(),
+                "database schema is up to date"
+            );
+        }
+        Ok(Database { store, embedded })
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(pg) = self.embedded {
+            pg.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let database =
+            Database::open(&config.database, config.db_pool_size, config.db_timeout).await?;
+        let service = AuthService::new(database.store.clone(), config.service.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
+
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
+        let grpc_addr = listener.local_addr()?;
+
+        let shutdown = CancellationToken::new();
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let mut tasks = Vec::new();
+        {
+            let service = service.clone();
+            let stop = shutdown.clone();
+            let interval = config.health_interval;
+            tasks.push(tokio::spawn(async move {
+                crate::grpc::watch_health(service, health_reporter, interval, stop).await;
+                Ok(())
+            }));
+        }
+        {
+            let service = service.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                crate::grpc::serve(listener, service, health_service, stop.cancelled_owned()).await
+            }));
+        }
+        tracing::info!(%grpc_addr, "authd gRPC listening");
+        Ok(Application {
+            grpc_addr,
+            shutdown_grace: config.shutdown_grace,
+            service,
+            shutdown,
+            tasks,
+            embedded: database.embedded,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn service(&self) -> &AuthService {
+        &self.service
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.stop().await
+    }
+
+    /// Stops taking requests, lets in-flight ones finish (for at most the
+    /// shutdown grace period: an idle client must not hold shutdown up
+    /// forever), stops background tasks and the private PostgreSQL.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let mut result = Ok(());
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        for mut task in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => result = Err(e),
+                Ok(Err(e)) => result = Err(e.into()),
+                Err(_) => {
+                    tracing::warn!(grace = ?self.shutdown_grace, "shutdown grace period over: closing remaining connections");
+                    task.abort();
+                }
+            }
+        }
+        if let Some(pg) = self.embedded {
+            pg.stop().await?;
+        }
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop authd");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,128 @@
+//! Registered applications.
+use std::time::SystemTime;
+
+use tokio_postgres::Row;
+
+use super::{Store, StoreError};
+use crate::domain::app::{AccessTokenFormat, NewApp};
+use crate::domain::redirect_uri::RedirectUri;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret::Digest;
+
+#[derive(Clone, Debug)]
+pub struct AppRecord {
+    pub id: i64,
+    pub client_id: String,
+    pub client_secret_digest: Digest,
+    pub name: String,
+    pub website: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: ScopeSet,
+    pub access_token_format: AccessTokenFormat,
+    pub is_resource_server: bool,
+    pub created_at: SystemTime,
+}
+
+const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
+                       access_token_format, is_resource_server, created_at";
+
+impl AppRecord {
+    fn from_row(row: &Row) -> Result<AppRecord, StoreError> {
+        let digest: Vec<u8> = row.try_get("client_secret_digest")?;
+        let scopes: Vec<String> = row.try_get("scopes")?;
+        let format: String = row.try_get("access_token_format")?;
+        let uris: Vec<String> = row.try_get("redirect_uris")?;
+        Ok(AppRecord {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            client_secret_digest: Digest::from_slice(&digest)
+                .ok_or_else(|| StoreError::Other("malformed client secret digest".into()))?,
+            name: row.try_get("name")?,
+            website: row.try_get("website")?,
+            redirect_uris: uris.into_iter().map(RedirectUri::from_registered).collect(),
+            scopes: parse_stored_scopes(&scopes)?,
+            access_token_format: AccessTokenFormat::parse(&format)
+                .map_err(|_| StoreError::Other(format!("unknown token format {format:?}")))?,
+            is_resource_server: row.try_get("is_resource_server")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// Scopes were validated before they were stored; failing here means the
+/// database was edited by hand, which is worth an error rather than a guess.
+pub(crate) fn parse_stored_scopes(scopes: &[String]) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse_list(scopes).map_err(|e| StoreError::Other(format!("stored scopes: {e}")))
+}
+
+pub(crate) fn scopes_to_sql(scopes: &ScopeSet) -> Vec<String> {
+    scopes.to_vec_strings()
+}
+
+impl Store {
+    pub async fn insert_app(
+        &self,
+        app: &NewApp,
+        client_id: &str,
+        secret_digest: &Digest,
+    ) -> Result<AppRecord, StoreError> {
+        let sql = format!(
+            "INSERT INTO apps (client_id, client_secret_digest, name, website, redirect_uris, scopes, access_token_format)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        );
+        let uris: Vec<&str> = app.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&sql).await?;
+        let row = conn
+            .query_one(
+                &stmt,
+                &[
+                    &client_id,
+                    &secret_digest.as_bytes().as_slice(),
+                    &app.name,
+                    &app.website,
+                    &uris,
+                    &scopes_to_sql(&app.scopes),
+                    &app.access_token_format.as_str(),
+                ],
+            )
+            .await?;
+        AppRecord::from_row(&row)
+    }
+
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE client_id = $1");
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&sql).await?;
+        conn.query_opt(&stmt, &[&client_id])
+            .await?
+            .map(|row| AppRecord::from_row(&row))
+            .transpose()
+    }
+
+    pub async fn app_by_id(&self, id: i64) -> Result<Option<AppRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM apps WHERE id = $1");
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&sql).await?;
+        conn.query_opt(&stmt, &[&id])
+            .await?
+            .map(|row| AppRecord::from_row(&row))
+            .transpose()
+    }
+
+    pub async fn set_resource_server(
+        &self,
+        client_id: &str,
+        resource_server: bool,
+    ) -> Result<Option<AppRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE apps SET is_resource_server = $2 WHERE client_id = $1 RETURNING {COLUMNS}"
+        );
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&sql).await?;
+        conn.query_opt(&stmt, &[&client_id, &resource_server])
+            .await?
+            .map(|row| AppRecord::from_row(&row))
+            .transpose()
+    }
+}

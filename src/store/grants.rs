@@ -1,0 +1,452 @@
+//! Authorization codes, grants, access and refresh tokens, and consents.
+//!
+//! A grant is one redemption of a code (or one client_credentials
+//! issuance); its tokens live and die with it. The operations that must be
+//! atomic (redeeming a code, rotating a refresh token) run in a `GrantTx`,
+//! whose row locks serialize them against each other and against
+//! revocation: two concurrent redemptions of one code cannot both succeed,
+//! and a refresh cannot add a token to a grant being revoked.
+use std::time::SystemTime;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::apps::{parse_stored_scopes, scopes_to_sql};
+use super::{Conn, Store, StoreError};
+use crate::domain::app::AccessTokenFormat;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret::Digest;
+
+/// A code as stored.
+#[derive(Clone, Debug)]
+pub struct CodeRecord {
+    pub app_id: i64,
+    pub account_id: i64,
+    pub redirect_uri: String,
+    pub scopes: ScopeSet,
+    pub code_challenge: Option<String>,
+    pub expires_at: SystemTime,
+    pub redeemed_at: Option<SystemTime>,
+    /// The grant the code was redeemed for, once it has been.
+    pub grant_id: Option<i64>,
+    pub account_disabled: bool,
+}
+
+pub struct NewCode<'a> {
+    pub digest: Digest,
+    pub app_id: i64,
+    pub account_id: i64,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a ScopeSet,
+    pub code_challenge: Option<&'a str>,
+    pub expires_at: SystemTime,
+}
+
+pub struct NewAccessToken {
+    pub digest: Digest,
+    pub format: AccessTokenFormat,
+    pub scopes: ScopeSet,
+    pub created_at: SystemTime,
+    pub expires_at: Option<SystemTime>,
+}
+
+pub struct NewRefreshToken {
+    pub digest: Digest,
+    pub scopes: ScopeSet,
+    pub created_at: SystemTime,
+    pub expires_at: Option<SystemTime>,
+}
+
+/// A refresh token with its grant, locked for rotation.
+#[derive(Clone, Debug)]
+pub struct RefreshRecord {
+    pub id: i64,
+    pub grant_id: i64,
+    pub app_id: i64,
+    pub account_id: Option<i64>,
+    pub scopes: ScopeSet,
+    pub access_token_id: Option<i64>,
+    pub expires_at: Option<SystemTime>,
+    pub used_at: Option<SystemTime>,
+    pub grant_revoked: bool,
+    pub account_disabled: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// What introspection and bearer authentication need to know of a token.
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub grant_id: i64,
+    pub app_id: i64,
+    pub client_id: String,
+    pub account_id: Option<i64>,
+    pub username: Option<String>,
+    pub account_disabled: bool,
+    pub scopes: ScopeSet,
+    pub created_at: SystemTime,
+    pub expires_at: Option<SystemTime>,
+    /// The token or its grant was revoked, or (refresh) it was already used.
+    pub revoked: bool,
+}
+
+impl TokenRecord {
+    fn from_row(kind: TokenKind, row: &Row) -> Result<TokenRecord, StoreError> {
+        let scopes: Vec<String> = row.try_get("scopes")?;
+        let disabled_at: Option<SystemTime> = row.try_get("disabled_at")?;
+        Ok(TokenRecord {
+            kind,
+            grant_id: row.try_get("grant_id")?,
+            app_id: row.try_get("app_id")?,
+            client_id: row.try_get("client_id")?,
+            account_id: row.try_get("account_id")?,
+            username: row.try_get("username")?,
+            account_disabled: disabled_at.is_some(),
+            scopes: parse_stored_scopes(&scopes)?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked: row.try_get("revoked")?,
+        })
+    }
+}
+
+const ACCESS_TOKEN_BY_DIGEST: &str = "
+    SELECT t.scopes, t.created_at, t.expires_at,
+           (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
+           g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
+    FROM access_tokens t
+    JOIN grants g ON g.id = t.grant_id
+    JOIN apps ap ON ap.id = g.app_id
+    LEFT JOIN accounts ac ON ac.id = g.account_id
+    WHERE t.digest = $1";
+
+const REFRESH_TOKEN_BY_DIGEST: &str = "
+    SELECT r.scopes, r.created_at, r.expires_at,
+           (r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
+           g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
+    FROM refresh_tokens r
+    JOIN grants g ON g.id = r.grant_id
+    JOIN apps ap ON ap.id = g.app_id
+    LEFT JOIN accounts ac ON ac.id = g.account_id
+    WHERE r.digest = $1";
+
+impl Store {
+    pub async fn insert_code(&self, code: &NewCode<'_>) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO authorization_codes
+            (digest, app_id, account_id, redirect_uri, scopes, code_challenge, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.execute(
+            &stmt,
+            &[
+                &code.digest.as_bytes().as_slice(),
+                &code.app_id,
+                &code.account_id,
+                &code.redirect_uri,
+                &scopes_to_sql(code.scopes),
+                &code.code_challenge,
+                &code.expires_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The scopes an account has consented to give an app, if any.
+    pub async fn consented_scopes(
+        &self,
+        account_id: i64,
+        app_id: i64,
+    ) -> Result<Option<ScopeSet>, StoreError> {
+        const SQL: &str = "SELECT scopes FROM consents WHERE account_id = $1 AND app_id = $2";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        match conn.query_opt(&stmt, &[&account_id, &app_id]).await? {
+            Some(row) => Ok(Some(parse_stored_scopes(
+                &row.try_get::<_, Vec<String>>(0)?,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds `scopes` to what the account has consented to give the app.
+    pub async fn record_consent(
+        &self,
+        account_id: i64,
+        app_id: i64,
+        scopes: &ScopeSet,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "
+            INSERT INTO consents (account_id, app_id, scopes) VALUES ($1, $2, $3)
+            ON CONFLICT (account_id, app_id) DO UPDATE SET
+                scopes = ARRAY(SELECT DISTINCT unnest(consents.scopes || EXCLUDED.scopes) ORDER BY 1),
+                updated_at = now()";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.execute(&stmt, &[&account_id, &app_id, &scopes_to_sql(scopes)])
+            .await?;
+        Ok(())
+    }
+
+    /// Issues an app-only access token in a grant of its own, in one
+    /// statement (one round trip, one commit).
+    pub async fn issue_app_token(
+        &self,
+        app_id: i64,
+        token: &NewAccessToken,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "
+            WITH g AS (
+                INSERT INTO grants (app_id, scopes, created_at) VALUES ($1, $2, $3) RETURNING id
+            )
+            INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at)
+            SELECT $4, g.id, $5, $2, $3, $6 FROM g";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.execute(
+            &stmt,
+            &[
+                &app_id,
+                &scopes_to_sql(&token.scopes),
+                &token.created_at,
+                &token.digest.as_bytes().as_slice(),
+                &token.format.as_str(),
+                &token.expires_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn access_token(&self, digest: &Digest) -> Result<Option<TokenRecord>, StoreError> {
+        self.token_lookup(TokenKind::Access, ACCESS_TOKEN_BY_DIGEST, digest)
+            .await
+    }
+
+    pub async fn refresh_token(&self, digest: &Digest) -> Result<Option<TokenRecord>, StoreError> {
+        self.token_lookup(TokenKind::Refresh, REFRESH_TOKEN_BY_DIGEST, digest)
+            .await
+    }
+
+    async fn token_lookup(
+        &self,
+        kind: TokenKind,
+        sql: &str,
+        digest: &Digest,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        conn.query_opt(&stmt, &[&digest.as_bytes().as_slice()])
+            .await?
+            .map(|row| TokenRecord::from_row(kind, &row))
+            .transpose()
+    }
+
+    /// Revokes a grant: every access token and refresh token in it.
+    pub async fn revoke_grant(&self, grant_id: i64) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(REVOKE_GRANT).await?;
+        conn.execute(&stmt, &[&grant_id]).await?;
+        Ok(())
+    }
+}
+
+const REVOKE_GRANT: &str =
+    "UPDATE grants SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1";
+
+/// Opens a transaction for code redemption or refresh rotation.
+pub async fn begin(conn: &mut Conn) -> Result<GrantTx<'_>, StoreError> {
+    Ok(GrantTx {
+        tx: conn.transaction().await?,
+    })
+}
+
+pub struct GrantTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl GrantTx<'_> {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// The code, locked until commit, so that a concurrent redemption waits
+    /// and then sees it redeemed.
+    pub async fn lock_code(&self, digest: &Digest) -> Result<Option<CodeRecord>, StoreError> {
+        const SQL: &str =
+            "SELECT c.app_id, c.account_id, c.redirect_uri, c.scopes, c.code_challenge,
+                                  c.expires_at, c.redeemed_at, c.grant_id,
+                                  a.disabled_at IS NOT NULL AS account_disabled
+                           FROM authorization_codes c JOIN accounts a ON a.id = c.account_id
+                           WHERE c.digest = $1 FOR UPDATE OF c";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        let Some(row) = self
+            .tx
+            .query_opt(&stmt, &[&digest.as_bytes().as_slice()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let scopes: Vec<String> = row.try_get("scopes")?;
+        Ok(Some(CodeRecord {
+            app_id: row.try_get("app_id")?,
+            account_id: row.try_get("account_id")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            scopes: parse_stored_scopes(&scopes)?,
+            code_challenge: row.try_get("code_challenge")?,
+            expires_at: row.try_get("expires_at")?,
+            redeemed_at: row.try_get("redeemed_at")?,
+            grant_id: row.try_get("grant_id")?,
+            account_disabled: row.try_get("account_disabled")?,
+        }))
+    }
+
+    pub async fn mark_code_redeemed(
+        &self,
+        digest: &Digest,
+        grant_id: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "UPDATE authorization_codes SET redeemed_at = now(), grant_id = $2 WHERE digest = $1";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        self.tx
+            .execute(&stmt, &[&digest.as_bytes().as_slice(), &grant_id])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_grant(
+        &self,
+        app_id: i64,
+        account_id: Option<i64>,
+        scopes: &ScopeSet,
+        created_at: SystemTime,
+    ) -> Result<i64, StoreError> {
+        const SQL: &str = "INSERT INTO grants (app_id, account_id, scopes, created_at)
+                           VALUES ($1, $2, $3, $4) RETURNING id";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        let row = self
+            .tx
+            .query_one(
+                &stmt,
+                &[&app_id, &account_id, &scopes_to_sql(scopes), &created_at],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn insert_access_token(
+        &self,
+        grant_id: i64,
+        token: &NewAccessToken,
+    ) -> Result<i64, StoreError> {
+        const SQL: &str =
+            "INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at)
+                           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        let row = self
+            .tx
+            .query_one(
+                &stmt,
+                &[
+                    &token.digest.as_bytes().as_slice(),
+                    &grant_id,
+                    &token.format.as_str(),
+                    &scopes_to_sql(&token.scopes),
+                    &token.created_at,
+                    &token.expires_at,
+                ],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        grant_id: i64,
+        access_token_id: i64,
+        token: &NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO refresh_tokens (digest, grant_id, access_token_id, scopes, created_at, expires_at)
+                           VALUES ($1, $2, $3, $4, $5, $6)";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        self.tx
+            .execute(
+                &stmt,
+                &[
+                    &token.digest.as_bytes().as_slice(),
+                    &grant_id,
+                    &access_token_id,
+                    &scopes_to_sql(&token.scopes),
+                    &token.created_at,
+                    &token.expires_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The refresh token and its grant, both locked until commit: rotation
+    /// and revocation of the same family take turns.
+    pub async fn lock_refresh_token(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        const SQL: &str = "
+            SELECT r.id, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
+                   r.expires_at, r.used_at, g.revoked_at IS NOT NULL AS grant_revoked,
+                   coalesce(a.disabled_at IS NOT NULL, false) AS account_disabled
+            FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+            LEFT JOIN accounts a ON a.id = g.account_id
+            WHERE r.digest = $1
+            FOR UPDATE OF r, g";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        let Some(row) = self
+            .tx
+            .query_opt(&stmt, &[&digest.as_bytes().as_slice()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let scopes: Vec<String> = row.try_get("scopes")?;
+        Ok(Some(RefreshRecord {
+            id: row.try_get("id")?,
+            grant_id: row.try_get("grant_id")?,
+            app_id: row.try_get("app_id")?,
+            account_id: row.try_get("account_id")?,
+            scopes: parse_stored_scopes(&scopes)?,
+            access_token_id: row.try_get("access_token_id")?,
+            expires_at: row.try_get("expires_at")?,
+            used_at: row.try_get("used_at")?,
+            grant_revoked: row.try_get("grant_revoked")?,
+            account_disabled: row.try_get("account_disabled")?,
+        }))
+    }
+
+    pub async fn mark_refresh_token_used(&self, id: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE refresh_tokens SET used_at = now() WHERE id = $1";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        self.tx.execute(&stmt, &[&id]).await?;
+        Ok(())
+    }
+
+    pub async fn revoke_access_token(&self, id: i64) -> Result<(), StoreError> {
+        const SQL: &str =
+            "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1";
+        let stmt = self.tx.prepare_cached(SQL).await?;
+        self.tx.execute(&stmt, &[&id]).await?;
+        Ok(())
+    }
+
+    pub async fn revoke_grant(&self, grant_id: i64) -> Result<(), StoreError> {
+        let stmt = self.tx.prepare_cached(REVOKE_GRANT).await?;
+        self.tx.execute(&stmt, &[&grant_id]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! Login sessions, stored by digest so that a database read does not yield a
+//! usable cookie.
+use std::time::SystemTime;
+
+use super::accounts::{ACCOUNT_COLUMNS, AccountRecord};
+use super::{Store, StoreError};
+use crate::domain::secret::Digest;
+
+impl Store {
+    pub async fn insert_session(
+        &self,
+        digest: &Digest,
+        account_id: i64,
+        expires_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "INSERT INTO sessions (digest, account_id, expires_at) VALUES ($1, $2, $3)";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.execute(
+            &stmt,
+            &[&digest.as_bytes().as_slice(), &account_id, &expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The account of an unexpired session, with the session's expiry.
+    pub async fn session_account(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(AccountRecord, SystemTime)>, StoreError> {
+        let columns = ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, s.expires_at AS session_expires_at
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.digest = $1 AND s.expires_at > now()"
+        );
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&sql).await?;
+        let Some(row) = conn
+            .query_opt(&stmt, &[&digest.as_bytes().as_slice()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let account = AccountRecord::from_row(&row)?;
+        Ok(Some((account, row.try_get("session_expires_at")?)))
+    }
+
+    pub async fn delete_session(&self, digest: &Digest) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM sessions WHERE digest = $1";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.execute(&stmt, &[&digest.as_bytes().as_slice()])
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! The test harness: each test gets a real authd on a random loopback port,
+//! over its own fresh database, removed afterwards. Without DATABASE_URL the
+//! databases live in one throwaway PostgreSQL per test binary, started with
+//! the same code as authd's embedded default; with DATABASE_URL they are
+//! created on that server.
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use authd::config::{Config, DatabaseConfig};
+use authd::embedded_postgres::{EmbeddedPostgres, start_throwaway};
+use authd::proto::v1;
+use authd::proto::v1::accounts_client::AccountsClient;
+use authd::proto::v1::apps_client::AppsClient;
+use authd::proto::v1::o_auth_client::OAuthClient;
+use authd::proto::v1::sessions_client::SessionsClient;
+use authd::service::ServiceConfig;
+use authd::service::accounts::AccountRegistration;
+use authd::startup::Application;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+enum Server {
+    Embedded(EmbeddedPostgres),
+    External(tokio_postgres::Config),
+}
+
+impl Server {
+    fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        match self {
+            Server::Embedded(pg) => pg.connect_config(dbname),
+            Server::External(base) => {
+                let mut c = base.clone();
+                c.dbname(dbname);
+                c
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server of this test binary, started on first use. It is
+/// started on a runtime of its own because each test has its own runtime,
+/// which ends with the test.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        std::thread::spawn(|| {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                return Server::External(url.parse().expect("DATABASE_URL parses"));
+            }
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            let pg = rt
+                .block_on(start_throwaway())
+                .expect("start a throwaway PostgreSQL for the tests");
+            Server::Embedded(pg)
+        })
+        .join()
+        .expect("start the test PostgreSQL")
+    })
+}
+
+async fn maintenance_client() -> tokio_postgres::Client {
+    let (client, conn) = server()
+        .config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the maintenance database");
+    tokio::spawn(conn);
+    client
+}
+
+pub struct TestApp {
+    pub app: Option<Application>,
+    pub channel: Channel,
+    pub db_name: String,
+}
+
+pub struct TestOptions {
+    pub service: ServiceConfig,
+    pub health_interval: Duration,
+    pub db_timeout: Duration,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions {
+            service: ServiceConfig::new("http://authd.test"),
+            health_interval: Duration::from_millis(200),
+            db_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    let db_name = format!("authd_test_{}", uuid_like());
+    maintenance_client()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {db_name}"))
+        .await
+        .expect("create the test database");
+    let app = Application::build(Config {
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        database: DatabaseConfig::Connect(Box::new(server().config(&db_name))),
+        db_pool_size: 8,
+        db_timeout: options.db_timeout,
+        service: options.service,
+        health_interval: options.health_interval,
+        shutdown_grace: Duration::from_secs(5),
+    })
+    .await
+    .expect("build the application");
+    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to authd");
+    TestApp {
+        app: Some(app),
+        channel,
+        db_name,
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let db_name = self.db_name.clone();
+        // The test's runtime is going away; drop the database from a
+        // runtime of our own. FORCE ends the pool's connections.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                let client = maintenance_client().await;
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A registered application with its credentials.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub app_id: String,
+}
+
+/// A signed-in account.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub session: String,
+}
+
+pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
+}
+
+pub fn with_basic<T>(message: T, client: &TestClient) -> Request<T> {
+    use base64::Engine;
+    let mut request = Request::new(message);
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", client.client_id, client.client_secret));
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Basic {encoded}").parse().expect("metadata"),
+    );
+    request
+}
+
+/// The OAuth error name a status carries (its ErrorInfo reason).
+pub fn reason(status: &Status) -> String {
+    authd::grpc::status::auth_error_from_status(status)
+        .kind
+        .as_str()
+        .to_owned()
+}
+
+#[track_caller]
+pub fn assert_error(result: Result<impl std::fmt::Debug, Status>, code: Code, name: &str) {
+    match result {
+        Ok(v) => panic!("expected {code:?} {name}, got Ok({v:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "{status:?}");
+            assert_eq!(reason(&status), name, "{status:?}");
+        }
+    }
+}
+
+impl TestApp {
+    pub fn apps(&self) -> AppsClient<Channel> {
+        AppsClient::new(self.channel.clone())
+    }
+
+    pub fn oauth(&self) -> OAuthClient<Channel> {
+        OAuthClient::new(self.channel.clone())
+    }
+
+    pub fn sessions(&self) -> SessionsClient<Channel> {
+        SessionsClient::new(self.channel.clone())
+    }
+
+    pub fn accounts(&self) -> AccountsClient<Channel> {
+        AccountsClient::new(self.channel.clone())
+    }
+
+    pub fn application(&self) -> &Application {
+        self.app.as_ref().expect("application running")
+    }
+
+    pub fn db_config(&self) -> tokio_postgres::Config {
+        server().config(&self.db_name)
+    }
+
+    /// A direct connection to this test's database, to inspect or arrange
+    /// what the API cannot (an expired code, say).
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, conn) = server()
+            .config(&self.db_name)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub async fn register_app(&self, redirect_uris: &[&str], scopes: &str) -> TestClient {
+        self.register_app_with(v1::RegisterAppRequest {
+            client_name: "Test App".into(),
+            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn register_app_with(&self, request: v1::RegisterAppRequest) -> TestClient {
+        let r = self
+            .apps()
+            .register_app(request)
+            .await
+            .expect("register app")
+            .into_inner();
+        TestClient {
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+            app_id: r.app.expect("app").id,
+        }
+    }
+
+    /// Creates an account the way the CLI does, and signs it in.
+    pub async fn create_user(&self, username: &str, admin: bool) -> TestUser {
+        let email = format!("{username}@example.org");
+        let account = self
+            .application()
+            .service()
+            .create_account_unchecked(&AccountRegistration {
+                username: username.into(),
+                email: email.clone(),
+                password: PASSWORD.into(),
+                admin,
+            })
+            .await
+            .expect("create account");
+        let session = self.login(&email, PASSWORD).await.expect("login").session;
+        TestUser {
+            id: account.id.to_string(),
+            session,
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<v1::LoginResponse, Status> {
+        self.sessions()
+            .login(v1::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub fn authorize_request(
+        &self,
+        user: &TestUser,
+        client: &TestClient,
+        redirect_uri: &str,
+        scope: &str,
+    ) -> v1::AuthorizeRequest {
+        v1::AuthorizeRequest {
+            session: user.session.clone(),
+            response_type: "code".into(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.into(),
+            scope: scope.into(),
+            state: "xyz".into(),
+            ..Default::default()
+        }
+    }
+
+    /// A code for `user`, with optional PKCE challenge.
+    pub async fn authorize(
+        &self,
+        user: &TestUser,
+        client: &TestClient,
+        redirect_uri: &str,
+        scope: &str,
+        challenge: Option<&str>,
+    ) -> String {
+        let mut request = self.authorize_request(user, client, redirect_uri, scope);
+        if let Some(c) = challenge {
+            request.code_challenge = c.into();
+            request.code_challenge_method = "S256".into();
+        }
+        self.oauth()
+            .authorize(request)
+            .await
+            .expect("authorize")
+            .into_inner()
+            .code
+    }
+
+    pub async fn exchange_code(
+        &self,
+        client: &TestClient,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<v1::TokenResponse, Status> {
+        self.oauth()
+            .exchange_token(v1::ExchangeTokenRequest {
+                grant_type: "authorization_code".into(),
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                code: code.into(),
+                redirect_uri: redirect_uri.into(),
+                code_verifier: verifier.into(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The whole flow: register, authorize and exchange. Returns the token.
+    pub async fn user_token(
+        &self,
+        user: &TestUser,
+        client: &TestClient,
+        scope: &str,
+    ) -> v1::TokenResponse {
+        let code = self.authorize(user, client, OOB, scope, None).await;
+        self.exchange_code(client, &code, OOB, "")
+            .await
+            .expect("exchange code")
+    }
+
+    pub async fn client_credentials(
+        &self,
+        client: &TestClient,
+        scope: &str,
+    ) -> Result<v1::TokenResponse, Status> {
+        self.oauth()
+            .exchange_token(v1::ExchangeTokenRequest {
+                grant_type: "client_credentials".into(),
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                scope: scope.into(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+    ) -> Result<v1::TokenResponse, Status> {
+        self.oauth()
+            .exchange_token(v1::ExchangeTokenRequest {
+                grant_type: "refresh_token".into(),
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                refresh_token: refresh_token.into(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn introspect(&self, caller: &TestClient, token: &str) -> v1::IntrospectResponse {
+        self.oauth()
+            .introspect(v1::IntrospectRequest {
+                token: token.into(),
+                client_id: caller.client_id.clone(),
+                client_secret: caller.client_secret.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("introspect")
+            .into_inner()
+    }
+
+    pub async fn revoke(
+        &self,
+        caller: &TestClient,
+        token: &str,
+    ) -> Result<v1::RevokeResponse, Status> {
+        self.oauth()
+            .revoke(v1::RevokeRequest {
+                token: token.into(),
+                client_id: caller.client_id.clone(),
+                client_secret: caller.client_secret.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}

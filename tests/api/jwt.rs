@@ -1,0 +1,112 @@
+use authd::proto::v1;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::helpers::*;
+
+#[derive(Debug, serde::Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    client_id: String,
+    scope: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+}
+
+#[tokio::test]
+async fn jwt_apps_get_signed_rfc9068_tokens_that_verify_against_the_jwks() {
+    let app = spawn_app().await;
+    let client = app
+        .register_app_with(v1::RegisterAppRequest {
+            client_name: "jwt app".into(),
+            redirect_uris: vec![OOB.into()],
+            scopes: "read write".into(),
+            access_token_format: "jwt".into(),
+            ..Default::default()
+        })
+        .await;
+    let user = app.create_user("alice", false).await;
+    let token = app.user_token(&user, &client, "read").await;
+    assert_eq!(token.expires_in, Some(3600), "JWTs always expire");
+    assert!(
+        token.refresh_token.is_some(),
+        "expiring tokens come with a refresh token"
+    );
+
+    let jwks: serde_json::Value = serde_json::from_str(
+        &app.oauth()
+            .get_jwks(v1::GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .jwks_json,
+    )
+    .unwrap();
+    let header = jsonwebtoken::decode_header(&token.access_token).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the signing key is published");
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    let x = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&["http://authd.test"]);
+    let claims = jsonwebtoken::decode::<Claims>(
+        &token.access_token,
+        &DecodingKey::from_ed_der(&x),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims.iss, "http://authd.test");
+    assert_eq!(claims.sub, user.id);
+    assert_eq!(claims.client_id, client.client_id);
+    assert_eq!(claims.scope, "read");
+    assert_eq!(claims.exp - claims.iat, 3600);
+    assert_eq!(claims.jti.len(), 43);
+
+    // Stored and revocable like any token.
+    let r = app.introspect(&client, &token.access_token).await;
+    assert!(r.is_active());
+    assert_eq!(r.exp, Some(claims.exp));
+    app.revoke(&client, &token.access_token).await.unwrap();
+    assert!(
+        !app.introspect(&client, &token.access_token)
+            .await
+            .is_active()
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_jwt_is_inactive() {
+    let app = spawn_app().await;
+    let client = app
+        .register_app_with(v1::RegisterAppRequest {
+            client_name: "jwt app".into(),
+            redirect_uris: vec![OOB.into()],
+            access_token_format: "jwt".into(),
+            ..Default::default()
+        })
+        .await;
+    let token = app
+        .client_credentials(&client, "")
+        .await
+        .unwrap()
+        .access_token;
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    payload["scope"] = "read write admin:write".into();
+    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+    assert!(!app.introspect(&client, &parts.join(".")).await.is_active());
+    assert!(app.introspect(&client, &token).await.is_active());
+}

@@ -1,0 +1,96 @@
+use std::time::Instant;
+
+use authd::proto::v1;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn login_opens_a_session_that_logout_ends() {
+    let app = spawn_app().await;
+    let user = app.create_user("alice", false).await;
+    let opened = app.login("ALICE@example.org", PASSWORD).await.unwrap();
+    assert_eq!(opened.session.len(), 43);
+    assert_eq!(opened.account.unwrap().username, "alice");
+    let session = app
+        .sessions()
+        .get_session(v1::GetSessionRequest {
+            session: opened.session.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(session.account.unwrap().id, user.id);
+    app.sessions()
+        .logout(v1::LogoutRequest {
+            session: opened.session.clone(),
+        })
+        .await
+        .unwrap();
+    assert_error(
+        app.sessions()
+            .get_session(v1::GetSessionRequest {
+                session: opened.session,
+            })
+            .await,
+        Code::Unauthenticated,
+        "invalid_session",
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.create_user("alice", false).await;
+    let start = Instant::now();
+    let wrong = app
+        .login("alice@example.org", "wrong password")
+        .await
+        .unwrap_err();
+    let wrong_time = start.elapsed();
+    let start = Instant::now();
+    let unknown = app
+        .login("nobody@example.org", "wrong password")
+        .await
+        .unwrap_err();
+    let unknown_time = start.elapsed();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(reason(&wrong), "invalid_credentials");
+    assert_eq!(wrong.message(), unknown.message());
+    assert_eq!(wrong.code(), unknown.code());
+    // Both paths run argon2 (tens of milliseconds); no fixed timing bound is
+    // asserted, but an unknown email must not be answered without hashing.
+    assert!(
+        unknown_time.as_millis() * 4 >= wrong_time.as_millis(),
+        "{unknown_time:?} vs {wrong_time:?}"
+    );
+}
+
+#[tokio::test]
+async fn sessions_and_passwords_are_stored_as_digests_and_argon2id() {
+    let app = spawn_app().await;
+    let user = app.create_user("alice", false).await;
+    let db = app.db().await;
+    let hash: String = db
+        .query_one(
+            "SELECT password_hash FROM accounts WHERE username = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    let sessions: Vec<Vec<u8>> = db
+        .query("SELECT digest FROM sessions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!sessions.is_empty());
+    assert!(
+        sessions
+            .iter()
+            .all(|d| d.len() == 32 && d != user.session.as_bytes())
+    );
+}
