@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{DatabaseArgs, ServeArgs, ShimArgs};
 use crate::service::accounts::AccountRegistration;
 use crate::service::{AuthService, ServiceConfig};
 use crate::startup::{Application, Database};
@@ -34,8 +34,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve the gRPC API (the default command).
+    /// Serve the gRPC API and the HTTP shim (the default command).
     Serve(ServeArgs),
+    /// Serve the HTTP shim alone, in front of a remote core.
+    Shim(ShimArgs),
     /// Apply database migrations and exit. Running it twice is harmless.
     Migrate(DatabaseArgs),
     /// Manage accounts.
@@ -89,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Shim(args)) => crate::startup::run_shim(&args).await,
         Some(Command::Migrate(args)) => {
             let db = open(&args).await?;
             println!(

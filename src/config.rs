@@ -45,9 +45,14 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
-    /// Issuer identifier: `iss` of introspection responses and JWTs.
+    /// Issuer identifier: `iss` of introspection responses and JWTs, and the
+    /// public base URL of the HTTP API (metadata, account URLs). Cookies
+    /// are Secure when it is https.
     #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub issuer: String,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     /// Lifetime of authorization codes.
     #[arg(long, env = "AUTHD_CODE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -83,6 +88,76 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
 }
 
+/// Settings of the HTTP shim.
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    /// Address of the HTTP listener (the Mastodon-compatible REST/OAuth
+    /// API); "off" serves gRPC only.
+    #[arg(long, env = "AUTHD_HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = parse_optional_addr)]
+    pub http_addr: OptionalAddr,
+
+    /// Largest HTTP request body, in bytes; larger ones get 413.
+    #[arg(long, env = "AUTHD_HTTP_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub http_body_limit: usize,
+
+    /// How long the shim waits for the core before answering 503.
+    #[arg(long, env = "AUTHD_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Duration,
+}
+
+/// A socket address, or none ("off").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
+    match s.trim() {
+        "off" | "none" | "" => Ok(OptionalAddr(None)),
+        other => other
+            .parse()
+            .map(|a| OptionalAddr(Some(a)))
+            .map_err(|e| format!("{e} (or \"off\")")),
+    }
+}
+
+/// Settings of `authd shim`: the HTTP shim alone, in front of a remote core.
+#[derive(Args, Clone, Debug)]
+pub struct ShimArgs {
+    /// The core's gRPC URL.
+    #[arg(long, env = "AUTHD_UPSTREAM", default_value = "http://127.0.0.1:50051")]
+    pub upstream: String,
+
+    /// Public base URL (see `authd serve --issuer`).
+    #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    /// On SIGINT/SIGTERM, how long in-flight requests get to finish.
+    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// What the HTTP listener needs.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    pub shim: crate::http::ShimConfig,
+}
+
+impl HttpArgs {
+    pub fn config(&self, public_url: &str) -> Option<HttpConfig> {
+        self.http_addr.0.map(|addr| HttpConfig {
+            addr,
+            shim: crate::http::ShimConfig {
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                body_limit: self.http_body_limit,
+                upstream_timeout: self.upstream_timeout,
+            },
+        })
+    }
+}
+
 /// A duration, or none ("never").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OptionalDuration(pub Option<Duration>);
@@ -109,6 +184,8 @@ pub enum DatabaseConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub grpc_addr: SocketAddr,
+    /// The HTTP shim, when served alongside.
+    pub http: Option<HttpConfig>,
     pub database: DatabaseConfig,
     pub db_pool_size: usize,
     pub db_timeout: Duration,
@@ -150,6 +227,7 @@ impl ServeArgs {
         };
         Ok(Config {
             grpc_addr: self.grpc_addr,
+            http: self.http.config(&self.issuer),
             database: self.database.database_config()?,
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,

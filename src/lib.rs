@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod grpc;
+pub mod http;
 pub mod proto;
 pub mod service;
 pub mod startup;

@@ -10,13 +10,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, DatabaseConfig};
+use crate::config::{Config, DatabaseConfig, ShimArgs};
 use crate::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresError, running_server_config};
+use crate::http::ShimState;
 use crate::service::AuthService;
 use crate::store::{Store, StoreConfig, migrate};
 
 pub struct Application {
     grpc_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     shutdown_grace: Duration,
     service: AuthService,
     shutdown: CancellationToken,
@@ -122,8 +124,29 @@ impl Application {
             }));
         }
         tracing::info!(%grpc_addr, "authd gRPC listening");
+
+        let http_addr = match &config.http {
+            Some(http) => {
+                // The shim is a gRPC client of this very core, over a real
+                // channel, exactly as when it runs alone.
+                let upstream = format!("http://{}", loopback_if_unspecified(grpc_addr));
+                let shim = ShimState::new(&upstream, http.shim.clone())?;
+                let listener = TcpListener::bind(http.addr)
+                    .await
+                    .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
+                let addr = listener.local_addr()?;
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    crate::http::serve(listener, shim, stop.cancelled_owned()).await
+                }));
+                tracing::info!(http_addr = %addr, "authd HTTP listening");
+                Some(addr)
+            }
+            None => None,
+        };
         Ok(Application {
             grpc_addr,
+            http_addr,
             shutdown_grace: config.shutdown_grace,
             service,
             shutdown,
@@ -134,6 +157,10 @@ impl Application {
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     pub fn service(&self) -> &AuthService {
@@ -169,6 +196,48 @@ impl Application {
             pg.stop().await?;
         }
         result
+    }
+}
+
+/// Serves the HTTP shim alone, in front of the core at `args.upstream`,
+/// until SIGINT or SIGTERM.
+pub async fn run_shim(args: &ShimArgs) -> anyhow::Result<()> {
+    let http = args
+        .http
+        .config(&args.issuer)
+        .context("authd shim needs an HTTP address (--http-addr)")?;
+    let shim = ShimState::new(&args.upstream, http.shim)?;
+    let listener = TcpListener::bind(http.addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
+    tracing::info!(http_addr = %listener.local_addr()?, upstream = %args.upstream, "authd shim listening");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        shim,
+        shutdown.clone().cancelled_owned(),
+    ));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+    match tokio::time::timeout(args.shutdown_grace, server).await {
+        Ok(joined) => joined??,
+        Err(_) => tracing::warn!("shutdown grace period over: closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Where to connect to reach a listener bound to `addr`.
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
     }
 }
 

@@ -151,6 +151,39 @@ impl OAuth for OAuthService {
         Ok(Response::new(v1::RevokeResponse {}))
     }
 
+    async fn list_authorized_apps(
+        &self,
+        request: Request<v1::ListAuthorizedAppsRequest>,
+    ) -> Result<Response<v1::ListAuthorizedAppsResponse>, Status> {
+        let session = Secret::new(request.into_inner().session);
+        let apps = self.service.authorized_apps(&session).await?;
+        Ok(Response::new(v1::ListAuthorizedAppsResponse {
+            apps: apps
+                .iter()
+                .map(|a| {
+                    let mut app = convert::app(&a.app);
+                    app.client_id.clear();
+                    v1::AuthorizedApp {
+                        app: Some(app),
+                        scopes: a.scopes.to_vec_strings(),
+                        authorized_at: unix_seconds(a.authorized_at),
+                    }
+                })
+                .collect(),
+        }))
+    }
+
+    async fn revoke_authorized_app(
+        &self,
+        request: Request<v1::RevokeAuthorizedAppRequest>,
+    ) -> Result<Response<v1::RevokeAuthorizedAppResponse>, Status> {
+        let r = request.into_inner();
+        self.service
+            .revoke_authorized_app(&Secret::new(r.session), &r.app_id)
+            .await?;
+        Ok(Response::new(v1::RevokeAuthorizedAppResponse {}))
+    }
+
     async fn get_jwks(
         &self,
         _request: Request<v1::GetJwksRequest>,

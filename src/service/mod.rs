@@ -13,6 +13,7 @@ use crate::store::Store;
 
 pub mod accounts;
 pub mod apps;
+pub mod authorizations;
 pub mod authorize;
 pub mod bearer;
 pub mod clients;

@@ -27,7 +27,7 @@ const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redir
                        access_token_format, is_resource_server, created_at";
 
 impl AppRecord {
-    fn from_row(row: &Row) -> Result<AppRecord, StoreError> {
+    pub(crate) fn from_row(row: &Row) -> Result<AppRecord, StoreError> {
         let digest: Vec<u8> = row.try_get("client_secret_digest")?;
         let scopes: Vec<String> = row.try_get("scopes")?;
         let format: String = row.try_get("access_token_format")?;

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::apps::{parse_stored_scopes, scopes_to_sql};
+use super::apps::{AppRecord, parse_stored_scopes, scopes_to_sql};
 use super::{Conn, Store, StoreError};
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::scope::ScopeSet;
@@ -254,6 +254,64 @@ impl Store {
         let stmt = conn.prepare_cached(REVOKE_GRANT).await?;
         conn.execute(&stmt, &[&grant_id]).await?;
         Ok(())
+    }
+}
+
+/// An app an account has authorized: the app, and its live grants summed up.
+#[derive(Clone, Debug)]
+pub struct AuthorizedAppRecord {
+    pub app: AppRecord,
+    pub scopes: ScopeSet,
+    pub authorized_at: SystemTime,
+}
+
+impl Store {
+    pub async fn authorized_apps(
+        &self,
+        account_id: i64,
+    ) -> Result<Vec<AuthorizedAppRecord>, StoreError> {
+        const SQL: &str = "
+            SELECT ap.*, g.granted_scopes, g.authorized_at
+            FROM (
+                SELECT app_id, min(created_at) AS authorized_at,
+                       ARRAY(SELECT DISTINCT x FROM unnest(array_agg(s)) AS x ORDER BY 1) AS granted_scopes
+                FROM grants, unnest(scopes) AS s
+                WHERE account_id = $1 AND revoked_at IS NULL
+                GROUP BY app_id
+            ) g
+            JOIN apps ap ON ap.id = g.app_id
+            ORDER BY g.authorized_at DESC, ap.id";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.query(&stmt, &[&account_id])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(AuthorizedAppRecord {
+                    app: AppRecord::from_row(row)?,
+                    scopes: parse_stored_scopes(&row.try_get::<_, Vec<String>>("granted_scopes")?)?,
+                    authorized_at: row.try_get("authorized_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes every grant the account gave the app and forgets the
+    /// consent. Returns how many grants were revoked.
+    pub async fn revoke_authorized_app(
+        &self,
+        account_id: i64,
+        app_id: i64,
+    ) -> Result<u64, StoreError> {
+        const REVOKE: &str = "UPDATE grants SET revoked_at = now()
+                              WHERE account_id = $1 AND app_id = $2 AND revoked_at IS NULL";
+        const FORGET: &str = "DELETE FROM consents WHERE account_id = $1 AND app_id = $2";
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        let revoked = tx.execute(REVOKE, &[&account_id, &app_id]).await?;
+        tx.execute(FORGET, &[&account_id, &app_id]).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 }
 

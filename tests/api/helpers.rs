@@ -6,8 +6,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use authd::config::{Config, DatabaseConfig};
+use authd::config::{Config, DatabaseConfig, HttpConfig};
 use authd::embedded_postgres::{EmbeddedPostgres, start_throwaway};
+use authd::http::ShimConfig;
 use authd::proto::v1;
 use authd::proto::v1::accounts_client::AccountsClient;
 use authd::proto::v1::apps_client::AppsClient;
@@ -106,6 +107,14 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         .expect("create the test database");
     let app = Application::build(Config {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        http: Some(HttpConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            shim: ShimConfig {
+                public_url: "http://authd.test".into(),
+                body_limit: 64 * 1024,
+                upstream_timeout: Duration::from_secs(5),
+            },
+        }),
         database: DatabaseConfig::Connect(Box::new(server().config(&db_name))),
         db_pool_size: 8,
         db_timeout: options.db_timeout,

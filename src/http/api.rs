@@ -1,0 +1,110 @@
+//! The Mastodon REST endpoints: apps, verify_credentials, userinfo.
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::entities::{Account, Application, CredentialApplication, UserInfo};
+use super::error::HttpError;
+use super::input::{ApiInput, bearer_token};
+use super::state::{ShimState, from_core, grpc_request};
+use crate::proto::v1;
+
+/// POST /api/v1/apps
+pub async fn register_app(
+    State(state): State<ShimState>,
+    input: ApiInput,
+) -> Result<Response, HttpError> {
+    let p = &input.params;
+    let fail = |e| input.error(e);
+    // Mastodon takes scopes as a space-separated string; clients also send
+    // an array (Mastodon drops it, a known bug): both work here.
+    let scopes = p.list("scopes").join(" ");
+    let request = v1::RegisterAppRequest {
+        client_name: p.string("client_name").map_err(fail)?,
+        redirect_uris: p.list("redirect_uris"),
+        scopes,
+        website: p.string("website").map_err(fail)?,
+        access_token_format: p.string("access_token_format").map_err(fail)?,
+    };
+    let r = from_core(
+        state
+            .apps()
+            .register_app(grpc_request(request, &input.headers))
+            .await,
+    )
+    .map_err(fail)?;
+    let app = r.app.unwrap_or_default();
+    Ok(Json(CredentialApplication {
+        id: app.id.clone(),
+        name: app.name.clone(),
+        website: (!app.website.is_empty()).then(|| app.website.clone()),
+        scopes: app.scopes.clone(),
+        redirect_uri: app.redirect_uris.join("\n"),
+        redirect_uris: app.redirect_uris,
+        vapid_key: String::new(),
+        client_id: r.client_id,
+        client_secret: r.client_secret,
+        client_secret_expires_at: r.client_secret_expires_at,
+    })
+    .into_response())
+}
+
+/// GET /api/v1/apps/verify_credentials
+pub async fn verify_app_credentials(
+    State(state): State<ShimState>,
+    input: ApiInput,
+) -> Result<Response, HttpError> {
+    let token = bearer_token(&input).map_err(|e| input.error(e))?;
+    let request = v1::VerifyAppCredentialsRequest {
+        access_token: token,
+    };
+    let app = from_core(
+        state
+            .apps()
+            .verify_app_credentials(grpc_request(request, &input.headers))
+            .await,
+    )
+    .map_err(|e| input.error(e))?;
+    Ok(Json(Application::from(&app)).into_response())
+}
+
+async fn token_account(state: &ShimState, input: &ApiInput) -> Result<v1::Account, HttpError> {
+    let token = bearer_token(input).map_err(|e| input.error(e))?;
+    let request = v1::VerifyAccountCredentialsRequest {
+        access_token: token,
+    };
+    from_core(
+        state
+            .accounts()
+            .verify_account_credentials(grpc_request(request, &input.headers))
+            .await,
+    )
+    .map_err(|e| input.error(e))
+}
+
+/// GET /api/v1/accounts/verify_credentials
+pub async fn verify_account_credentials(
+    State(state): State<ShimState>,
+    input: ApiInput,
+) -> Result<Response, HttpError> {
+    let account = token_account(&state, &input).await?;
+    Ok(Json(Account::new(&account, &state.url(""))).into_response())
+}
+
+/// GET or POST /oauth/userinfo
+pub async fn userinfo(
+    State(state): State<ShimState>,
+    input: ApiInput,
+) -> Result<Response, HttpError> {
+    let account = token_account(&state, &input).await?;
+    let profile = state.url(&format!("/@{}", account.username));
+    Ok(Json(UserInfo {
+        iss: state.url(""),
+        sub: profile.clone(),
+        name: account.username.clone(),
+        preferred_username: account.username,
+        profile,
+        picture: state.url("/avatars/original/missing.png"),
+    })
+    .into_response())
+}

@@ -1,0 +1,236 @@
+//! Mastodon's JSON entities, fields in Mastodon's order (struct order is
+//! serialization order).
+use serde::Serialize;
+
+use crate::proto::v1;
+
+/// POST /api/v1/apps: Mastodon's CredentialApplication.
+#[derive(Serialize)]
+pub struct CredentialApplication {
+    pub id: String,
+    pub name: String,
+    pub website: Option<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub vapid_key: String,
+    pub redirect_uri: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_secret_expires_at: i64,
+}
+
+/// GET /api/v1/apps/verify_credentials: the Application, without credentials.
+#[derive(Serialize)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    pub website: Option<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub vapid_key: String,
+    pub redirect_uri: String,
+}
+
+impl From<&v1::App> for Application {
+    fn from(app: &v1::App) -> Self {
+        Application {
+            id: app.id.clone(),
+            name: app.name.clone(),
+            website: (!app.website.is_empty()).then(|| app.website.clone()),
+            scopes: app.scopes.clone(),
+            redirect_uris: app.redirect_uris.clone(),
+            vapid_key: String::new(),
+            redirect_uri: app.redirect_uris.join("\n"),
+        }
+    }
+}
+
+/// POST /oauth/token (RFC 6749 section 5.1, plus Mastodon's created_at,
+/// which clients such as Toot! need).
+#[derive(Serialize)]
+pub struct Token {
+    pub access_token: String,
+    pub token_type: String,
+    pub scope: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// RFC 7662 section 2.2. Inactive tokens serialize as {"active": false}.
+#[derive(Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+impl From<v1::IntrospectResponse> for Introspection {
+    fn from(r: v1::IntrospectResponse) -> Self {
+        if !r.is_active() {
+            return Introspection {
+                active: false,
+                scope: None,
+                client_id: None,
+                username: None,
+                token_type: None,
+                exp: None,
+                iat: None,
+                sub: None,
+                aud: None,
+                iss: None,
+            };
+        }
+        Introspection {
+            active: true,
+            scope: r.scope,
+            client_id: r.client_id,
+            username: r.username,
+            token_type: r.token_type,
+            exp: r.exp,
+            iat: r.iat,
+            sub: r.sub,
+            aud: r.aud,
+            iss: r.iss,
+        }
+    }
+}
+
+/// Mastodon's Account entity, as far as authd knows an account. Fields
+/// clients read are all present, with neutral values for what authd does
+/// not keep (a profile, counts).
+#[derive(Serialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub acct: String,
+    pub display_name: String,
+    pub locked: bool,
+    pub bot: bool,
+    pub discoverable: bool,
+    pub group: bool,
+    pub created_at: String,
+    pub note: String,
+    pub url: String,
+    pub uri: String,
+    pub avatar: String,
+    pub avatar_static: String,
+    pub header: String,
+    pub header_static: String,
+    pub followers_count: u64,
+    pub following_count: u64,
+    pub statuses_count: u64,
+    pub last_status_at: Option<String>,
+    pub emojis: Vec<serde_json::Value>,
+    pub fields: Vec<serde_json::Value>,
+    pub source: AccountSource,
+}
+
+#[derive(Serialize)]
+pub struct AccountSource {
+    pub privacy: &'static str,
+    pub sensitive: bool,
+    pub language: Option<String>,
+    pub note: String,
+    pub fields: Vec<serde_json::Value>,
+    pub follow_requests_count: u64,
+}
+
+impl Account {
+    pub fn new(account: &v1::Account, base_url: &str) -> Account {
+        let url = format!("{base_url}/@{}", account.username);
+        let avatar = format!("{base_url}/avatars/original/missing.png");
+        let header = format!("{base_url}/headers/original/missing.png");
+        Account {
+            id: account.id.clone(),
+            username: account.username.clone(),
+            acct: account.username.clone(),
+            display_name: account.username.clone(),
+            locked: false,
+            bot: false,
+            discoverable: false,
+            group: false,
+            // Mastodon reports the day an account was created, at midnight UTC.
+            created_at: format!("{}T00:00:00.000Z", iso_date(account.created_at)),
+            note: String::new(),
+            uri: format!("{base_url}/users/{}", account.username),
+            url,
+            avatar_static: avatar.clone(),
+            avatar,
+            header_static: header.clone(),
+            header,
+            followers_count: 0,
+            following_count: 0,
+            statuses_count: 0,
+            last_status_at: None,
+            emojis: Vec::new(),
+            fields: Vec::new(),
+            source: AccountSource {
+                privacy: "public",
+                sensitive: false,
+                language: None,
+                note: String::new(),
+                fields: Vec::new(),
+                follow_requests_count: 0,
+            },
+        }
+    }
+}
+
+/// GET /oauth/userinfo, as Mastodon 4.4 answers it.
+#[derive(Serialize)]
+pub struct UserInfo {
+    pub iss: String,
+    pub sub: String,
+    pub name: String,
+    pub preferred_username: String,
+    pub profile: String,
+    pub picture: String,
+}
+
+/// YYYY-MM-DD of a Unix time (days-from-civil, inverted; proleptic
+/// Gregorian, UTC).
+pub fn iso_date(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(951_782_400), "2000-02-29");
+        assert_eq!(iso_date(1_795_425_601), "2026-11-23");
+        assert_eq!(iso_date(-86_400), "1969-12-31");
+    }
+}

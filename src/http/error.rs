@@ -1,0 +1,134 @@
+//! The one mapping from `AuthError` to HTTP. The same error looks different
+//! on each surface, as in Mastodon:
+//! - OAuth endpoints (token, revoke, introspect) answer RFC 6749 section 5.2
+//!   JSON: `{"error": name, "error_description": text}`;
+//! - the REST API answers `{"error": text}`;
+//! - the authorization endpoint answers an HTML error page, and never
+//!   redirects an error about the client or the redirect URI.
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::pages;
+use crate::domain::error::{AuthError, ErrorKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    OAuth,
+    Api,
+    Page,
+}
+
+#[derive(Debug)]
+pub struct HttpError {
+    pub error: AuthError,
+    pub surface: Surface,
+}
+
+impl HttpError {
+    pub fn oauth(error: AuthError) -> Self {
+        HttpError {
+            error,
+            surface: Surface::OAuth,
+        }
+    }
+
+    pub fn api(error: AuthError) -> Self {
+        HttpError {
+            error,
+            surface: Surface::Api,
+        }
+    }
+
+    pub fn page(error: AuthError) -> Self {
+        HttpError {
+            error,
+            surface: Surface::Page,
+        }
+    }
+}
+
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    use ErrorKind::*;
+    match kind {
+        InvalidRequest
+        | InvalidGrant
+        | InvalidScope
+        | UnsupportedGrantType
+        | UnsupportedResponseType
+        | InvalidRedirectUri
+        | InvalidCodeChallengeMethod => StatusCode::BAD_REQUEST,
+        InvalidClient | InvalidToken | TokenRevoked | TokenExpired | InvalidCredentials
+        | InvalidSession => StatusCode::UNAUTHORIZED,
+        UnauthorizedClient | AccessDenied | InsufficientScope | AccountDisabled | Forbidden => {
+            StatusCode::FORBIDDEN
+        }
+        ValidationFailed | UserRequired | AlreadyExists => StatusCode::UNPROCESSABLE_ENTITY,
+        NotFound => StatusCode::NOT_FOUND,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The WWW-Authenticate challenge an error carries, if any (RFC 6750
+/// section 3 for bearer tokens, RFC 6749 section 5.2 for clients).
+fn challenge(error: &AuthError) -> Option<String> {
+    let quoted = error.description.replace('\\', "\\\\").replace('"', "\\\"");
+    match error.kind {
+        ErrorKind::InvalidClient => Some("Basic realm=\"authd\"".into()),
+        ErrorKind::InvalidToken | ErrorKind::TokenRevoked | ErrorKind::TokenExpired => {
+            Some(format!(
+                "Bearer realm=\"authd\", error=\"invalid_token\", error_description=\"{quoted}\""
+            ))
+        }
+        ErrorKind::InsufficientScope => Some(format!(
+            "Bearer realm=\"authd\", error=\"insufficient_scope\", error_description=\"{quoted}\""
+        )),
+        _ => None,
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = http_status(self.error.kind);
+        if status.is_server_error() {
+            tracing::warn!(kind = %self.error.kind, "request failed: {}", self.error.description);
+        }
+        let mut response = match self.surface {
+            Surface::OAuth => {
+                let body = serde_json::json!({
+                    "error": self.error.kind.as_str(),
+                    "error_description": self.error.description,
+                });
+                (status, axum::Json(body)).into_response()
+            }
+            Surface::Api => {
+                let body = serde_json::json!({ "error": self.error.description });
+                (status, axum::Json(body)).into_response()
+            }
+            Surface::Page => (status, pages::error_page(&self.error)).into_response(),
+        };
+        if let Some(value) = challenge(&self.error).and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_internal_errors_are_500s() {
+        for kind in ErrorKind::ALL {
+            let status = http_status(*kind);
+            assert_eq!(
+                status == StatusCode::INTERNAL_SERVER_ERROR,
+                *kind == ErrorKind::Internal,
+                "{kind}"
+            );
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Discovery and liveness: RFC 8414 metadata, the JWKS, /healthz, /readyz,
+//! and static assets.
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::error::HttpError;
+use super::pages::STYLESHEET;
+use super::state::{ShimState, from_core};
+use crate::domain::scope::Scope;
+use crate::proto::v1;
+
+/// GET /.well-known/oauth-authorization-server (RFC 8414, Mastodon 4.3+).
+pub async fn authorization_server_metadata(State(state): State<ShimState>) -> Response {
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    Json(serde_json::json!({
+        "issuer": state.url(""),
+        "authorization_endpoint": state.url("/oauth/authorize"),
+        "token_endpoint": state.url("/oauth/token"),
+        "revocation_endpoint": state.url("/oauth/revoke"),
+        "introspection_endpoint": state.url("/oauth/introspect"),
+        "userinfo_endpoint": state.url("/oauth/userinfo"),
+        "jwks_uri": state.url("/.well-known/jwks.json"),
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "service_documentation": "https://docs.joinmastodon.org/",
+        "app_registration_endpoint": state.url("/api/v1/apps"),
+    }))
+    .into_response()
+}
+
+/// GET /.well-known/jwks.json: the keys that sign JWT access tokens.
+pub async fn jwks(State(state): State<ShimState>) -> Result<Response, HttpError> {
+    let r =
+        from_core(state.oauth().get_jwks(v1::GetJwksRequest {}).await).map_err(HttpError::api)?;
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        )],
+        r.jwks_json,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
+}
+
+/// GET /healthz: the shim process is alive.
+pub async fn healthz() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// GET /readyz: the core answers and PostgreSQL is reachable.
+pub async fn readyz(State(state): State<ShimState>) -> Response {
+    let status = HealthClient::new(state.channel())
+        .check(HealthCheckRequest::default())
+        .await
+        .map(|r| r.into_inner().status);
+    match status {
+        Ok(s) if s == ServingStatus::Serving as i32 => {
+            Json(serde_json::json!({ "status": "ready" })).into_response()
+        }
+        Ok(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": "core unreachable" })),
+        )
+            .into_response(),
+    }
+}
+
+/// GET /assets/authd.css
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// Mastodon's default avatar and header URLs; a transparent pixel.
+pub async fn missing_image() -> Response {
+    const PIXEL: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
+        0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}

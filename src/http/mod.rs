@@ -1,0 +1,185 @@
+//! The HTTP shim: Mastodon's REST/OAuth API, translated call by call into
+//! the gRPC API of the core, over a real tonic channel. It keeps no state
+//! of its own (the login session lives in the core), so any number of shim
+//! replicas behave as one.
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::domain::secret::random_token;
+
+pub mod api;
+pub mod authorize;
+pub mod authorized_apps;
+pub mod cookies;
+pub mod entities;
+pub mod error;
+pub mod input;
+pub mod login;
+pub mod meta;
+pub mod oauth;
+pub mod pages;
+pub mod params;
+pub mod state;
+
+pub use state::{ShimConfig, ShimState};
+
+pub fn router(state: ShimState) -> Router {
+    Router::new()
+        .route("/api/v1/apps", post(api::register_app))
+        .route(
+            "/api/v1/apps/verify_credentials",
+            get(api::verify_app_credentials),
+        )
+        .route(
+            "/api/v1/accounts/verify_credentials",
+            get(api::verify_account_credentials),
+        )
+        .route(
+            "/api/v1/authorized_applications",
+            get(authorized_apps::api_list),
+        )
+        .route(
+            "/api/v1/authorized_applications/{id}",
+            delete(authorized_apps::api_revoke),
+        )
+        .route(
+            "/oauth/authorize",
+            get(authorize::show)
+                .post(authorize::decide)
+                .delete(authorize::deny),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/userinfo", get(api::userinfo).post(api::userinfo))
+        .route("/oauth/authorized_applications", get(authorized_apps::page))
+        .route(
+            "/oauth/authorized_applications/{id}/revoke",
+            post(authorized_apps::revoke_from_page),
+        )
+        .route(
+            "/auth/sign_in",
+            get(login::sign_in_form).post(login::sign_in),
+        )
+        .route("/auth/sign_out", post(login::sign_out))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(meta::authorization_server_metadata),
+        )
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/assets/authd.css", get(meta::stylesheet))
+        .route("/avatars/original/missing.png", get(meta::missing_image))
+        .route("/headers/original/missing.png", get(meta::missing_image))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+/// A 302 redirect, as Mastodon (Rails) answers: clients written against it
+/// expect that status from the authorization endpoint.
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (axum::http::StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => {
+            error::HttpError::page(crate::domain::error::AuthError::internal()).into_response()
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({ "error": "Record not found" })),
+    )
+        .into_response()
+}
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One span per request, with a request id (the caller's `x-request-id`, or
+/// a new one) that is forwarded to the core and returned to the caller.
+/// Only the path is logged: codes and tokens travel in query strings.
+async fn observe(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| random_token()[..16].to_owned());
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    request
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), value.clone());
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+    );
+    let start = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        let status = response.status().as_u16();
+        if response.status().is_server_error() {
+            tracing::warn!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request");
+        }
+    });
+    response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    response
+}
+
+/// Headers every response gets unless it set its own: nothing is cached
+/// (pages carry CSRF tokens and codes), nothing may frame the pages
+/// (clickjacking of the consent form), and nothing is loaded from elsewhere.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let defaults = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+/// Serves the shim on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: ShimState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! Request parameters, as Mastodon reads them: from the query string and
+//! from a JSON, form or multipart body, merged. Parsing is strict where a
+//! lenient reading could be abused:
+//! - a parameter given twice is an error (RFC 6749 section 3.1), except the
+//!   list parameters (`redirect_uris`, `scopes`) that clients send as arrays;
+//! - a JSON object or nested array where a value is expected is an error;
+//! - bytes that are not UTF-8 are an error, not replaced.
+//!
+//! Parsing lives apart from the handlers so that it can be tested and
+//! fuzzed alone.
+use std::collections::BTreeMap;
+
+use crate::domain::error::AuthError;
+
+/// Parameters of one request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<String, Vec<String>>,
+}
+
+/// Keys whose values are lists; `key[]` is accepted as their array form.
+const LIST_KEYS: &[&str] = &["redirect_uris", "scopes"];
+
+/// JSON bodies nested deeper than this are refused before they are parsed.
+const MAX_JSON_DEPTH: usize = 32;
+
+impl Params {
+    pub fn parse(
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Params, AuthError> {
+        let mut params = Params::default();
+        if let Some(query) = query {
+            params.add_form(query.as_bytes(), "query string")?;
+        }
+        if body.is_empty() {
+            return Ok(params);
+        }
+        let mime = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        match mime.as_str() {
+            "application/x-www-form-urlencoded" => params.add_form(body, "form body")?,
+            "application/json" => params.add_json(body)?,
+            "multipart/form-data" => {
+                let boundary = content_type
+                    .and_then(|c| multer::parse_boundary(c).ok())
+                    .ok_or_else(|| {
+                        AuthError::invalid_request("The multipart body has no boundary.")
+                    })?;
+                params.add_multipart(body, &boundary)?;
+            }
+            "" => {
+                return Err(AuthError::invalid_request(
+                    "The request has a body but no Content-Type.",
+                ));
+            }
+            other => {
+                return Err(AuthError::invalid_request(format!(
+                    "Unsupported Content-Type {}: send JSON, a form or multipart.",
+                    truncate(other)
+                )));
+            }
+        }
+        Ok(params)
+    }
+
+    fn push(&mut self, key: &str, value: String) {
+        let key = key.strip_suffix("[]").unwrap_or(key);
+        self.values.entry(key.to_owned()).or_default().push(value);
+    }
+
+    fn add_form(&mut self, bytes: &[u8], source: &str) -> Result<(), AuthError> {
+        for pair in bytes.split(|b| *b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let key = form_decode(k).ok_or_else(|| {
+                AuthError::invalid_request(format!("The {source} is not valid UTF-8."))
+            })?;
+            let value = form_decode(v).ok_or_else(|| {
+                AuthError::invalid_request(format!("The {source} is not valid UTF-8."))
+            })?;
+            self.push(&key, value);
+        }
+        Ok(())
+    }
+
+    fn add_json(&mut self, body: &[u8]) -> Result<(), AuthError> {
+        if json_depth_exceeds(body, MAX_JSON_DEPTH) {
+            return Err(AuthError::invalid_request(
+                "The JSON body is nested too deeply.",
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| AuthError::invalid_request(format!("The JSON body is malformed: {e}.")))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(AuthError::invalid_request(
+                "The JSON body must be an object.",
+            ));
+        };
+        for (key, value) in map {
+            match value {
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        let v = scalar(&key, item)?;
+                        self.push(&key, v.unwrap_or_default());
+                    }
+                    // An empty array is still "given", as an empty list.
+                    self.values
+                        .entry(key.strip_suffix("[]").unwrap_or(&key).to_owned())
+                        .or_default();
+                }
+                other => {
+                    if let Some(v) = scalar(&key, other)? {
+                        self.push(&key, v);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_multipart(&mut self, body: &[u8], boundary: &str) -> Result<(), AuthError> {
+        let bytes = bytes::Bytes::copy_from_slice(body);
+        let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        // The body is already in memory, so this completes without waiting.
+        futures::executor::block_on(async {
+            while let Some(field) = multipart.next_field().await.map_err(|e| {
+                AuthError::invalid_request(format!("The multipart body is malformed: {e}."))
+            })? {
+                let Some(name) = field.name().map(str::to_owned) else {
+                    continue;
+                };
+                if field.file_name().is_some() {
+                    return Err(AuthError::invalid_request(format!(
+                        "Parameter {} must be text, not a file.",
+                        truncate(&name)
+                    )));
+                }
+                let value = field.bytes().await.map_err(|e| {
+                    AuthError::invalid_request(format!("The multipart body is malformed: {e}."))
+                })?;
+                let value = String::from_utf8(value.to_vec()).map_err(|_| {
+                    AuthError::invalid_request("The multipart body is not valid UTF-8.")
+                })?;
+                self.push(&name, value);
+            }
+            Ok(())
+        })
+    }
+
+    /// A single-valued parameter. Given twice, it is an error.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, AuthError> {
+        match self.values.get(key).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(one.as_str())),
+            Some(_) if LIST_KEYS.contains(&key) => Err(AuthError::invalid_request(format!(
+                "Parameter {key} must be a single string here."
+            ))),
+            Some(_) => Err(AuthError::invalid_request(format!(
+                "Parameter {key} was given more than once."
+            ))),
+        }
+    }
+
+    /// A single-valued parameter, or "" when absent.
+    pub fn string(&self, key: &str) -> Result<String, AuthError> {
+        Ok(self.get(key)?.unwrap_or_default().to_owned())
+    }
+
+    /// A parameter that must be present and non-empty.
+    pub fn required(&self, key: &str) -> Result<String, AuthError> {
+        match self.get(key)? {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => Err(AuthError::invalid_request(format!(
+                "Missing required parameter: {key}."
+            ))),
+        }
+    }
+
+    /// Every value of a list parameter.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.values.get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// Whether a boolean flag is set ("true", "1", "on").
+    pub fn flag(&self, key: &str) -> Result<bool, AuthError> {
+        Ok(matches!(self.get(key)?, Some("true" | "1" | "on")))
+    }
+}
+
+/// A JSON scalar as a parameter string. null means absent.
+fn scalar(key: &str, value: serde_json::Value) -> Result<Option<String>, AuthError> {
+    match value {
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Bool(b) => Ok(Some(b.to_string())),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            Err(AuthError::invalid_request(format!(
+                "Parameter {} has the wrong type: expected a string.",
+                truncate(key)
+            )))
+        }
+    }
+}
+
+/// application/x-www-form-urlencoded decoding that refuses invalid UTF-8.
+fn form_decode(bytes: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(decoded).ok()
+}
+
+/// Whether brackets nest deeper than `max`, counted outside strings, so a
+/// hostile body cannot make the parser recurse deeply.
+fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::error::ErrorKind;
+
+    fn parse(query: Option<&str>, ct: Option<&str>, body: &str) -> Result<Params, AuthError> {
+        Params::parse(query, ct, body.as_bytes())
+    }
+
+    #[test]
+    fn merges_query_and_form() {
+        let p = parse(
+            Some("a=1&b=two+words"),
+            Some("application/x-www-form-urlencoded"),
+            "c=%C3%A9",
+        )
+        .unwrap();
+        assert_eq!(p.get("a").unwrap(), Some("1"));
+        assert_eq!(p.get("b").unwrap(), Some("two words"));
+        assert_eq!(p.get("c").unwrap(), Some("é"));
+        assert_eq!(p.get("d").unwrap(), None);
+    }
+
+    #[test]
+    fn json_scalars_arrays_and_types() {
+        let p = parse(
+            None,
+            Some("application/json; charset=utf-8"),
+            r#"{"client_name":"x","redirect_uris":["a","b"],"n":3,"t":true,"z":null}"#,
+        )
+        .unwrap();
+        assert_eq!(p.get("client_name").unwrap(), Some("x"));
+        assert_eq!(p.list("redirect_uris"), ["a", "b"]);
+        assert_eq!(p.get("n").unwrap(), Some("3"));
+        assert_eq!(p.get("t").unwrap(), Some("true"));
+        assert_eq!(p.get("z").unwrap(), None);
+        let err = parse(None, Some("application/json"), r#"{"client_name":{"a":1}}"#).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidRequest);
+        assert!(err.description.contains("wrong type"));
+        assert!(parse(None, Some("application/json"), r#"["not","an","object"]"#).is_err());
+        assert!(parse(None, Some("application/json"), r#"{"a":"#).is_err());
+    }
+
+    #[test]
+    fn array_suffix_keys_are_lists() {
+        let p = parse(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            "redirect_uris[]=a&redirect_uris[]=b&scopes=read",
+        )
+        .unwrap();
+        assert_eq!(p.list("redirect_uris"), ["a", "b"]);
+        assert_eq!(p.list("scopes"), ["read"]);
+    }
+
+    #[test]
+    fn duplicated_parameters_are_refused() {
+        let p = parse(
+            Some("client_id=a"),
+            Some("application/x-www-form-urlencoded"),
+            "client_id=b",
+        )
+        .unwrap();
+        let err = p.get("client_id").unwrap_err();
+        assert!(err.description.contains("more than once"));
+        let p = parse(Some("code=a&code=a"), None, "").unwrap();
+        assert!(p.get("code").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let err =
+            Params::parse(None, Some("application/x-www-form-urlencoded"), b"a=%FF").unwrap_err();
+        assert!(err.description.contains("UTF-8"));
+        assert!(Params::parse(None, Some("application/json"), b"{\"a\":\"\xff\"}").is_err());
+    }
+
+    #[test]
+    fn deep_json_is_refused_without_recursing() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse(None, Some("application/json"), &deep).unwrap_err();
+        assert!(err.description.contains("nested"));
+        // Brackets inside strings do not count.
+        let p = parse(
+            None,
+            Some("application/json"),
+            &format!("{{\"a\":\"{}\"}}", "[".repeat(100)),
+        )
+        .unwrap();
+        assert_eq!(p.get("a").unwrap().map(str::len), Some(100));
+    }
+
+    #[test]
+    fn multipart_text_fields_are_read() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"client_name\"\r\n\r\nTest Application\r\n--XyZ\r\nContent-Disposition: form-data; name=\"scopes\"\r\n\r\nread write push\r\n--XyZ--\r\n";
+        let p = parse(None, Some("multipart/form-data; boundary=XyZ"), body).unwrap();
+        assert_eq!(p.get("client_name").unwrap(), Some("Test Application"));
+        assert_eq!(p.list("scopes"), ["read write push"]);
+        assert!(
+            parse(None, Some("multipart/form-data"), body).is_err(),
+            "no boundary"
+        );
+        assert!(parse(None, Some("multipart/form-data; boundary=XyZ"), "garbage").is_err());
+    }
+
+    #[test]
+    fn unknown_or_missing_content_types_are_refused_when_there_is_a_body() {
+        assert!(parse(None, Some("text/plain"), "a=b").is_err());
+        assert!(parse(None, None, "a=b").is_err());
+        assert!(parse(None, None, "").is_ok());
+    }
+
+    #[test]
+    fn required_and_flags() {
+        let p = parse(Some("a=&f=true&g=0"), None, "").unwrap();
+        assert!(p.required("a").is_err());
+        assert!(
+            p.required("b")
+                .unwrap_err()
+                .description
+                .contains("Missing required parameter: b.")
+        );
+        assert!(p.flag("f").unwrap());
+        assert!(!p.flag("g").unwrap());
+        assert!(!p.flag("h").unwrap());
+    }
+}

@@ -1,0 +1,115 @@
+//! What every handler shares: gRPC clients of the core, over one tonic
+//! channel, and the shim's settings.
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::domain::error::AuthError;
+use crate::grpc::status::auth_error_from_status;
+use crate::proto::v1::accounts_client::AccountsClient;
+use crate::proto::v1::apps_client::AppsClient;
+use crate::proto::v1::o_auth_client::OAuthClient;
+use crate::proto::v1::sessions_client::SessionsClient;
+
+#[derive(Clone, Debug)]
+pub struct ShimConfig {
+    /// The public base URL (the issuer): metadata endpoints, Account URLs.
+    pub public_url: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long a call to the core may take before the shim answers 503.
+    pub upstream_timeout: Duration,
+}
+
+impl ShimConfig {
+    /// Cookies are `Secure` when the service is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[derive(Clone)]
+pub struct ShimState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    channel: Channel,
+    config: ShimConfig,
+}
+
+impl ShimState {
+    /// A shim in front of the core at `upstream` (e.g. http://127.0.0.1:50051).
+    /// The channel connects lazily and reconnects by itself, so the shim
+    /// starts even while the core is down, and answers 503 until it is up.
+    pub fn new(upstream: &str, config: ShimConfig) -> anyhow::Result<ShimState> {
+        let channel = Endpoint::from_shared(upstream.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(config.upstream_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(ShimState {
+            inner: Arc::new(Inner { channel, config }),
+        })
+    }
+
+    pub fn config(&self) -> &ShimConfig {
+        &self.inner.config
+    }
+
+    pub fn apps(&self) -> AppsClient<Channel> {
+        AppsClient::new(self.inner.channel.clone())
+    }
+
+    pub fn oauth(&self) -> OAuthClient<Channel> {
+        OAuthClient::new(self.inner.channel.clone())
+    }
+
+    pub fn sessions(&self) -> SessionsClient<Channel> {
+        SessionsClient::new(self.inner.channel.clone())
+    }
+
+    pub fn accounts(&self) -> AccountsClient<Channel> {
+        AccountsClient::new(self.inner.channel.clone())
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.inner.channel.clone()
+    }
+
+    /// The URL of a path on this service.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.inner.config.public_url.trim_end_matches('/'),
+            path
+        )
+    }
+}
+
+/// A gRPC request carrying what the core should know of the HTTP request:
+/// its request id, and the Authorization header (client credentials or a
+/// bearer token), which the core parses itself so both transports agree.
+pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    for name in ["x-request-id", "authorization"] {
+        if let Some(value) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            request.metadata_mut().insert(name, value);
+        }
+    }
+    request
+}
+
+/// Unwraps a core response, turning a status back into the core's error.
+pub fn from_core<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Result<T, AuthError> {
+    result
+        .map(tonic::Response::into_inner)
+        .map_err(|status| auth_error_from_status(&status))
+}

@@ -1,0 +1,41 @@
+//! What an account has authorized: the list Mastodon's settings page shows,
+//! and revoking an app's access from it.
+use super::AuthService;
+use crate::domain::error::AuthError;
+use crate::domain::secret::Secret;
+use crate::store::grants::AuthorizedAppRecord;
+
+impl AuthService {
+    pub async fn authorized_apps(
+        &self,
+        session: &Secret,
+    ) -> Result<Vec<AuthorizedAppRecord>, AuthError> {
+        let account = self.session_account(Some(session)).await?;
+        Ok(self.store().authorized_apps(account.id).await?)
+    }
+
+    pub async fn revoke_authorized_app(
+        &self,
+        session: &Secret,
+        app_id: &str,
+    ) -> Result<(), AuthError> {
+        let account = self.session_account(Some(session)).await?;
+        let app_id: i64 = app_id
+            .parse()
+            .map_err(|_| AuthError::not_found("Record not found"))?;
+        let revoked = self
+            .store()
+            .revoke_authorized_app(account.id, app_id)
+            .await?;
+        if revoked == 0 {
+            return Err(AuthError::not_found("Record not found"));
+        }
+        tracing::info!(
+            account = account.id,
+            app_id,
+            grants = revoked,
+            "revoked an app's access"
+        );
+        Ok(())
+    }
+}
