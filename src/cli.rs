@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{DatabaseArgs, ServeArgs, ShimArgs};
 use crate::service::accounts::AccountRegistration;
 use crate::service::{AuthService, ServiceConfig};
-use crate::startup::{Application, Database};
+use crate::startup::{Application, Database, ShutdownSignal};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser, Debug)]
@@ -91,7 +91,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Shim(args)) => crate::startup::run_shim(&args).await,
+        Some(Command::Shim(args)) => {
+            crate::startup::run_shim(&args, ShutdownSignal::install()?).await
+        }
         Some(Command::Migrate(args)) => {
             let db = open(&args).await?;
             println!(
@@ -184,8 +186,9 @@ async fn healthcheck(addr: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let signal = ShutdownSignal::install()?;
     let app = Application::build(args.config()?).await?;
-    app.run_until_signal().await
+    app.run_until(signal).await
 }
 
 async fn open(args: &DatabaseArgs) -> anyhow::Result<Database> {

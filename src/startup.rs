@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -167,9 +168,9 @@ impl Application {
         &self.service
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        shutdown_signal().await;
+    /// Serves until the signal, then shuts down gracefully.
+    pub async fn run_until(self, signal: ShutdownSignal) -> anyhow::Result<()> {
+        signal.recv().await;
         tracing::info!("shutting down: finishing in-flight requests");
         self.stop().await
     }
@@ -201,7 +202,7 @@ impl Application {
 
 /// Serves the HTTP shim alone, in front of the core at `args.upstream`,
 /// until SIGINT or SIGTERM.
-pub async fn run_shim(args: &ShimArgs) -> anyhow::Result<()> {
+pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result<()> {
     let http = args
         .http
         .config(&args.issuer)
@@ -217,7 +218,7 @@ pub async fn run_shim(args: &ShimArgs) -> anyhow::Result<()> {
         shim,
         shutdown.clone().cancelled_owned(),
     ));
-    shutdown_signal().await;
+    signal.recv().await;
     tracing::info!("shutting down: finishing in-flight requests");
     shutdown.cancel();
     match tokio::time::timeout(args.shutdown_grace, server).await {
@@ -241,18 +242,26 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop authd");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT and SIGTERM, listened for from the moment this is created: a
+/// signal that arrives while authd is still starting is kept, not lost to
+/// the default action (which would kill the process mid-start-up).
+pub struct ShutdownSignal {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignal {
+    pub fn install() -> anyhow::Result<ShutdownSignal> {
+        Ok(ShutdownSignal {
+            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    pub async fn recv(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

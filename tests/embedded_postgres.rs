@@ -392,7 +392,14 @@ fn spawn_authd(data_dir: &Path) -> std::process::Child {
 /// Like `spawn_authd`, also returning the gRPC address it bound.
 fn spawn_authd_with_addr(data_dir: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
