@@ -446,3 +446,195 @@ impl TestApp {
             .map(tonic::Response::into_inner)
     }
 }
+
+// ---- HTTP ----
+
+impl TestApp {
+    /// The shim's base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://{}{path}",
+            self.application().http_addr().expect("http listener")
+        )
+    }
+
+    /// An HTTP client that follows no redirects and keeps no cookies.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// A browser-like client: it keeps cookies, follows no redirects.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: self.url(""),
+        }
+    }
+
+    /// Registers an app over HTTP; returns the CredentialApplication JSON.
+    pub async fn http_register(
+        &self,
+        redirect_uris: &str,
+        scopes: &str,
+    ) -> (TestClient, serde_json::Value) {
+        let body: serde_json::Value = self
+            .http()
+            .post(self.url("/api/v1/apps"))
+            .json(&serde_json::json!({
+                "client_name": "Test App",
+                "redirect_uris": redirect_uris,
+                "scopes": scopes,
+            }))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        let client = TestClient {
+            client_id: body["client_id"].as_str().expect("client_id").into(),
+            client_secret: body["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .into(),
+            app_id: body["id"].as_str().expect("id").into(),
+        };
+        (client, body)
+    }
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\""),
+    )
+}
+
+/// The code shown on the out-of-band page.
+pub fn oob_code(html: &str) -> Option<String> {
+    let marker = "id=\"code\">";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('<')? + start;
+    Some(html[start..end].to_owned())
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Browser {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// The CSRF token the login form hands out (and its cookie).
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/auth/sign_in").await.text().await.expect("page");
+        hidden(&page, "csrf_token").expect("csrf token on the login form")
+    }
+
+    /// Logs in through the form; returns the response (a redirect to `next`).
+    pub async fn login(&self, email: &str, password: &str, next: &str) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        self.post(
+            "/auth/sign_in",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+
+    /// Walks an authorization request through consent and Allow; returns
+    /// the final response (a redirect, or the out-of-band page).
+    pub async fn approve(&self, authorize_query: &str) -> reqwest::Response {
+        let consent = self
+            .get(&format!("/oauth/authorize?{authorize_query}"))
+            .await;
+        assert_eq!(consent.status(), 200, "consent page");
+        let page = consent.text().await.expect("page");
+        let mut form: Vec<(String, String)> = [
+            "csrf_token",
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "prompt",
+        ]
+        .iter()
+        .filter_map(|name| hidden(&page, name).map(|v| (name.to_string(), v)))
+        .collect();
+        form.push(("decision".into(), "allow".into()));
+        self.client
+            .post(self.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST allow")
+    }
+}
+
+pub fn authorize_query(
+    client: &TestClient,
+    redirect_uri: &str,
+    scope: &str,
+    state: &str,
+) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", scope)
+        .append_pair("state", state)
+        .finish()
+}
+
+/// The user's email, as `create_user` makes it.
+pub fn email(username: &str) -> String {
+    format!("{username}@example.org")
+}

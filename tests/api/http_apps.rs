@@ -1,0 +1,339 @@
+//! POST /api/v1/apps and GET /api/v1/apps/verify_credentials over HTTP.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const FIELD_ORDER: [&str; 10] = [
+    "id",
+    "name",
+    "website",
+    "scopes",
+    "redirect_uris",
+    "vapid_key",
+    "redirect_uri",
+    "client_id",
+    "client_secret",
+    "client_secret_expires_at",
+];
+
+/// Keys in document order (serde_json is built with preserve_order).
+fn keys_in_order(raw: &str) -> Vec<String> {
+    let value: Value = serde_json::from_str(raw).expect("JSON object");
+    value.as_object().expect("object").keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn register_app_with_json_answers_a_mastodon_credential_application_in_order() {
+    let app = spawn_app().await;
+    let response = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .json(&json!({"client_name": "your_app_name", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let raw = response.text().await.unwrap();
+    let keys = keys_in_order(&raw);
+    assert_eq!(keys, FIELD_ORDER, "{raw}");
+    let body: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(body["name"], "your_app_name");
+    assert_eq!(body["website"], Value::Null);
+    assert_eq!(body["scopes"], json!(["read"]));
+    assert_eq!(body["redirect_uris"], json!([OOB]));
+    assert_eq!(body["redirect_uri"], OOB);
+    assert_eq!(body["client_id"].as_str().unwrap().len(), 43);
+    assert_eq!(body["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(body["client_secret_expires_at"], 0);
+}
+
+#[tokio::test]
+async fn register_app_accepts_form_multipart_and_query_parameters() {
+    let app = spawn_app().await;
+    let form = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .form(&[
+            ("client_name", "Form"),
+            ("redirect_uris", OOB),
+            ("scopes", "read write push"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert_eq!(
+        form.json::<Value>().await.unwrap()["scopes"],
+        json!(["read", "write", "push"])
+    );
+
+    let multipart = reqwest::multipart::Form::new()
+        .text("client_name", "Test Application")
+        .text("redirect_uris", OOB)
+        .text("scopes", "read write push")
+        .text("website", "https://myapp.example");
+    let body: Value = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["name"], "Test Application");
+    assert_eq!(body["website"], "https://myapp.example");
+
+    let query = app
+        .http()
+        .post(app.url("/api/v1/apps?client_name=Query&redirect_uris=urn:ietf:wg:oauth:2.0:oob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    assert_eq!(
+        query.json::<Value>().await.unwrap()["scopes"],
+        json!(["read"])
+    );
+}
+
+#[tokio::test]
+async fn register_app_accepts_arrays_and_newline_separated_uris() {
+    let app = spawn_app().await;
+    let body: Value = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .json(&json!({
+            "client_name": "Arrays",
+            "redirect_uris": ["https://a.example/cb", "https://b.example/cb"],
+            "scopes": ["read", "write"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["scopes"],
+        json!(["read", "write"]),
+        "an array of scopes is not dropped"
+    );
+    assert_eq!(
+        body["redirect_uri"],
+        "https://a.example/cb\nhttps://b.example/cb"
+    );
+    let form: Value = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .form(&[
+            ("client_name", "Lines"),
+            (
+                "redirect_uris",
+                "https://a.example/cb\nhttps://b.example/cb",
+            ),
+            ("redirect_uris[]", "myapp://cb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        form["redirect_uris"],
+        json!(["https://a.example/cb", "https://b.example/cb", "myapp://cb"])
+    );
+}
+
+#[tokio::test]
+async fn register_app_validation_errors_are_422_in_mastodon_wording() {
+    let app = spawn_app().await;
+    for (body, wording) in [
+        (
+            json!({"redirect_uris": OOB}),
+            "Validation failed: Name can't be blank",
+        ),
+        (
+            json!({"client_name": "x"}),
+            "Validation failed: Redirect URI can't be blank",
+        ),
+        (
+            json!({"client_name": "x", "redirect_uris": "/relative"}),
+            "Validation failed: Redirect URI must be an absolute URI.",
+        ),
+        (
+            json!({"client_name": "x", "redirect_uris": OOB, "scopes": "read fly"}),
+            "Validation failed: Scopes doesn't match configured on the server.",
+        ),
+    ] {
+        let response = app
+            .http()
+            .post(app.url("/api/v1/apps"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": wording })
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_clear_400_never_a_500() {
+    let app = spawn_app().await;
+    let post = |ct: &'static str, body: Vec<u8>| {
+        app.http()
+            .post(app.url("/api/v1/apps"))
+            .header("content-type", ct)
+            .body(body)
+    };
+    for (ct, body, wording) in [
+        (
+            "application/json",
+            b"{\"client_name\": ".to_vec(),
+            "malformed",
+        ),
+        ("application/json", b"[1,2]".to_vec(), "must be an object"),
+        (
+            "application/json",
+            br#"{"client_name": {"nested": true}}"#.to_vec(),
+            "wrong type",
+        ),
+        (
+            "application/json",
+            format!("{{\"a\":{}}}", "[".repeat(5000)).into_bytes(),
+            "nested too deeply",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"client_name=%FF%FE".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"client_name=a&client_name=b".to_vec(),
+            "more than once",
+        ),
+        ("text/plain", b"hello".to_vec(), "Unsupported Content-Type"),
+        ("multipart/form-data", b"--x\r\n".to_vec(), "boundary"),
+    ] {
+        let response = post(ct, body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{ct} {wording}");
+        let error = response.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(error.contains(wording), "{error} lacks {wording}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let app = spawn_app().await;
+    let huge = format!("client_name={}", "x".repeat(70 * 1024));
+    let response = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 65536 bytes")
+    );
+}
+
+#[tokio::test]
+async fn verify_app_credentials_returns_the_application_without_secrets() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read write").await;
+    let token = app
+        .client_credentials(&client, "")
+        .await
+        .unwrap()
+        .access_token;
+    let response = app
+        .http()
+        .get(app.url("/api/v1/apps/verify_credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let raw = response.text().await.unwrap();
+    assert_eq!(
+        keys_in_order(&raw),
+        [
+            "id",
+            "name",
+            "website",
+            "scopes",
+            "redirect_uris",
+            "vapid_key",
+            "redirect_uri"
+        ]
+    );
+    assert!(!raw.contains(&client.client_secret) && !raw.contains("client_id"));
+    // Doorkeeper also reads the token from an access_token parameter.
+    let by_param = app
+        .http()
+        .get(app.url(&format!(
+            "/api/v1/apps/verify_credentials?access_token={token}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_param.status(), 200);
+}
+
+#[tokio::test]
+async fn verify_app_credentials_401s_say_why_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read").await;
+    let token = app
+        .client_credentials(&client, "")
+        .await
+        .unwrap()
+        .access_token;
+    app.revoke(&client, &token).await.unwrap();
+    for (bearer, message) in [
+        (Some("forged"), "The access token is invalid"),
+        (None, "The access token is invalid"),
+        (Some(token.as_str()), "The access token was revoked"),
+    ] {
+        let mut request = app.http().get(app.url("/api/v1/apps/verify_credentials"));
+        if let Some(b) = bearer {
+            request = request.bearer_auth(b);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
+            "{challenge}"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": message })
+        );
+    }
+}
