@@ -391,7 +391,8 @@ fn spawn_authd(data_dir: &Path) -> std::process::Child {
 
 /// Like `spawn_authd`, also returning the gRPC address it bound.
 fn spawn_authd_with_addr(data_dir: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    command
         .args([
             "serve",
             "--grpc-addr",
@@ -401,7 +402,18 @@ fn spawn_authd_with_addr(data_dir: &Path) -> (std::process::Child, String) {
             "--data-dir",
         ])
         .arg(data_dir)
-        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_URL");
+    spawn_until_logged(command, "authd gRPC listening", "grpc_addr=")
+}
+
+/// Spawns `command` and waits for its log line containing `marker`;
+/// returns the child and the value after `key` on that line.
+fn spawn_until_logged(
+    mut command: Command,
+    marker: &str,
+    key: &str,
+) -> (std::process::Child, String) {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -409,31 +421,136 @@ fn spawn_authd_with_addr(data_dir: &Path) -> (std::process::Child, String) {
         .expect("spawn authd");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
+    let (wanted, key) = (marker.to_owned(), key.to_owned());
     std::thread::spawn(move || {
         let mut ready = Some(tx);
         // Keep draining after readiness, so authd never blocks on a full pipe.
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("authd gRPC listening")
+            if line.contains(&wanted)
                 && let Some(tx) = ready.take()
             {
-                let addr = line
-                    .split("grpc_addr=")
+                let value = line
+                    .split(&key)
                     .nth(1)
                     .unwrap_or_default()
-                    .trim()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
                     .to_owned();
-                let _ = tx.send(addr);
+                let _ = tx.send(value);
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(addr) => (child, addr),
+        Ok(value) => (child, value),
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("authd did not start serving");
+            panic!("authd did not log {marker:?}");
         }
     }
+}
+
+/// SIGTERM, then the exit status, waited for off the runtime.
+async fn terminate(child: std::process::Child) -> std::process::ExitStatus {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait()
+    })
+    .await
+    .expect("join")
+    .expect("reap")
+}
+
+#[tokio::test]
+async fn the_shim_alone_serves_http_in_front_of_a_remote_core() {
+    init_tracing();
+    let data_dir = temp_path("authd-shim");
+    let (core, grpc_addr) = spawn_authd_with_addr(&data_dir);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    command.args([
+        "shim",
+        "--upstream",
+        &format!("http://{grpc_addr}"),
+        "--http-addr",
+        "127.0.0.1:0",
+        "--upstream-timeout",
+        "2s",
+    ]);
+    let (shim, http_addr) = spawn_until_logged(command, "authd shim listening", "http_addr=");
+    let base = format!("http://{http_addr}");
+    let http = reqwest::Client::new();
+
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let app: serde_json::Value = http
+        .post(format!("{base}/api/v1/apps"))
+        .json(&serde_json::json!({"client_name": "via the shim", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap(),
+        app["client_secret"].as_str().unwrap(),
+    );
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access_token = token["access_token"].as_str().expect("access_token");
+    let facts: serde_json::Value = http
+        .post(format!("{base}/oauth/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", access_token)])
+        .send()
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(facts["active"], true, "{facts}");
+
+    // Without its core, the shim answers 503 promptly, and says why.
+    assert!(terminate(core).await.success());
+    let started = std::time::Instant::now();
+    let down = http
+        .get(format!("{base}/api/v1/apps/verify_credentials"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(down.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let body: serde_json::Value = down.json().await.expect("a JSON error");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+
+    assert!(terminate(shim).await.success());
+    let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 fn authd_command(args: &[&str], data_dir: &Path, stdin: &str) -> std::process::Output {

@@ -39,6 +39,69 @@ pub async fn authorization_server_metadata(State(state): State<ShimState>) -> Re
     .into_response()
 }
 
+/// The Mastodon version authd answers for. Clients gate features on it:
+/// from 4.3 on they read the RFC 8414 document above for the endpoints.
+const MASTODON_API_COMPAT: &str = "4.3.0";
+
+fn instance_version() -> String {
+    format!(
+        "{MASTODON_API_COMPAT} (compatible; authd {})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn instance_domain(state: &ShimState) -> String {
+    url::Url::parse(&state.url(""))
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// GET /api/v1/instance: authd is no Mastodon server, but clients ask this
+/// before they sign in, to learn which server and version they talk to
+/// (Mastodon.py cannot log in without it). It answers only what it can
+/// answer truthfully: no statuses, no registrations.
+pub async fn instance_v1(State(state): State<ShimState>) -> Response {
+    Json(serde_json::json!({
+        "uri": instance_domain(&state),
+        "title": "authd",
+        "short_description": "OAuth 2.0 authorization server",
+        "description": "OAuth 2.0 authorization server",
+        "email": "",
+        "version": instance_version(),
+        "urls": {},
+        "languages": [],
+        "registrations": false,
+        "approval_required": false,
+        "invites_enabled": false,
+        "rules": [],
+    }))
+    .into_response()
+}
+
+/// GET /api/v2/instance, with `api_versions` (Mastodon 4.3+).
+pub async fn instance_v2(State(state): State<ShimState>) -> Response {
+    Json(serde_json::json!({
+        "domain": instance_domain(&state),
+        "title": "authd",
+        "version": instance_version(),
+        "source_url": "",
+        "description": "OAuth 2.0 authorization server",
+        "languages": [],
+        "registrations": { "enabled": false, "approval_required": false, "message": null },
+        "api_versions": { "mastodon": 2 },
+        "contact": { "email": "", "account": null },
+        "rules": [],
+    }))
+    .into_response()
+}
+
 /// GET /.well-known/jwks.json: the keys that sign JWT access tokens.
 pub async fn jwks(State(state): State<ShimState>) -> Result<Response, HttpError> {
     let r =

@@ -6,12 +6,15 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
+use axum::ServiceExt;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 use tracing::Instrument;
 
 use crate::domain::secret::random_token;
@@ -35,6 +38,8 @@ pub use state::{ShimConfig, ShimState};
 pub fn router(state: ShimState) -> Router {
     Router::new()
         .route("/api/v1/apps", post(api::register_app))
+        .route("/api/v1/instance", get(meta::instance_v1))
+        .route("/api/v2/instance", get(meta::instance_v2))
         .route(
             "/api/v1/apps/verify_credentials",
             get(api::verify_app_credentials),
@@ -175,9 +180,13 @@ pub async fn serve(
     state: ShimState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Mastodon (Rails) ignores a trailing slash, and clients rely on it:
+    // Mastodon.py asks for "/api/v1/instance/". Routing happens after the
+    // slash is trimmed, so the layer wraps the router from outside.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await?;

@@ -78,6 +78,7 @@ pub struct TestApp {
     pub db_name: String,
 }
 
+#[derive(Clone)]
 pub struct TestOptions {
     pub service: ServiceConfig,
     pub health_interval: Duration,
@@ -99,41 +100,76 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    let public_url = options.service.issuer.clone();
+    try_spawn_app(options, "127.0.0.1:0".parse().expect("addr"), public_url)
+        .await
+        .expect("build the application")
+}
+
+/// An authd whose issuer is its own HTTP address, for clients that follow
+/// the discovery document to the endpoints, as Mastodon.py and a browser
+/// do. The port is picked first and bound second, so another process may
+/// take it in between: then try another.
+pub async fn spawn_app_on_its_own_url(mut options: TestOptions) -> TestApp {
+    let mut last_error = None;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        options.service.issuer = url.clone();
+        let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+        match try_spawn_app(options.clone(), addr, url).await {
+            Ok(app) => return app,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    panic!("could not start authd on a free port: {last_error:?}");
+}
+
+async fn try_spawn_app(
+    options: TestOptions,
+    http_addr: std::net::SocketAddr,
+    public_url: String,
+) -> anyhow::Result<TestApp> {
     let db_name = format!("authd_test_{}", uuid_like());
     maintenance_client()
         .await
         .batch_execute(&format!("CREATE DATABASE {db_name}"))
         .await
         .expect("create the test database");
+    // Dropped (with its database) on every path, the error one included.
+    let mut test_app = TestApp {
+        app: None,
+        channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+        db_name,
+    };
     let app = Application::build(Config {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         http: Some(HttpConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
+            addr: http_addr,
             shim: ShimConfig {
-                public_url: "http://authd.test".into(),
+                public_url,
                 body_limit: 64 * 1024,
                 upstream_timeout: Duration::from_secs(5),
             },
         }),
-        database: DatabaseConfig::Connect(Box::new(server().config(&db_name))),
+        database: DatabaseConfig::Connect(Box::new(server().config(&test_app.db_name))),
         db_pool_size: 8,
         db_timeout: options.db_timeout,
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
     })
-    .await
-    .expect("build the application");
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+    .await?;
+    test_app.channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
         .expect("uri")
         .connect()
         .await
         .expect("connect to authd");
-    TestApp {
-        app: Some(app),
-        channel,
-        db_name,
-    }
+    test_app.app = Some(app);
+    Ok(test_app)
 }
 
 fn uuid_like() -> String {

@@ -316,3 +316,39 @@ async fn an_unreachable_core_gets_503_json_quickly() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn instance_documents_name_the_server_and_its_mastodon_version() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/instance", "/api/v1/instance/"] {
+        let v1: Value = app
+            .http()
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v1["uri"], "authd.test", "{path}");
+        assert!(
+            v1["version"]
+                .as_str()
+                .unwrap()
+                .starts_with("4.3.0 (compatible; authd "),
+            "{v1}"
+        );
+        assert_eq!(v1["registrations"], false);
+    }
+    let v2: Value = app
+        .http()
+        .get(app.url("/api/v2/instance"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v2["domain"], "authd.test");
+    assert_eq!(v2["api_versions"]["mastodon"], 2);
+}

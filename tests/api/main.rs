@@ -3,6 +3,7 @@
 mod accounts;
 mod apps;
 mod authorize;
+mod e2e;
 mod health;
 mod helpers;
 mod http_apps;
