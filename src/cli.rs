@@ -46,6 +46,15 @@ pub enum Command {
     /// Manage applications.
     #[command(subcommand)]
     App(AppCommand),
+    /// Load-test a running authd, with a bare gRPC echo as the ceiling.
+    /// Prints requests/s, latency percentiles and errors per scenario.
+    Bench(crate::bench::BenchArgs),
+    /// The echo server `authd bench` measures as its ceiling.
+    #[command(hide = true)]
+    BenchEcho {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+    },
     /// Ask a running authd whether it is serving (grpc.health.v1); exits 0
     /// when it is. For container health checks.
     Healthcheck {
@@ -130,6 +139,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Healthcheck { addr }) => healthcheck(&addr).await,
+        Some(Command::Bench(args)) => crate::bench::run(args).await.map(drop),
+        Some(Command::BenchEcho { addr }) => crate::bench::serve_echo(addr).await,
         Some(Command::App(AppCommand::ResourceServer {
             client_id,
             off,

@@ -5,8 +5,15 @@ pub mod authd {
     pub mod v1 {
         tonic::include_proto!("authd.v1");
     }
+
+    pub mod bench {
+        pub mod v1 {
+            tonic::include_proto!("authd.bench.v1");
+        }
+    }
 }
 
+pub use authd::bench::v1 as bench;
 pub use authd::v1;
 
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -109,6 +109,16 @@ impl Application {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let mut tasks = Vec::new();
         {
+            // Until it has connected, introspection bypasses the cache.
+            let store = database.store.clone();
+            let cache = service.cache().clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                crate::service::cache::run_invalidation_listener(store, cache, stop).await;
+                Ok(())
+            }));
+        }
+        {
             let service = service.clone();
             let stop = shutdown.clone();
             let interval = config.health_interval;

@@ -8,7 +8,7 @@ use crate::proto::v1;
 use crate::proto::v1::o_auth_server::OAuth;
 use crate::service::AuthService;
 use crate::service::authorize::AuthorizationRequest;
-use crate::service::introspect::TokenTypeHint;
+use crate::service::introspect::{ActiveToken, TokenTypeHint};
 use crate::service::token::TokenRequest;
 use crate::store::unix_seconds;
 
@@ -26,6 +26,28 @@ fn authorization_request(r: v1::AuthorizeRequest) -> AuthorizationRequest {
         state: r.state,
         code_challenge: r.code_challenge,
         code_challenge_method: r.code_challenge_method,
+    }
+}
+
+impl OAuthService {
+    /// The RFC 7662 answer for a token: its facts, or only active=false.
+    fn introspection(&self, active: Option<ActiveToken>) -> v1::IntrospectResponse {
+        let Some(token) = active else {
+            return v1::IntrospectResponse::inactive();
+        };
+        v1::IntrospectResponse {
+            active: Some(true),
+            scope: Some(token.scopes.to_string()),
+            username: token.username.clone(),
+            token_type: Some(token.token_type().to_owned()),
+            exp: token.expires_at.map(unix_seconds),
+            iat: Some(unix_seconds(token.issued_at)),
+            sub: Some(token.subject()),
+            iss: Some(self.service.config().issuer.clone()),
+            account_id: token.account_id.map(|id| id.to_string()),
+            aud: Some(token.client_id.clone()),
+            client_id: Some(token.client_id),
+        }
     }
 }
 
@@ -117,21 +139,25 @@ impl OAuth for OAuthService {
                 TokenTypeHint::parse(&r.token_type_hint),
             )
             .await?;
-        let Some(token) = active else {
-            return Ok(Response::new(v1::IntrospectResponse::inactive()));
-        };
-        Ok(Response::new(v1::IntrospectResponse {
-            active: Some(true),
-            scope: Some(token.scopes.to_string()),
-            username: token.username.clone(),
-            token_type: Some(token.token_type().to_owned()),
-            exp: token.expires_at.map(unix_seconds),
-            iat: Some(unix_seconds(token.issued_at)),
-            sub: Some(token.subject()),
-            iss: Some(self.service.config().issuer.clone()),
-            account_id: token.account_id.map(|id| id.to_string()),
-            aud: Some(token.client_id.clone()),
-            client_id: Some(token.client_id),
+        Ok(Response::new(self.introspection(active)))
+    }
+
+    async fn introspect_batch(
+        &self,
+        request: Request<v1::IntrospectBatchRequest>,
+    ) -> Result<Response<v1::IntrospectBatchResponse>, Status> {
+        let r = request.get_ref();
+        let caller = client_credentials(&request, &r.client_id, &r.client_secret)?;
+        let answers = self
+            .service
+            .introspect_batch(
+                caller.as_ref(),
+                &r.tokens,
+                TokenTypeHint::parse(&r.token_type_hint),
+            )
+            .await?;
+        Ok(Response::new(v1::IntrospectBatchResponse {
+            results: answers.into_iter().map(|a| self.introspection(a)).collect(),
         }))
     }
 

@@ -1,6 +1,7 @@
 //! Accounts: created by admins (or by the CLI, to bootstrap the first
 //! admin), read back, disabled.
 use super::AuthService;
+use super::cache::Invalidation;
 use crate::domain::account::{Email, Password, Username};
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
@@ -94,6 +95,7 @@ impl AuthService {
             .disable_account(parse_id(id)?)
             .await?
             .ok_or_else(|| AuthError::not_found("Record not found"))?;
+        self.cache().invalidate(&Invalidation::Account(account.id));
         tracing::info!(admin = admin.id, account = account.id, "disabled account");
         Ok(account)
     }

@@ -1,5 +1,6 @@
 //! Registering applications and reading them back.
 use super::AuthService;
+use super::cache::Invalidation;
 use crate::domain::app::{AppRegistration, NewApp};
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
@@ -49,6 +50,7 @@ impl AuthService {
             .set_resource_server(client_id, resource_server)
             .await?
             .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
+        self.cache().invalidate(&Invalidation::App(app.id));
         tracing::info!(
             admin = admin.id,
             client_id,

@@ -1,6 +1,7 @@
 //! What an account has authorized: the list Mastodon's settings page shows,
 //! and revoking an app's access from it.
 use super::AuthService;
+use super::cache::Invalidation;
 use crate::domain::error::AuthError;
 use crate::domain::secret::Secret;
 use crate::store::grants::AuthorizedAppRecord;
@@ -30,6 +31,8 @@ impl AuthService {
         if revoked == 0 {
             return Err(AuthError::not_found("Record not found"));
         }
+        // A superset (all of this account's cached tokens), which is safe.
+        self.cache().invalidate(&Invalidation::Account(account.id));
         tracing::info!(
             account = account.id,
             app_id,

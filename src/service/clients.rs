@@ -1,5 +1,7 @@
 //! Client authentication: a client_id and secret checked against the stored
 //! digest, in constant time.
+use std::sync::Arc;
+
 use super::AuthService;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
@@ -17,12 +19,11 @@ impl AuthService {
             return Err(AuthError::invalid_client());
         };
         let presented = credentials.client_secret.digest();
-        let app = self
-            .store()
-            .app_by_client_id(&credentials.client_id)
-            .await?;
+        let app = self.client_record(&credentials.client_id).await?;
         match app {
-            Some(app) if presented.ct_eq(&app.client_secret_digest) => Ok(app),
+            Some(app) if presented.ct_eq(&app.client_secret_digest) => {
+                Ok(Arc::unwrap_or_clone(app))
+            }
             Some(_) => {
                 tracing::info!(client_id = %credentials.client_id, "client authentication failed: wrong secret");
                 Err(AuthError::invalid_client())
@@ -35,5 +36,24 @@ impl AuthService {
                 Err(AuthError::invalid_client())
             }
         }
+    }
+
+    /// A client's record: from the cache, or from the database (then
+    /// cached). Unknown client_ids are not cached.
+    async fn client_record(&self, client_id: &str) -> Result<Option<Arc<AppRecord>>, AuthError> {
+        if client_id.is_empty() || client_id.len() > 256 {
+            return Ok(None);
+        }
+        let cache = self.cache();
+        if let Some(app) = cache.client(client_id) {
+            return Ok(Some(app));
+        }
+        let ticket = cache.ticket();
+        let _turn = self.cold_lookup().await?;
+        let app = self.store().app_by_client_id(client_id).await?;
+        if let Some(app) = &app {
+            cache.insert_client(ticket, app.clone());
+        }
+        Ok(app.map(Arc::new))
     }
 }

@@ -2,6 +2,7 @@
 //! sees its own tokens, or every token when it is a resource server. For
 //! anything else the answer is active=false and nothing more (section 2.2),
 //! so introspection cannot be used to learn about other clients' tokens.
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::bearer::MAX_TOKEN_LEN;
@@ -77,20 +78,27 @@ impl AuthService {
             .find_token(token, hint)
             .await?
             .filter(|record| may_see(&caller, record))
-            .and_then(|record| active_view(record, now())))
+            .and_then(|record| active_view(&record, now())))
     }
 
     /// Looks a token up as an access token and as a refresh token, in the
-    /// order the hint suggests.
+    /// order the hint suggests: from the cache when it can, otherwise from
+    /// the database (then cached, if active).
     pub(crate) async fn find_token(
         &self,
         token: &str,
         hint: TokenTypeHint,
-    ) -> Result<Option<TokenRecord>, AuthError> {
-        if token.len() > MAX_TOKEN_LEN {
+    ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+        if !plausible_token(token) {
             return Ok(None);
         }
         let digest = Digest::of(token);
+        let cache = self.cache();
+        if let Some(hit) = cache.token(&digest, now()) {
+            return Ok(Some(hit));
+        }
+        let ticket = cache.ticket();
+        let _turn = self.cold_lookup().await?;
         let store = self.store();
         let found = match hint {
             TokenTypeHint::AccessToken => match store.access_token(&digest).await? {
@@ -102,22 +110,69 @@ impl AuthService {
                 None => store.access_token(&digest).await?,
             },
         };
-        Ok(found)
+        if let Some(record) = &found
+            && !is_expired(record.expires_at, now())
+        {
+            cache.insert_token(ticket, digest, record.clone());
+        }
+        Ok(found.map(Arc::new))
     }
+
+    /// Introspects each of `tokens` for one authenticated caller.
+    pub async fn introspect_batch(
+        &self,
+        caller: Option<&ClientCredentials>,
+        tokens: &[String],
+        hint: TokenTypeHint,
+    ) -> Result<Vec<Option<ActiveToken>>, AuthError> {
+        if tokens.is_empty() || tokens.len() > MAX_BATCH {
+            return Err(AuthError::invalid_request(
+                "Between 1 and 1000 tokens are required.",
+            ));
+        }
+        let caller = self.authenticate_client(caller).await?;
+        let at = now();
+        let mut answers = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let found = self.find_token(token, hint).await?;
+            answers.push(
+                found
+                    .filter(|record| may_see(&caller, record))
+                    .and_then(|record| active_view(&record, at)),
+            );
+        }
+        Ok(answers)
+    }
+}
+
+/// Most tokens in one IntrospectBatch call.
+pub const MAX_BATCH: usize = 1000;
+
+/// Whether `token` could be one authd issued: an opaque token (43
+/// characters of URL-safe base64) or a JWT (three base64url parts).
+/// Anything else is inactive without a database lookup.
+pub(crate) fn plausible_token(token: &str) -> bool {
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if token.len() == 43 {
+        return token.bytes().all(base64url);
+    }
+    token.len() <= MAX_TOKEN_LEN
+        && token.bytes().filter(|&b| b == b'.').count() == 2
+        && token.bytes().all(|b| base64url(b) || b == b'.')
 }
 
 fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {
     caller.is_resource_server || caller.id == token.app_id
 }
 
-fn active_view(record: TokenRecord, at: SystemTime) -> Option<ActiveToken> {
+fn active_view(record: &TokenRecord, at: SystemTime) -> Option<ActiveToken> {
     if record.revoked || record.account_disabled || is_expired(record.expires_at, at) {
         return None;
     }
     Some(ActiveToken {
-        scopes: record.scopes,
-        client_id: record.client_id,
-        username: record.username,
+        scopes: record.scopes.clone(),
+        client_id: record.client_id.clone(),
+        username: record.username.clone(),
         account_id: record.account_id,
         kind: record.kind,
         expires_at: record.expires_at,

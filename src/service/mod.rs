@@ -16,6 +16,7 @@ pub mod apps;
 pub mod authorizations;
 pub mod authorize;
 pub mod bearer;
+pub mod cache;
 pub mod clients;
 pub mod introspect;
 pub mod jwt;
@@ -58,6 +59,13 @@ pub struct ServiceConfig {
     /// How many argon2 computations may run at once. Bounded so that a
     /// storm of logins cannot take every core from token introspection.
     pub password_hash_concurrency: usize,
+    /// Most tokens the introspection cache holds (and clients, up to
+    /// 100,000).
+    pub cache_capacity: usize,
+    /// Most database lookups that cache misses (unknown, forged or cold
+    /// tokens and clients) may run at once, so that a flood of them cannot
+    /// take the whole pool from everything else.
+    pub cold_lookup_concurrency: usize,
 }
 
 impl ServiceConfig {
@@ -65,9 +73,14 @@ impl ServiceConfig {
         ServiceConfig {
             issuer: issuer.into(),
             lifetimes: Lifetimes::default(),
+            // One core fewer than the machine has, so that a login storm
+            // leaves a core for introspection.
             password_hash_concurrency: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+                .map(|n| n.get().saturating_sub(1))
+                .unwrap_or(1)
+                .max(1),
+            cache_capacity: 1_000_000,
+            cold_lookup_concurrency: 8,
         }
     }
 }
@@ -83,6 +96,8 @@ struct Inner {
     config: ServiceConfig,
     keys: jwt::KeyRing,
     password_hashing: Semaphore,
+    cache: Arc<cache::IntrospectionCache>,
+    cold_lookups: Semaphore,
 }
 
 impl AuthService {
@@ -93,15 +108,36 @@ impl AuthService {
         Ok(AuthService {
             inner: Arc::new(Inner {
                 store,
-                config,
                 keys,
                 password_hashing: Semaphore::new(permits),
+                cache: Arc::new(cache::IntrospectionCache::new(config.cache_capacity)),
+                cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
+                config,
             }),
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The introspection cache; `cache::run_invalidation_listener` keeps
+    /// it in step with the database, and until it runs it is bypassed.
+    pub fn cache(&self) -> &Arc<cache::IntrospectionCache> {
+        &self.inner.cache
+    }
+
+    /// Waits for a turn to run a cache-miss lookup (see
+    /// `cold_lookup_concurrency`).
+    pub(crate) async fn cold_lookup(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
+        match tokio::time::timeout(COLD_LOOKUP_WAIT, self.inner.cold_lookups.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(AuthError::internal()),
+            Err(_) => {
+                tracing::warn!("cache-miss lookups are queueing past their limit");
+                Err(AuthError::unavailable())
+            }
+        }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -132,6 +168,10 @@ impl AuthService {
         })
     }
 }
+
+/// How long a cache miss waits for a turn at the database before it fails
+/// as unavailable.
+const COLD_LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The scopes a request gets when it names none: `read`, or, for an app
 /// that registered only parts of `read`, those parts. Mastodon's default

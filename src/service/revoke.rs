@@ -1,6 +1,7 @@
 //! Token revocation (RFC 7009). Revoking any token revokes its grant: the
 //! access tokens and the whole refresh-token family issued with it.
 use super::AuthService;
+use super::cache::Invalidation;
 use super::introspect::TokenTypeHint;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
@@ -35,6 +36,8 @@ impl AuthService {
             ));
         }
         self.store().revoke_grant(record.grant_id).await?;
+        self.cache()
+            .invalidate(&Invalidation::Grant(record.grant_id));
         tracing::info!(
             grant_id = record.grant_id,
             app_id = caller.id,

@@ -8,6 +8,7 @@
 //! serialized and at most one succeeds.
 use std::time::{Duration, SystemTime};
 
+use super::cache::Invalidation;
 use super::jwt::{AccessTokenClaims, expiry_seconds};
 use super::{AuthService, is_expired, now, requested_scopes};
 use crate::domain::app::AccessTokenFormat;
@@ -110,6 +111,7 @@ impl AuthService {
             if let Some(grant_id) = code.grant_id {
                 tx.revoke_grant(grant_id).await?;
                 tx.commit().await?;
+                self.cache().invalidate(&Invalidation::Grant(grant_id));
                 tracing::warn!(
                     grant_id,
                     app_id = code.app_id,
@@ -231,6 +233,8 @@ impl AuthService {
             if !current.grant_revoked {
                 tx.revoke_grant(current.grant_id).await?;
                 tx.commit().await?;
+                self.cache()
+                    .invalidate(&Invalidation::Grant(current.grant_id));
                 tracing::warn!(
                     grant_id = current.grant_id,
                     app_id = app.id,
@@ -265,6 +269,9 @@ impl AuthService {
         tx.insert_refresh_token(current.grant_id, access_id, &refresh_row)
             .await?;
         tx.commit().await?;
+        // The spent refresh token and the access token it replaced.
+        self.cache()
+            .invalidate(&Invalidation::Grant(current.grant_id));
         tracing::info!(
             grant_id = current.grant_id,
             app_id = app.id,

@@ -10,11 +10,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "invalidation_notify",
+        sql: include_str!("../../migrations/0002_invalidation_notify.sql"),
+    },
+];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.
 const MIGRATION_LOCK_KEY: i64 = 0x0061_7574_6864;

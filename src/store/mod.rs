@@ -18,6 +18,7 @@ pub mod apps;
 pub mod grants;
 pub mod keys;
 pub mod migrate;
+pub mod notify;
 pub mod sessions;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,9 @@ pub struct StoreConfig {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The pool's connection settings, for connections of their own
+    /// (LISTEN).
+    pg: tokio_postgres::Config,
 }
 
 pub type Conn = deadpool_postgres::Object;
@@ -120,7 +124,7 @@ impl Store {
             pg.application_name("authd");
         }
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -134,7 +138,7 @@ impl Store {
             .recycle_timeout(Some(config.acquire_timeout))
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store { pool, pg })
     }
 
     pub async fn conn(&self) -> Result<Conn, StoreError> {

@@ -76,6 +76,8 @@ pub struct TestApp {
     pub app: Option<Application>,
     pub channel: Channel,
     pub db_name: String,
+    /// Replicas share the first one's database and leave it alone.
+    owns_database: bool,
 }
 
 #[derive(Clone)]
@@ -101,9 +103,29 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let public_url = options.service.issuer.clone();
-    try_spawn_app(options, "127.0.0.1:0".parse().expect("addr"), public_url)
+    try_spawn_app(
+        options,
+        "127.0.0.1:0".parse().expect("addr"),
+        public_url,
+        None,
+    )
+    .await
+    .expect("build the application")
+}
+
+impl TestApp {
+    /// Another authd process-alike on the same database: a replica.
+    pub async fn spawn_replica(&self, options: TestOptions) -> TestApp {
+        let public_url = options.service.issuer.clone();
+        try_spawn_app(
+            options,
+            "127.0.0.1:0".parse().expect("addr"),
+            public_url,
+            Some(self.db_name.clone()),
+        )
         .await
-        .expect("build the application")
+        .expect("build the replica")
+    }
 }
 
 /// An authd whose issuer is its own HTTP address, for clients that follow
@@ -120,7 +142,7 @@ pub async fn spawn_app_on_its_own_url(mut options: TestOptions) -> TestApp {
         let url = format!("http://127.0.0.1:{port}");
         options.service.issuer = url.clone();
         let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-        match try_spawn_app(options.clone(), addr, url).await {
+        match try_spawn_app(options.clone(), addr, url, None).await {
             Ok(app) => return app,
             Err(e) => last_error = Some(e),
         }
@@ -132,18 +154,27 @@ async fn try_spawn_app(
     options: TestOptions,
     http_addr: std::net::SocketAddr,
     public_url: String,
+    shared_database: Option<String>,
 ) -> anyhow::Result<TestApp> {
-    let db_name = format!("authd_test_{}", uuid_like());
-    maintenance_client()
-        .await
-        .batch_execute(&format!("CREATE DATABASE {db_name}"))
-        .await
-        .expect("create the test database");
+    let owns_database = shared_database.is_none();
+    let db_name = match shared_database {
+        Some(name) => name,
+        None => {
+            let name = format!("authd_test_{}", uuid_like());
+            maintenance_client()
+                .await
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create the test database");
+            name
+        }
+    };
     // Dropped (with its database) on every path, the error one included.
     let mut test_app = TestApp {
         app: None,
         channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
         db_name,
+        owns_database,
     };
     let app = Application::build(Config {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
@@ -182,6 +213,9 @@ fn uuid_like() -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !self.owns_database {
+            return;
+        }
         let db_name = self.db_name.clone();
         // The test's runtime is going away; drop the database from a
         // runtime of our own. FORCE ends the pool's connections.

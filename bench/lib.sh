@@ -1,0 +1,147 @@
+# Shared by bench/peer.sh and bench/authd-wrk.sh (sourced, not run).
+# Both run the same two wrk workloads with the same parameters:
+#   introspect          POST token=...                                (wrk/introspect.lua)
+#   client_credentials  POST grant_type=client_credentials&scope=read (wrk/client_credentials.lua)
+# and print one line per workload on stdout:
+#   <server> <workload> RESULT rps=... p50_ms=... p90_ms=... p99_ms=... max_ms=... errors=... ...
+# wrk's own report goes to stderr.
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WRK_DIR="$BENCH_DIR/wrk"
+
+DURATION=10s
+CONNECTIONS=32
+THREADS=2
+WARMUP=0s
+TOTAL_ERRORS=0
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  cat >&2 <<EOF
+usage: $(basename "$0") [--duration 10s] [--connections 32] [--threads 2] [--warmup 0s]
+  --duration     wrk -d for each workload (e.g. 5s, 30s, 1m)
+  --connections  wrk -c (open connections, shared by all threads)
+  --threads      wrk -t
+  --warmup       an unreported wrk run of this length before each measured run (0s: none)
+EOF
+}
+
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --duration) [ $# -ge 2 ] || die "$1 needs a value"; DURATION=$2; shift 2 ;;
+      --duration=*) DURATION=${1#*=}; shift ;;
+      --connections) [ $# -ge 2 ] || die "$1 needs a value"; CONNECTIONS=$2; shift 2 ;;
+      --connections=*) CONNECTIONS=${1#*=}; shift ;;
+      --threads) [ $# -ge 2 ] || die "$1 needs a value"; THREADS=$2; shift 2 ;;
+      --threads=*) THREADS=${1#*=}; shift ;;
+      --warmup) [ $# -ge 2 ] || die "$1 needs a value"; WARMUP=$2; shift 2 ;;
+      --warmup=*) WARMUP=${1#*=}; shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage; die "unknown argument: $1" ;;
+    esac
+  done
+  [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
+  [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+  [ "$CONNECTIONS" -ge "$THREADS" ] || die "--connections must be >= --threads"
+  duration_seconds "$DURATION" >/dev/null || die "bad --duration: $DURATION"
+  duration_seconds "$WARMUP" >/dev/null || die "bad --warmup: $WARMUP"
+  [ "$(duration_seconds "$DURATION")" -ge 1 ] || die "--duration must be at least 1s"
+  [ "$(duration_seconds "$DURATION")" -le 3600 ] || die "--duration must be at most 1h"
+  [ "$(duration_seconds "$WARMUP")" -le 600 ] || die "--warmup must be at most 10m"
+}
+
+# wrk duration syntax (N, Ns, Nm, Nh) to whole seconds.
+duration_seconds() {
+  local d=$1
+  case "$d" in
+    *[!0-9smh]*|'') return 1 ;;
+    *h) [[ "${d%h}" =~ ^[0-9]+$ ]] || return 1; echo $(( ${d%h} * 3600 )) ;;
+    *m) [[ "${d%m}" =~ ^[0-9]+$ ]] || return 1; echo $(( ${d%m} * 60 )) ;;
+    *s) [[ "${d%s}" =~ ^[0-9]+$ ]] || return 1; echo $(( ${d%s} )) ;;
+    *) [[ "$d" =~ ^[0-9]+$ ]] || return 1; echo "$d" ;;
+  esac
+}
+
+# Refuses any target that is not on this machine's loopback interface.
+require_loopback_url() {
+  local url=$1 host
+  host=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).hostname or "")' "$url")
+  case "$host" in
+    127.*|localhost|::1) ;;
+    *) die "$url: only loopback targets (127.0.0.0/8, localhost, [::1]) are allowed" ;;
+  esac
+}
+
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  log "wrk not found; installing the Debian package"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2
+  command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get install"
+}
+
+ensure_python() {
+  command -v python3 >/dev/null 2>&1 || die "python3 is required (JSON parsing)"
+  command -v curl >/dev/null 2>&1 || die "curl is required"
+}
+
+# json_field FIELD < json  ->  prints the field, fails if absent.
+json_field() {
+  python3 -c '
+import json, sys
+try:
+    doc = json.load(sys.stdin)
+except ValueError as e:
+    sys.exit("not JSON: %s" % e)
+v = doc.get(sys.argv[1]) if isinstance(doc, dict) else None
+if v is None or v == "":
+    sys.exit("no %r in %s" % (sys.argv[1], json.dumps(doc)[:300]))
+print(v)' "$1"
+}
+
+# url_path URL  ->  the path part of an absolute URL.
+url_path() {
+  python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).path or "/")' "$1"
+}
+
+basic_credentials() { printf '%s:%s' "$1" "$2" | base64 | tr -d '\n'; }
+
+# run_wrk SERVER WORKLOAD SCRIPT BASE_URL PATH
+# Needs WRK_BASIC (and WRK_TOKEN for introspect) in the environment.
+run_wrk() {
+  local server=$1 workload=$2 script=$3 base=$4 path=$5
+  local secs bound out line errors
+  if [ "$(duration_seconds "$WARMUP")" -gt 0 ]; then
+    log "$server $workload: warm-up $WARMUP"
+    WRK_PATH=$path timeout -k 5 $(( $(duration_seconds "$WARMUP") + 30 )) \
+      wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$WRK_DIR/$script" "$base" >/dev/null \
+      || die "$server $workload: wrk warm-up failed"
+  fi
+  secs=$(duration_seconds "$DURATION")
+  bound=$(( secs + 30 ))
+  log "$server $workload: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $base$path"
+  out=$(WRK_PATH=$path timeout -k 5 "$bound" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$WRK_DIR/$script" "$base") \
+    || { printf '%s\n' "${out:-}" >&2; die "$server $workload: wrk failed or timed out"; }
+  printf '%s\n' "$out" >&2
+  line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1) \
+    || die "$server $workload: wrk printed no RESULT line"
+  printf '%s %s %s\n' "$server" "$workload" "$line"
+  errors=$(printf '%s\n' "$line" | sed -n 's/.* errors=\([0-9]*\).*/\1/p')
+  TOTAL_ERRORS=$(( TOTAL_ERRORS + ${errors:-1} ))
+}
+
+print_parameters() {
+  log "wrk parameters: threads=$THREADS connections=$CONNECTIONS duration=$DURATION warmup=$WARMUP; $(nproc) CPUs; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+}
+
+finish() {
+  if [ "$TOTAL_ERRORS" -ne 0 ]; then
+    die "$TOTAL_ERRORS request(s) failed; the numbers above are not valid"
+  fi
+}

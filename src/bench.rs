@@ -1,0 +1,466 @@
+//! `authd bench`: a load generator against a running authd. It drives gRPC
+//! Introspect, POST /oauth/introspect and client_credentials issuance at a
+//! fixed concurrency for a fixed time, and measures, in the same run, a bare
+//! tonic echo call served by a child process (`authd bench-echo`) on the
+//! same machine: the ceiling every other figure is divided by.
+//!
+//! It measures; it asserts nothing about speed. Errors are counted and
+//! printed, and the command fails when there are any.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::bench::EchoMessage;
+use crate::proto::bench::echo_client::EchoClient;
+use crate::proto::bench::echo_server::{Echo, EchoServer};
+use crate::proto::v1;
+use crate::proto::v1::apps_client::AppsClient;
+use crate::proto::v1::o_auth_client::OAuthClient;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// The ceiling: a bare tonic call to `authd bench-echo`.
+    Echo,
+    /// gRPC OAuth/Introspect of one active token (a cache hit once warm).
+    IntrospectGrpc,
+    /// Several tokens per gRPC OAuth/IntrospectBatch call; counts tokens.
+    IntrospectBatch,
+    /// POST /oauth/introspect over HTTP/1.1 keep-alive.
+    IntrospectHttp,
+    /// gRPC OAuth/ExchangeToken, client_credentials: a durable insert each.
+    ClientCredentials,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// The authd gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub grpc: String,
+    /// The authd HTTP endpoint (for introspect-http).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub http: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// gRPC (HTTP/2) connections the requests share.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// How long each scenario is measured.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Load before measuring starts, not counted.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Scenarios to run, in order (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "echo,introspect-grpc,introspect-http,client-credentials"
+    )]
+    pub scenarios: Vec<Scenario>,
+    /// Tokens per call in introspect-batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+}
+
+/// One scenario's figures.
+#[derive(Debug)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub latency: Histogram<u64>,
+}
+
+impl Report {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    pub fn p99_ms(&self) -> f64 {
+        self.quantile_ms(0.99)
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
+    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    let connections = args.connections.clamp(1, args.concurrency);
+    let fixture = Fixture::set_up(&args, connections).await?;
+    let mut echo_server = None;
+    let mut reports = Vec::new();
+    println!(
+        "authd bench: concurrency {}, {} gRPC connections, {:?} measured after {:?} warm-up",
+        args.concurrency, connections, args.duration, args.warmup
+    );
+    for &scenario in &args.scenarios {
+        let report = match scenario {
+            Scenario::Echo => {
+                if echo_server.is_none() {
+                    echo_server = Some(EchoChild::spawn().await?);
+                }
+                let addr = echo_server.as_ref().map(|e| e.addr).expect("spawned");
+                let channels = channels(&format!("http://{addr}"), connections).await?;
+                let payload = vec![b'x'; 64];
+                drive(scenario, &args, move |i| {
+                    let mut client = EchoClient::new(channels[i % channels.len()].clone());
+                    let payload = payload.clone();
+                    async move {
+                        client
+                            .echo(EchoMessage { payload })
+                            .await
+                            .map(|_| 1)
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await
+            }
+            Scenario::IntrospectGrpc => {
+                let f = fixture.clone();
+                drive(scenario, &args, move |i| {
+                    let mut client = OAuthClient::new(f.channels[i % f.channels.len()].clone());
+                    let request = f.introspect_request();
+                    async move {
+                        let r = client
+                            .introspect(request)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        if r.get_ref().active == Some(true) {
+                            Ok(1)
+                        } else {
+                            Err("token not active".into())
+                        }
+                    }
+                })
+                .await
+            }
+            Scenario::IntrospectBatch => {
+                let f = fixture.clone();
+                let size = args.batch_size.max(1);
+                drive(scenario, &args, move |i| {
+                    let mut client = OAuthClient::new(f.channels[i % f.channels.len()].clone());
+                    let request = v1::IntrospectBatchRequest {
+                        tokens: vec![f.token.clone(); size],
+                        client_id: f.client_id.clone(),
+                        client_secret: f.client_secret.clone(),
+                        token_type_hint: String::new(),
+                    };
+                    async move {
+                        let r = client
+                            .introspect_batch(request)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let active = r
+                            .get_ref()
+                            .results
+                            .iter()
+                            .filter(|t| t.active == Some(true))
+                            .count();
+                        if active == size {
+                            Ok(size as u64)
+                        } else {
+                            Err(format!("{active} of {size} active"))
+                        }
+                    }
+                })
+                .await
+            }
+            Scenario::IntrospectHttp => {
+                let f = fixture.clone();
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(args.concurrency)
+                    .build()?;
+                let url = format!("{}/oauth/introspect", args.http.trim_end_matches('/'));
+                let body = format!("token={}", f.token);
+                drive(scenario, &args, move |_| {
+                    let request = http
+                        .post(&url)
+                        .basic_auth(&f.client_id, Some(&f.client_secret))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.clone());
+                    async move {
+                        let r = request.send().await.map_err(|e| e.to_string())?;
+                        let status = r.status();
+                        let text = r.text().await.map_err(|e| e.to_string())?;
+                        if status.is_success() && text.starts_with("{\"active\":true") {
+                            Ok(1)
+                        } else {
+                            Err(format!("{status}: {text}"))
+                        }
+                    }
+                })
+                .await
+            }
+            Scenario::ClientCredentials => {
+                let f = fixture.clone();
+                drive(scenario, &args, move |i| {
+                    let mut client = OAuthClient::new(f.channels[i % f.channels.len()].clone());
+                    let request = f.client_credentials_request();
+                    async move {
+                        client
+                            .exchange_token(request)
+                            .await
+                            .map(|_| 1)
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await
+            }
+        };
+        print_report(
+            &report,
+            reports
+                .first()
+                .filter(|r: &&Report| r.scenario == Scenario::Echo),
+        );
+        reports.push(report);
+    }
+    if let Some(echo) = echo_server {
+        echo.stop().await;
+    }
+    let errors: u64 = reports.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(reports)
+}
+
+/// What the scenarios share: connections, an app and a token of its own.
+#[derive(Clone)]
+struct Fixture {
+    channels: Arc<Vec<Channel>>,
+    client_id: String,
+    client_secret: String,
+    token: String,
+}
+
+impl Fixture {
+    async fn set_up(args: &BenchArgs, connections: usize) -> anyhow::Result<Fixture> {
+        let channels = channels(&args.grpc, connections)
+            .await
+            .with_context(|| format!("connect to authd at {}", args.grpc))?;
+        let registered = AppsClient::new(channels[0].clone())
+            .register_app(v1::RegisterAppRequest {
+                client_name: "authd bench".into(),
+                redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
+                scopes: "read".into(),
+                ..Default::default()
+            })
+            .await
+            .context("register the bench app")?
+            .into_inner();
+        let mut fixture = Fixture {
+            channels: Arc::new(channels),
+            client_id: registered.client_id,
+            client_secret: registered.client_secret,
+            token: String::new(),
+        };
+        fixture.token = OAuthClient::new(fixture.channels[0].clone())
+            .exchange_token(fixture.client_credentials_request())
+            .await
+            .context("issue the bench token")?
+            .into_inner()
+            .access_token;
+        Ok(fixture)
+    }
+
+    fn introspect_request(&self) -> v1::IntrospectRequest {
+        v1::IntrospectRequest {
+            token: self.token.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            token_type_hint: String::new(),
+        }
+    }
+
+    fn client_credentials_request(&self) -> v1::ExchangeTokenRequest {
+        v1::ExchangeTokenRequest {
+            grant_type: "client_credentials".into(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scope: "read".into(),
+            ..Default::default()
+        }
+    }
+}
+
+async fn channels(url: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        channels.push(
+            Endpoint::from_shared(url.to_owned())?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
+    }
+    Ok(channels)
+}
+
+/// Runs `args.concurrency` loops of `call` for the warm-up and then the
+/// measured time. A call returns how many operations it did (a batch does
+/// several), or an error.
+async fn drive<F, Fut>(scenario: Scenario, args: &BenchArgs, call: F) -> Report
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, String>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let until = measure_from + args.duration;
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for i in 0..args.concurrency {
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let (mut done, mut errors, mut first_error) = (0u64, 0u64, None);
+            loop {
+                let sent = Instant::now();
+                if sent >= until {
+                    break;
+                }
+                let result = call(i).await;
+                let received = Instant::now();
+                if sent < measure_from {
+                    continue;
+                }
+                match result {
+                    Ok(n) => {
+                        done += n;
+                        let micros = (received - sent).as_micros().max(1) as u64;
+                        let _ = latency.record(micros.min(60_000_000));
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            (latency, done, errors, first_error)
+        }));
+    }
+    let mut report = Report {
+        scenario,
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+    };
+    let mut first_error = None;
+    for worker in workers {
+        let (latency, done, errors, error) = worker.await.expect("bench worker");
+        report.latency.add(latency).expect("same bounds");
+        report.requests += done;
+        report.errors += errors;
+        if first_error.is_none() {
+            first_error = error;
+        }
+    }
+    report.elapsed = Instant::now()
+        .saturating_duration_since(measure_from)
+        .max(Duration::from_millis(1));
+    if let Some(e) = first_error {
+        eprintln!("{scenario:?}: first error: {e}");
+    }
+    report
+}
+
+fn print_report(report: &Report, echo: Option<&Report>) {
+    let name = format!("{:?}", report.scenario);
+    let mut line = format!(
+        "{name:<18} {:>10.0} req/s  p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms  errors {}",
+        report.rps(),
+        report.quantile_ms(0.5),
+        report.quantile_ms(0.9),
+        report.p99_ms(),
+        report.latency.max() as f64 / 1000.0,
+        report.errors,
+    );
+    if let Some(echo) = echo.filter(|_| report.scenario != Scenario::Echo) {
+        line.push_str(&format!(
+            "  | {:.2}x echo req/s, {:.2}x echo p99",
+            report.rps() / echo.rps(),
+            report.p99_ms() / echo.p99_ms()
+        ));
+    }
+    println!("{line}");
+}
+
+/// The echo server, a child process running `authd bench-echo`, so that it
+/// has a process and runtime of its own, as authd has.
+struct EchoChild {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl EchoChild {
+    async fn spawn() -> anyhow::Result<EchoChild> {
+        let exe = std::env::current_exe().context("find the authd binary")?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["bench-echo", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start authd bench-echo")?;
+        let stdout = child.stdout.take().context("echo stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .context("the echo server did not start")??
+            .context("the echo server exited")?;
+        let addr = line
+            .trim()
+            .strip_prefix("echo listening on ")
+            .context("unexpected echo output")?
+            .parse()?;
+        Ok(EchoChild { child, addr })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+struct EchoService;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn echo(
+        &self,
+        request: tonic::Request<EchoMessage>,
+    ) -> Result<tonic::Response<EchoMessage>, tonic::Status> {
+        Ok(tonic::Response::new(request.into_inner()))
+    }
+}
+
+/// `authd bench-echo`: serves the echo service until killed.
+pub async fn serve_echo(addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("echo listening on {}", listener.local_addr()?);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(EchoServer::new(EchoService))
+        .serve_with_incoming(tokio_stream_listener(listener))
+        .await?;
+    Ok(())
+}
+
+fn tokio_stream_listener(
+    listener: tokio::net::TcpListener,
+) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}

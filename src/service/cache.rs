@@ -1,0 +1,305 @@
+//! The introspection cache: token digest to what the database said of the
+//! token, and client_id to the client's record, so that a warm Introspect
+//! costs no database round trip.
+//!
+//! Correctness rules, each relied on elsewhere:
+//! - Only tokens the database knows, and that were active when read, are
+//!   cached; forged or unknown tokens never take a slot.
+//! - Expiry is checked on every hit (the record carries `expires_at`).
+//! - Anything that can make a cached answer wrong invalidates it: locally
+//!   at once (the service calls `invalidate` after its own writes), and on
+//!   every replica through PostgreSQL NOTIFY (`run_invalidation_listener`).
+//! - While the listener is not connected, the cache is bypassed: answers
+//!   come from PostgreSQL until it has resynced (and the cache is cleared,
+//!   since notifications may have been missed meanwhile).
+//! - A database read that raced with an invalidation must not be cached
+//!   afterwards: readers take a `Ticket` (the generation) before reading,
+//!   and an insert whose generation is stale is undone.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use quick_cache::sync::Cache;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::secret::Digest;
+use crate::store::Store;
+use crate::store::apps::AppRecord;
+use crate::store::grants::TokenRecord;
+
+/// What can change under the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalidation {
+    Token(Digest),
+    Grant(i64),
+    Account(i64),
+    App(i64),
+    /// Unknown or unparsable: drop everything, to be safe.
+    Everything,
+}
+
+impl Invalidation {
+    /// Parses a payload of the authd_invalidations channel.
+    pub fn parse(payload: &str) -> Invalidation {
+        let Some((kind, value)) = payload.split_once(':') else {
+            return Invalidation::Everything;
+        };
+        let id = || value.parse::<i64>().ok();
+        let parsed = match kind {
+            "token" => decode_hex(value)
+                .and_then(|b| Digest::from_slice(&b))
+                .map(Invalidation::Token),
+            "grant" => id().map(Invalidation::Grant),
+            "account" => id().map(Invalidation::Account),
+            "app" => id().map(Invalidation::App),
+            _ => None,
+        };
+        parsed.unwrap_or(Invalidation::Everything)
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The generation a reader saw before going to the database.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket(u64);
+
+pub struct IntrospectionCache {
+    tokens: Cache<Digest, Arc<TokenRecord>>,
+    clients: Cache<String, Arc<AppRecord>>,
+    generation: AtomicU64,
+    synced: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl IntrospectionCache {
+    /// A cache of at most `capacity` tokens (and as many clients). It starts
+    /// unsynced: nothing is served from it until the listener is up.
+    pub fn new(capacity: usize) -> IntrospectionCache {
+        let capacity = capacity.max(16);
+        IntrospectionCache {
+            tokens: Cache::new(capacity),
+            clients: Cache::new(capacity.min(100_000)),
+            generation: AtomicU64::new(0),
+            synced: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// A cached record of an active token, unless it has expired since.
+    pub fn token(&self, digest: &Digest, now: SystemTime) -> Option<Arc<TokenRecord>> {
+        if !self.is_synced() {
+            return None;
+        }
+        let found = self
+            .tokens
+            .get(digest)
+            .filter(|t| t.expires_at.is_none_or(|e| e > now));
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Caches what the database said of a token, if it is active and no
+    /// invalidation happened since `ticket` was taken.
+    pub fn insert_token(&self, ticket: Ticket, digest: Digest, record: TokenRecord) {
+        if record.revoked || record.account_disabled {
+            return;
+        }
+        self.insert(&self.tokens, ticket, digest, Arc::new(record));
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<Arc<AppRecord>> {
+        if !self.is_synced() {
+            return None;
+        }
+        self.clients.get(client_id)
+    }
+
+    pub fn insert_client(&self, ticket: Ticket, app: AppRecord) {
+        self.insert(&self.clients, ticket, app.client_id.clone(), Arc::new(app));
+    }
+
+    fn insert<K, V>(&self, cache: &Cache<K, V>, ticket: Ticket, key: K, value: V)
+    where
+        K: Eq + std::hash::Hash + Clone,
+        V: Clone,
+    {
+        if !self.is_synced() || self.ticket().0 != ticket.0 {
+            return;
+        }
+        cache.insert(key.clone(), value);
+        // An invalidation may have slipped in between the check and the
+        // insert; it bumped the generation first, so this sees it.
+        if self.ticket().0 != ticket.0 || !self.is_synced() {
+            cache.remove(&key);
+        }
+    }
+
+    pub fn invalidate(&self, what: &Invalidation) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match *what {
+            Invalidation::Token(digest) => {
+                self.tokens.remove(&digest);
+            }
+            Invalidation::Grant(id) => self.tokens.retain(|_, t| t.grant_id != id),
+            Invalidation::Account(id) => self.tokens.retain(|_, t| t.account_id != Some(id)),
+            Invalidation::App(id) => {
+                self.tokens.retain(|_, t| t.app_id != id);
+                self.clients.retain(|_, a| a.id != id);
+            }
+            Invalidation::Everything => {
+                self.tokens.clear();
+                self.clients.clear();
+            }
+        }
+    }
+
+    /// The listener connected (true) or lost its connection (false).
+    /// Either way what is cached may be stale now, so it is dropped.
+    fn set_synced(&self, synced: bool) {
+        if !synced {
+            self.synced.store(false, Ordering::SeqCst);
+        }
+        self.invalidate(&Invalidation::Everything);
+        if synced {
+            self.synced.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            tokens: self.tokens.len(),
+            clients: self.clients.len(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub tokens: usize,
+    pub clients: usize,
+}
+
+/// How often the listening connection is pinged; a connection that died
+/// without closing is noticed within this (plus the statement timeout).
+const LISTENER_PING: Duration = Duration::from_millis(500);
+
+/// Keeps `cache` in step with the database until `stop`: LISTENs for
+/// invalidations, and reconnects (bypassing the cache meanwhile) when the
+/// connection is lost.
+pub async fn run_invalidation_listener(
+    store: Store,
+    cache: Arc<IntrospectionCache>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut was_down = false;
+    loop {
+        let listener = tokio::select! {
+            _ = stop.cancelled() => return,
+            l = store.listen() => l,
+        };
+        let mut listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                if !was_down {
+                    tracing::warn!(error = %e, "invalidation listener cannot connect; introspection answers from PostgreSQL until it does");
+                    was_down = true;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        cache.set_synced(true);
+        backoff = Duration::from_millis(100);
+        if was_down {
+            tracing::info!("invalidation listener reconnected; cache resynced");
+        } else {
+            tracing::debug!("invalidation listener connected");
+        }
+        let mut ping = tokio::time::interval(LISTENER_PING);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    cache.set_synced(false);
+                    return;
+                }
+                payload = listener.next() => match payload {
+                    Some(p) => cache.invalidate(&Invalidation::parse(&p)),
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    if let Err(e) = listener.ping().await {
+                        tracing::warn!(error = %e, "invalidation listener ping failed");
+                        break;
+                    }
+                }
+            }
+        }
+        cache.set_synced(false);
+        tracing::warn!(
+            "invalidation listener lost its connection; introspection answers from PostgreSQL until it reconnects"
+        );
+        was_down = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse_and_garbage_drops_everything() {
+        let digest = Digest::of("t");
+        let hex: String = digest
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            Invalidation::parse(&format!("token:{hex}")),
+            Invalidation::Token(digest)
+        );
+        assert_eq!(Invalidation::parse("grant:42"), Invalidation::Grant(42));
+        assert_eq!(Invalidation::parse("account:7"), Invalidation::Account(7));
+        assert_eq!(Invalidation::parse("app:3"), Invalidation::App(3));
+        for garbage in ["", "grant", "grant:x", "token:zz", "token:abc", "what:1"] {
+            assert_eq!(
+                Invalidation::parse(garbage),
+                Invalidation::Everything,
+                "{garbage}"
+            );
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The introspection cache: hits, and every way a cached answer is dropped
+//! (revocation here, on another replica, by SQL; expiry; a lost listener),
+//! plus batch introspection.
+use std::time::{Duration, Instant};
+
+use authd::proto::v1;
+use tonic::Code;
+
+use crate::helpers::*;
+
+/// Waits until `cond` holds, up to `within`; returns how long it took.
+async fn eventually<F, Fut>(within: Duration, mut cond: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if cond().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+async fn synced(app: &TestApp) {
+    let cache = app.application().service().cache().clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let cache = cache.clone();
+            async move { cache.is_synced() }
+        })
+        .await
+        .is_some(),
+        "the invalidation listener connects"
+    );
+}
+
+fn hits(app: &TestApp) -> u64 {
+    app.application().service().cache().stats().hits
+}
+
+#[tokio::test]
+async fn a_warm_introspection_is_a_cache_hit_and_revocation_drops_it_at_once() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let token = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(app.introspect(&client, &token).await.is_active());
+    let before = hits(&app);
+    let warm = app.introspect(&client, &token).await;
+    assert!(warm.is_active());
+    assert_eq!(warm.scope.as_deref(), Some("read"));
+    assert_eq!(
+        hits(&app),
+        before + 1,
+        "the second introspection came from memory"
+    );
+
+    app.revoke(&client, &token).await.unwrap();
+    // No waiting: on the replica that revoked, the cache already knows.
+    assert_eq!(
+        app.introspect(&client, &token).await,
+        v1::IntrospectResponse::inactive()
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_replica_reaches_the_others_within_a_second() {
+    let primary = spawn_app().await;
+    let replicas = [
+        primary.spawn_replica(TestOptions::default()).await,
+        primary.spawn_replica(TestOptions::default()).await,
+    ];
+    for app in std::iter::once(&primary).chain(&replicas) {
+        synced(app).await;
+    }
+    let client = primary.register_app(&[OOB], "read").await;
+    let token = primary
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    for replica in &replicas {
+        assert!(replica.introspect(&client, &token).await.is_active());
+        assert!(
+            replica.introspect(&client, &token).await.is_active(),
+            "cached"
+        );
+    }
+    primary.revoke(&client, &token).await.unwrap();
+    for replica in &replicas {
+        let took = eventually(Duration::from_secs(1), || async {
+            !replica.introspect(&client, &token).await.is_active()
+        })
+        .await;
+        assert!(
+            took.is_some(),
+            "the replica still says active after a second"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_made_with_sql_reaches_the_cache() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let alice = app.create_user("alice", false).await;
+    let token = app.user_token(&alice, &client, "read").await.access_token;
+    assert!(app.introspect(&client, &token).await.is_active());
+    assert!(app.introspect(&client, &token).await.is_active());
+    // An operator at psql: the triggers announce it.
+    app.db()
+        .await
+        .execute(
+            "UPDATE accounts SET disabled_at = now() WHERE username = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let took = eventually(Duration::from_secs(1), || async {
+        !app.introspect(&client, &token).await.is_active()
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "disabling the account by SQL deactivates its cached token"
+    );
+}
+
+#[tokio::test]
+async fn caller_authentication_is_cached_and_invalidated_the_same_way() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let owner = app.register_app(&[OOB], "read").await;
+    let gateway = app.register_app(&[OOB], "read").await;
+    let token = app
+        .client_credentials(&owner, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(!app.introspect(&gateway, &token).await.is_active());
+    let clients_cached = app.application().service().cache().stats().clients;
+    assert!(
+        clients_cached >= 2,
+        "both callers are cached: {clients_cached}"
+    );
+    app.db()
+        .await
+        .execute(
+            "UPDATE apps SET is_resource_server = true WHERE client_id = $1",
+            &[&gateway.client_id],
+        )
+        .await
+        .unwrap();
+    let took = eventually(Duration::from_secs(1), || async {
+        app.introspect(&gateway, &token).await.is_active()
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the new resource server sees the token within a second"
+    );
+    // A wrong secret is refused even though the client is cached.
+    let wrong = TestClient {
+        client_secret: "wrong".into(),
+        ..gateway.clone()
+    };
+    let refused = app
+        .oauth()
+        .introspect(v1::IntrospectRequest {
+            token: token.clone(),
+            client_id: wrong.client_id.clone(),
+            client_secret: wrong.client_secret.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_error(refused, Code::Unauthenticated, "invalid_client");
+}
+
+#[tokio::test]
+async fn forged_and_unknown_tokens_never_take_a_cache_slot() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let before = app.application().service().cache().stats().tokens;
+    for i in 0..200 {
+        let forged = format!("{i:0>43}");
+        assert!(!app.introspect(&client, &forged).await.is_active());
+    }
+    for junk in [
+        "",
+        "short",
+        "not base64 at all, but forty-three chars!!",
+        "a.b.c",
+    ] {
+        let _ = app
+            .oauth()
+            .introspect(v1::IntrospectRequest {
+                token: junk.into(),
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                ..Default::default()
+            })
+            .await;
+    }
+    assert_eq!(app.application().service().cache().stats().tokens, before);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_inactive_even_when_cached() {
+    let mut options = TestOptions::default();
+    options.service.lifetimes.access_token = Some(Duration::from_secs(1));
+    let app = spawn_app_with(options).await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let token = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(app.introspect(&client, &token).await.is_active());
+    assert!(app.introspect(&client, &token).await.is_active());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.introspect(&client, &token).await,
+        v1::IntrospectResponse::inactive()
+    );
+}
+
+#[tokio::test]
+async fn a_lost_listener_resyncs_and_misses_no_revocation() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let token = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(app.introspect(&client, &token).await.is_active());
+    assert!(app.introspect(&client, &token).await.is_active());
+    let db = app.db().await;
+    // Cut the listener off, and revoke while it cannot hear: whether the
+    // answer comes from PostgreSQL meanwhile or from the resynced (emptied)
+    // cache, it must be inactive.
+    let cut = db
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'authd-listener'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 1, "exactly one listener connection");
+    db.execute(
+        "UPDATE access_tokens SET revoked_at = now() WHERE digest = sha256(convert_to($1, 'UTF8'))",
+        &[&token],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.introspect(&client, &token).await,
+        v1::IntrospectResponse::inactive()
+    );
+    synced(&app).await;
+    assert_eq!(
+        app.introspect(&client, &token).await,
+        v1::IntrospectResponse::inactive()
+    );
+    // And it is listening again: a new token is cached and then revoked.
+    let fresh = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(app.introspect(&client, &fresh).await.is_active());
+    app.revoke(&client, &fresh).await.unwrap();
+    assert!(!app.introspect(&client, &fresh).await.is_active());
+}
+
+#[tokio::test]
+async fn batch_introspection_answers_each_token_in_order() {
+    let app = spawn_app().await;
+    let mine = app.register_app(&[OOB], "read").await;
+    let other = app.register_app(&[OOB], "read").await;
+    let my_token = app
+        .client_credentials(&mine, "read")
+        .await
+        .unwrap()
+        .access_token;
+    let their_token = app
+        .client_credentials(&other, "read")
+        .await
+        .unwrap()
+        .access_token;
+    let batch = |tokens: Vec<String>| {
+        let mut oauth = app.oauth();
+        let mine = mine.clone();
+        async move {
+            oauth
+                .introspect_batch(v1::IntrospectBatchRequest {
+                    tokens,
+                    client_id: mine.client_id,
+                    client_secret: mine.client_secret,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let answers = batch(vec![
+        my_token.clone(),
+        "unknown".into(),
+        their_token,
+        my_token,
+    ])
+    .await
+    .unwrap()
+    .into_inner()
+    .results;
+    let active: Vec<bool> = answers.iter().map(|a| a.is_active()).collect();
+    assert_eq!(active, [true, false, false, true]);
+    assert_eq!(
+        answers[0].client_id.as_deref(),
+        Some(mine.client_id.as_str())
+    );
+    assert_eq!(answers[1], v1::IntrospectResponse::inactive());
+
+    assert_error(
+        batch(vec![]).await,
+        Code::InvalidArgument,
+        "invalid_request",
+    );
+    assert_error(
+        batch(vec!["x".into(); 1001]).await,
+        Code::InvalidArgument,
+        "invalid_request",
+    );
+}
