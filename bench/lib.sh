@@ -118,14 +118,14 @@ run_wrk() {
   local secs bound out line errors
   if [ "$(duration_seconds "$WARMUP")" -gt 0 ]; then
     log "$server $workload: warm-up $WARMUP"
-    WRK_PATH=$path timeout -k 5 $(( $(duration_seconds "$WARMUP") + 30 )) \
+    WRK_PATH=$path timeout --foreground -k 5 $(( $(duration_seconds "$WARMUP") + 30 )) \
       wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$WRK_DIR/$script" "$base" >/dev/null \
       || die "$server $workload: wrk warm-up failed"
   fi
   secs=$(duration_seconds "$DURATION")
   bound=$(( secs + 30 ))
   log "$server $workload: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $base$path"
-  out=$(WRK_PATH=$path timeout -k 5 "$bound" \
+  out=$(WRK_PATH=$path timeout --foreground -k 5 "$bound" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$WRK_DIR/$script" "$base") \
     || { printf '%s\n' "${out:-}" >&2; die "$server $workload: wrk failed or timed out"; }
   printf '%s\n' "$out" >&2

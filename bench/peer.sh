@@ -80,6 +80,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [ -n "$DISCOVERY" ] || die "oidc-provider did not answer on $BASE within 20s"
+sed 's/^/  oidc-provider: /' "$SERVER_LOG" >&2
 
 TOKEN_PATH=$(url_path "$(printf '%s' "$DISCOVERY" | json_field token_endpoint)")
 INTROSPECT_PATH=$(url_path "$(printf '%s' "$DISCOVERY" | json_field introspection_endpoint)")

@@ -75,6 +75,24 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_SESSION_TTL", default_value = "14days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
 
+    /// Most tokens the in-memory introspection cache holds (about 300 bytes
+    /// each); 0 turns the cache off, so every introspection reads
+    /// PostgreSQL.
+    #[arg(long, env = "AUTHD_CACHE_CAPACITY", default_value_t = 1_000_000)]
+    pub cache_capacity: usize,
+
+    /// Most database lookups that cache misses (unknown, forged or cold
+    /// tokens and clients) may run at once; the rest of the pool stays free
+    /// for everything else.
+    #[arg(long, env = "AUTHD_COLD_LOOKUP_CONCURRENCY", default_value_t = 8)]
+    pub cold_lookup_concurrency: usize,
+
+    /// Most password hashes (argon2id, about 19 MiB and tens of ms each)
+    /// computed at once. Default: one fewer than the cores, at least one, so
+    /// that a login storm leaves a core for introspection.
+    #[arg(long, env = "AUTHD_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
     /// How often the health service checks PostgreSQL.
     #[arg(long, env = "AUTHD_HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
@@ -225,6 +243,11 @@ impl ServeArgs {
             refresh_token: self.refresh_token_ttl.0,
             session: self.session_ttl,
         };
+        service.cache_capacity = self.cache_capacity;
+        service.cold_lookup_concurrency = self.cold_lookup_concurrency.max(1);
+        if let Some(n) = self.password_hash_concurrency {
+            service.password_hash_concurrency = n.max(1);
+        }
         Ok(Config {
             grpc_addr: self.grpc_addr,
             http: self.http.config(&self.issuer),

@@ -108,7 +108,7 @@ impl Application {
         let shutdown = CancellationToken::new();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let mut tasks = Vec::new();
-        {
+        if config.service.cache_capacity > 0 {
             // Until it has connected, introspection bypasses the cache.
             let store = database.store.clone();
             let cache = service.cache().clone();

@@ -85,7 +85,7 @@ impl IntrospectionCache {
     /// A cache of at most `capacity` tokens (and as many clients). It starts
     /// unsynced: nothing is served from it until the listener is up.
     pub fn new(capacity: usize) -> IntrospectionCache {
-        let capacity = capacity.max(16);
+        let capacity = capacity.max(1);
         IntrospectionCache {
             tokens: Cache::new(capacity),
             clients: Cache::new(capacity.min(100_000)),

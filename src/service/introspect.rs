@@ -97,6 +97,10 @@ impl AuthService {
         if let Some(hit) = cache.token(&digest, now()) {
             return Ok(Some(hit));
         }
+        // A JWT whose signature is not ours cannot be in the database.
+        if token.contains('.') && !self.keys().signature_is_valid(token).await? {
+            return Ok(None);
+        }
         let ticket = cache.ticket();
         let _turn = self.cold_lookup().await?;
         let store = self.store();

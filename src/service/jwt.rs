@@ -2,14 +2,15 @@
 //! PostgreSQL and published as a JWKS. JWTs are also stored by digest like
 //! opaque tokens, so they are revocable and introspectable the same way;
 //! the signature is for resource servers that verify offline.
-use std::sync::RwLock;
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::Serialize;
 
@@ -39,19 +40,103 @@ struct ActiveKey {
 
 /// The key that signs new tokens, loaded once; the JWKS is read from the
 /// database each time, so a key another replica added shows up at once.
+/// The public keys are also kept in memory, so that introspection can drop
+/// a forged JWT without a database lookup.
 pub struct KeyRing {
     store: Store,
     active: RwLock<ActiveKey>,
+    verifying: RwLock<VerifyingKeys>,
+}
+
+struct VerifyingKeys {
+    by_kid: Arc<HashMap<String, DecodingKey>>,
+    loaded_at: Instant,
+}
+
+/// An unknown kid reloads the public keys at most this often, so a flood of
+/// made-up kids cannot turn into a flood of queries.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether a JWT's signature checks out against a published key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    Valid,
+    Invalid,
+    /// The kid is not (yet) known here: the keys may need reloading.
+    UnknownKey,
+}
+
+/// Checks `token`'s header and signature (EdDSA only: `none`, HS* and ES*
+/// are refused before any key is used) against `keys`. Claims are not
+/// checked here; the database record is the authority on them.
+pub fn verify_signature(token: &str, keys: &HashMap<String, DecodingKey>) -> Signature {
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        return Signature::Invalid;
+    };
+    if header.alg != Algorithm::EdDSA {
+        return Signature::Invalid;
+    }
+    let Some(key) = header.kid.as_ref().and_then(|kid| keys.get(kid)) else {
+        return Signature::UnknownKey;
+    };
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    match jsonwebtoken::decode::<serde_json::Value>(token, key, &validation) {
+        Ok(_) => Signature::Valid,
+        Err(_) => Signature::Invalid,
+    }
+}
+
+fn decoding_keys(keys: &[SigningKeyRecord]) -> HashMap<String, DecodingKey> {
+    keys.iter()
+        .filter(|k| k.algorithm == ALGORITHM)
+        .map(|k| {
+            (
+                k.kid.clone(),
+                DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&k.public_key)),
+            )
+        })
+        .filter_map(|(kid, key)| key.ok().map(|key| (kid, key)))
+        .collect()
 }
 
 impl KeyRing {
     pub async fn load(store: &Store) -> Result<KeyRing, AuthError> {
         store.ensure_signing_key(&generate_key()?).await?;
         let active = newest_active(store).await?;
+        let verifying = VerifyingKeys {
+            by_kid: Arc::new(decoding_keys(&store.signing_keys().await?)),
+            loaded_at: Instant::now(),
+        };
         Ok(KeyRing {
             store: store.clone(),
             active: RwLock::new(active),
+            verifying: RwLock::new(verifying),
         })
+    }
+
+    /// Whether `token` carries a valid signature of one of our keys. An
+    /// unknown kid reloads the keys (at most every few seconds), since
+    /// another replica may have added one.
+    pub async fn signature_is_valid(&self, token: &str) -> Result<bool, AuthError> {
+        let (keys, loaded_at) = {
+            let v = self.verifying.read().map_err(|_| AuthError::internal())?;
+            (v.by_kid.clone(), v.loaded_at)
+        };
+        match verify_signature(token, &keys) {
+            Signature::Valid => return Ok(true),
+            Signature::Invalid => return Ok(false),
+            Signature::UnknownKey if loaded_at.elapsed() < KEY_RELOAD_INTERVAL => return Ok(false),
+            Signature::UnknownKey => {}
+        }
+        let keys = Arc::new(decoding_keys(&self.store.signing_keys().await?));
+        *self.verifying.write().map_err(|_| AuthError::internal())? = VerifyingKeys {
+            by_kid: keys.clone(),
+            loaded_at: Instant::now(),
+        };
+        Ok(verify_signature(token, &keys) == Signature::Valid)
     }
 
     pub fn sign(&self, claims: &AccessTokenClaims<'_>) -> Result<String, AuthError> {
@@ -126,4 +211,77 @@ fn generate_key() -> Result<SigningKeyRecord, AuthError> {
 
 pub(crate) fn expiry_seconds(t: SystemTime) -> i64 {
     unix_seconds(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_and_token(kid: &str) -> (HashMap<String, DecodingKey>, SigningKeyRecord, String) {
+        let mut record = generate_key().unwrap();
+        record.kid = kid.into();
+        let der = SigningKey::from_bytes(&record.private_key.clone().try_into().unwrap())
+            .to_pkcs8_der()
+            .unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        let token = jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"sub": "1", "scope": "read"}),
+            &EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .unwrap();
+        (decoding_keys(std::slice::from_ref(&record)), record, token)
+    }
+
+    #[test]
+    fn our_signature_verifies_and_anything_else_does_not() {
+        let (keys, record, token) = key_and_token("k1");
+        assert_eq!(verify_signature(&token, &keys), Signature::Valid);
+
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","scope":"admin:write"}"#);
+        assert_eq!(
+            verify_signature(&parts.join("."), &keys),
+            Signature::Invalid,
+            "tampered payload"
+        );
+
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
+        let unsigned = format!("{none_header}.{}.", parts[1]);
+        assert_eq!(
+            verify_signature(&unsigned, &keys),
+            Signature::Invalid,
+            "alg=none"
+        );
+
+        // HS256 "signed" with the public key as the secret: key confusion.
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some("k1".into());
+        let confused = jsonwebtoken::encode(
+            &hs,
+            &serde_json::json!({"sub": "1"}),
+            &EncodingKey::from_secret(&record.public_key),
+        )
+        .unwrap();
+        assert_eq!(
+            verify_signature(&confused, &keys),
+            Signature::Invalid,
+            "HS256 confusion"
+        );
+
+        let (_, _, other) = key_and_token("k2");
+        assert_eq!(
+            verify_signature(&other, &keys),
+            Signature::UnknownKey,
+            "unknown kid"
+        );
+        let (_, _, same_kid_other_key) = key_and_token("k1");
+        assert_eq!(
+            verify_signature(&same_kid_other_key, &keys),
+            Signature::Invalid,
+            "wrong key for the kid"
+        );
+        assert_eq!(verify_signature("a.b.c", &keys), Signature::Invalid);
+    }
 }

@@ -140,6 +140,10 @@ impl AuthService {
         }
     }
 
+    pub(crate) fn keys(&self) -> &jwt::KeyRing {
+        &self.inner.keys
+    }
+
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
     }
