@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -70,6 +71,14 @@ pub struct BenchArgs {
     /// Tokens per call in introspect-batch.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Distinct tokens the introspection scenarios cycle through.
+    #[arg(long, default_value_t = 100)]
+    pub tokens: usize,
+    /// Logins kept in flight during every scenario (unknown emails, so
+    /// each costs a full argon2 verification and no account is needed):
+    /// shows what a login storm does to the other figures.
+    #[arg(long, default_value_t = 0)]
+    pub login_storm: usize,
 }
 
 /// One scenario's figures.
@@ -106,7 +115,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
         "authd bench: concurrency {}, {} gRPC connections, {:?} measured after {:?} warm-up",
         args.concurrency, connections, args.duration, args.warmup
     );
+    if args.login_storm > 0 {
+        println!(
+            "with a login storm of {} logins in flight",
+            args.login_storm
+        );
+    }
     for &scenario in &args.scenarios {
+        let storm = LoginStorm::start(&fixture, args.login_storm);
         let report = match scenario {
             Scenario::Echo => {
                 if echo_server.is_none() {
@@ -130,9 +146,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
             }
             Scenario::IntrospectGrpc => {
                 let f = fixture.clone();
+                let n = Arc::new(AtomicUsize::new(0));
                 drive(scenario, &args, move |i| {
                     let mut client = OAuthClient::new(f.channels[i % f.channels.len()].clone());
-                    let request = f.introspect_request();
+                    let request = f.introspect_request(n.fetch_add(1, Ordering::Relaxed));
                     async move {
                         let r = client
                             .introspect(request)
@@ -150,10 +167,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
             Scenario::IntrospectBatch => {
                 let f = fixture.clone();
                 let size = args.batch_size.max(1);
+                let n = Arc::new(AtomicUsize::new(0));
                 drive(scenario, &args, move |i| {
                     let mut client = OAuthClient::new(f.channels[i % f.channels.len()].clone());
+                    let first = n.fetch_add(size, Ordering::Relaxed);
                     let request = v1::IntrospectBatchRequest {
-                        tokens: vec![f.token.clone(); size],
+                        tokens: (first..first + size)
+                            .map(|k| f.token(k).to_owned())
+                            .collect(),
                         client_id: f.client_id.clone(),
                         client_secret: f.client_secret.clone(),
                         token_type_hint: String::new(),
@@ -184,13 +205,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                     .pool_max_idle_per_host(args.concurrency)
                     .build()?;
                 let url = format!("{}/oauth/introspect", args.http.trim_end_matches('/'));
-                let body = format!("token={}", f.token);
+                let n = Arc::new(AtomicUsize::new(0));
                 drive(scenario, &args, move |_| {
+                    let body = format!("token={}", f.token(n.fetch_add(1, Ordering::Relaxed)));
                     let request = http
                         .post(&url)
                         .basic_auth(&f.client_id, Some(&f.client_secret))
                         .header("content-type", "application/x-www-form-urlencoded")
-                        .body(body.clone());
+                        .body(body);
                     async move {
                         let r = request.send().await.map_err(|e| e.to_string())?;
                         let status = r.status();
@@ -220,6 +242,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                 .await
             }
         };
+        if let Some(storm) = storm {
+            let logins = storm.stop().await;
+            println!(
+                "  (login storm during it: {:.0} logins/s)",
+                logins as f64 / (args.warmup + args.duration).as_secs_f64()
+            );
+        }
         print_report(
             &report,
             reports
@@ -244,7 +273,7 @@ struct Fixture {
     channels: Arc<Vec<Channel>>,
     client_id: String,
     client_secret: String,
-    token: String,
+    tokens: Arc<Vec<String>>,
 }
 
 impl Fixture {
@@ -266,20 +295,32 @@ impl Fixture {
             channels: Arc::new(channels),
             client_id: registered.client_id,
             client_secret: registered.client_secret,
-            token: String::new(),
+            tokens: Arc::new(Vec::new()),
         };
-        fixture.token = OAuthClient::new(fixture.channels[0].clone())
-            .exchange_token(fixture.client_credentials_request())
-            .await
-            .context("issue the bench token")?
-            .into_inner()
-            .access_token;
+        let mut oauth = OAuthClient::new(fixture.channels[0].clone());
+        let mut tokens = Vec::with_capacity(args.tokens.max(1));
+        for _ in 0..args.tokens.max(1) {
+            tokens.push(
+                oauth
+                    .exchange_token(fixture.client_credentials_request())
+                    .await
+                    .context("issue the bench tokens")?
+                    .into_inner()
+                    .access_token,
+            );
+        }
+        fixture.tokens = Arc::new(tokens);
         Ok(fixture)
     }
 
-    fn introspect_request(&self) -> v1::IntrospectRequest {
+    /// The n-th token, cycling.
+    fn token(&self, n: usize) -> &str {
+        &self.tokens[n % self.tokens.len()]
+    }
+
+    fn introspect_request(&self, n: usize) -> v1::IntrospectRequest {
         v1::IntrospectRequest {
-            token: self.token.clone(),
+            token: self.token(n).to_owned(),
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             token_type_hint: String::new(),
@@ -294,6 +335,55 @@ impl Fixture {
             scope: "read".into(),
             ..Default::default()
         }
+    }
+}
+
+/// Logins in flight for as long as it runs, each for an unknown email: the
+/// core spends a full argon2 verification on each, as for a real account.
+struct LoginStorm {
+    stop: tokio_util::sync::CancellationToken,
+    done: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LoginStorm {
+    fn start(fixture: &Fixture, in_flight: usize) -> Option<LoginStorm> {
+        if in_flight == 0 {
+            return None;
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let done = Arc::new(AtomicU64::new(0));
+        let tasks = (0..in_flight)
+            .map(|i| {
+                let mut sessions = crate::proto::v1::sessions_client::SessionsClient::new(
+                    fixture.channels[i % fixture.channels.len()].clone(),
+                );
+                let (stop, done) = (stop.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.is_cancelled() {
+                        n += 1;
+                        let login = sessions.login(v1::LoginRequest {
+                            email: format!("storm-{i}-{n}@bench.invalid"),
+                            password: "not the password".into(),
+                        });
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = login => { done.fetch_add(1, Ordering::Relaxed); }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Some(LoginStorm { stop, done, tasks })
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.done.load(Ordering::Relaxed)
     }
 }
 

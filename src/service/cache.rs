@@ -177,9 +177,10 @@ impl IntrospectionCache {
         }
     }
 
-    /// The listener connected (true) or lost its connection (false).
+    /// The listener connected (true) or lost its connection (false); also
+    /// what benchmarks call to use the cache without a database.
     /// Either way what is cached may be stale now, so it is dropped.
-    fn set_synced(&self, synced: bool) {
+    pub fn set_synced(&self, synced: bool) {
         if !synced {
             self.synced.store(false, Ordering::SeqCst);
         }

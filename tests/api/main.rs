@@ -3,6 +3,7 @@
 mod accounts;
 mod apps;
 mod authorize;
+mod bench_smoke;
 mod cache;
 mod e2e;
 mod health;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Stores N access tokens (and their grants) in the benchmark database, as
+# if N client_credentials tokens had been issued, to measure authd with a
+# large table. Run after bench/run-authd.sh has created authd_bench.
+#   bench/seed-tokens.sh 1000000
+set -euo pipefail
+n=${1:?how many tokens}
+BASE=${BENCH_PG:-postgres://postgres@127.0.0.1}
+psql "$BASE/authd_bench" -v ON_ERROR_STOP=1 -q <<SQL
+INSERT INTO apps (client_id, client_secret_digest, name, redirect_uris, scopes)
+VALUES ('seed-' || md5(random()::text), sha256('seed'::bytea), 'seeded tokens',
+        ARRAY['urn:ietf:wg:oauth:2.0:oob'], ARRAY['read'])
+ON CONFLICT DO NOTHING;
+WITH g AS (
+    INSERT INTO grants (app_id, scopes, created_at)
+    SELECT (SELECT max(id) FROM apps WHERE name = 'seeded tokens'), ARRAY['read'], now()
+    FROM generate_series(1, $n)
+    RETURNING id
+)
+INSERT INTO access_tokens (digest, grant_id, format, scopes)
+SELECT sha256(convert_to('seeded-token-' || g.id || '-' || random(), 'UTF8')), g.id, 'opaque', ARRAY['read']
+FROM g;
+ANALYZE grants;
+ANALYZE access_tokens;
+SQL
+psql "$BASE/authd_bench" -Atc "SELECT 'access tokens stored: ' || count(*) FROM access_tokens"

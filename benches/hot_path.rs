@@ -1,0 +1,101 @@
+//! Micro-benchmarks of what a warm Introspect does besides I/O: hash the
+//! presented token, find it in the cache, check its scopes; and what a
+//! resource server (or a cold lookup of a JWT) does: verify a signature.
+//!
+//!   cargo bench --bench hot_path
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use authd::domain::scope::{Scope, ScopeSet};
+use authd::domain::secret::{Digest, random_token};
+use authd::service::cache::IntrospectionCache;
+use authd::service::jwt::verify_signature;
+use authd::store::grants::{TokenKind, TokenRecord};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+
+fn record(grant_id: i64) -> TokenRecord {
+    TokenRecord {
+        kind: TokenKind::Access,
+        grant_id,
+        app_id: 1,
+        client_id: "bench-client-id".into(),
+        account_id: Some(7),
+        username: Some("alice".into()),
+        account_disabled: false,
+        scopes: ScopeSet::parse("read write:statuses").unwrap(),
+        created_at: SystemTime::now(),
+        expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+        revoked: false,
+    }
+}
+
+fn digest(c: &mut Criterion) {
+    let token = random_token();
+    c.bench_function("digest: SHA-256 of a 43-character token", |b| {
+        b.iter(|| Digest::of(black_box(&token)))
+    });
+}
+
+fn scopes(c: &mut Criterion) {
+    let granted = ScopeSet::parse("read write:statuses follow push").unwrap();
+    c.bench_function("scope check: read:accounts within read", |b| {
+        b.iter(|| black_box(&granted).satisfies(black_box(Scope::ReadAccounts)))
+    });
+    c.bench_function("scope parse: \"read write:statuses follow push\"", |b| {
+        b.iter(|| ScopeSet::parse(black_box("read write:statuses follow push")).unwrap())
+    });
+}
+
+fn cache(c: &mut Criterion) {
+    let cache = IntrospectionCache::new(1_000_000);
+    cache.set_synced(true);
+    let tokens: Vec<Digest> = (0..100_000).map(|_| Digest::of(&random_token())).collect();
+    for (i, d) in tokens.iter().enumerate() {
+        cache.insert_token(cache.ticket(), *d, record(i as i64));
+    }
+    let now = SystemTime::now();
+    let mut i = 0;
+    c.bench_function("cache lookup: hit among 100,000 tokens", |b| {
+        b.iter(|| {
+            i = (i + 7919) % tokens.len();
+            cache.token(black_box(&tokens[i]), now).unwrap()
+        })
+    });
+    let unknown = Digest::of("not a cached token");
+    c.bench_function("cache lookup: miss", |b| {
+        b.iter(|| cache.token(black_box(&unknown), now))
+    });
+}
+
+fn jwt(c: &mut Criterion) {
+    let signing = SigningKey::from_bytes(&[7u8; 32]);
+    let der = signing.to_pkcs8_der().unwrap();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some("k1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({
+            "iss": "https://authd.example", "sub": "7", "aud": "client", "client_id": "client",
+            "scope": "read write:statuses", "iat": 1_800_000_000, "exp": 1_800_003_600, "jti": "abc",
+        }),
+        &EncodingKey::from_ed_der(der.as_bytes()),
+    )
+    .unwrap();
+    let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
+    let keys = HashMap::from([(
+        "k1".to_owned(),
+        DecodingKey::from_ed_components(&x).unwrap(),
+    )]);
+    c.bench_function("JWT: verify an EdDSA access token", |b| {
+        b.iter(|| verify_signature(black_box(&token), &keys))
+    });
+}
+
+criterion_group!(hot_path, digest, scopes, cache, jwt);
+criterion_main!(hot_path);
