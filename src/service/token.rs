@@ -193,7 +193,9 @@ impl AuthService {
         let scopes = requested_scopes(&request.scope, &app.scopes)?;
         let at = now();
         let access = self.mint_access_token(app, None, &scopes, at)?;
-        self.store().issue_app_token(app.id, &access.row).await?;
+        self.store()
+            .issue_app_token_batched(app.id, access.row)
+            .await?;
         tracing::debug!(app_id = app.id, scope = %scopes, "issued client_credentials token");
         Ok(IssuedTokens {
             access_token: access.value,

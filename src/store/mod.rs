@@ -16,6 +16,7 @@ use crate::domain::error::AuthError;
 pub mod accounts;
 pub mod apps;
 pub mod grants;
+mod issue_batch;
 pub mod keys;
 pub mod migrate;
 pub mod notify;
@@ -106,6 +107,9 @@ pub struct Store {
     /// The pool's connection settings, for connections of their own
     /// (LISTEN).
     pg: tokio_postgres::Config,
+    /// The group-commit writer of client_credentials tokens, started on
+    /// first use (see issue_batch.rs).
+    issue_queue: std::sync::Arc<std::sync::OnceLock<issue_batch::Queue>>,
 }
 
 pub type Conn = deadpool_postgres::Object;
@@ -138,7 +142,11 @@ impl Store {
             .recycle_timeout(Some(config.acquire_timeout))
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        Ok(Store { pool, pg })
+        Ok(Store {
+            pool,
+            pg,
+            issue_queue: Default::default(),
+        })
     }
 
     pub async fn conn(&self) -> Result<Conn, StoreError> {

@@ -406,3 +406,53 @@ async fn refresh_token_of_another_client_is_an_invalid_grant() {
         "invalid_grant",
     );
 }
+
+#[tokio::test]
+async fn concurrent_client_credentials_tokens_are_each_durable_in_their_own_grant() {
+    let app = spawn_app().await;
+    let client = app.register_app(&[OOB], "read write").await;
+    let issued = futures::future::join_all((0..64).map(|i| {
+        let scope = if i % 2 == 0 { "read" } else { "write" };
+        let (app, client) = (&app, &client);
+        async move { (scope, app.client_credentials(client, scope).await.unwrap()) }
+    }))
+    .await;
+    let distinct: std::collections::HashSet<&str> = issued
+        .iter()
+        .map(|(_, t)| t.access_token.as_str())
+        .collect();
+    assert_eq!(distinct.len(), 64);
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*), count(DISTINCT grant_id) FROM access_tokens",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, i64>(0),
+        64,
+        "every token was stored before its answer"
+    );
+    assert_eq!(row.get::<_, i64>(1), 64, "each in a grant of its own");
+    for (scope, token) in &issued {
+        let facts = app.introspect(&client, &token.access_token).await;
+        assert_eq!(facts.scope.as_deref(), Some(*scope));
+    }
+    // Revoking one token of the batch leaves the others alone.
+    app.revoke(&client, &issued[0].1.access_token)
+        .await
+        .unwrap();
+    assert!(
+        !app.introspect(&client, &issued[0].1.access_token)
+            .await
+            .is_active()
+    );
+    assert!(
+        app.introspect(&client, &issued[1].1.access_token)
+            .await
+            .is_active()
+    );
+}
