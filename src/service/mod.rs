@@ -20,6 +20,7 @@ pub mod cache;
 pub mod clients;
 pub mod introspect;
 pub mod jwt;
+pub mod password_pool;
 pub mod revoke;
 pub mod sessions;
 pub mod token;
@@ -95,7 +96,7 @@ struct Inner {
     store: Store,
     config: ServiceConfig,
     keys: jwt::KeyRing,
-    password_hashing: Semaphore,
+    password_hashing: password_pool::PasswordPool,
     cache: Arc<cache::IntrospectionCache>,
     cold_lookups: Semaphore,
 }
@@ -109,7 +110,7 @@ impl AuthService {
             inner: Arc::new(Inner {
                 store,
                 keys,
-                password_hashing: Semaphore::new(permits),
+                password_hashing: password_pool::PasswordPool::new(permits),
                 cache: Arc::new(cache::IntrospectionCache::new(config.cache_capacity)),
                 cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
                 config,
@@ -152,24 +153,15 @@ impl AuthService {
         &self.inner.config.lifetimes
     }
 
-    /// Runs a CPU-heavy password computation on the blocking pool, at most
-    /// `password_hash_concurrency` at a time, so the async runtime never
-    /// stalls on argon2.
+    /// Runs a CPU-heavy password computation on the hashing threads (at
+    /// most `password_hash_concurrency` at once, at a lower priority), so
+    /// the async runtime never stalls on argon2.
     async fn with_password_hashing<T, F>(&self, work: F) -> Result<T, AuthError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .inner
-            .password_hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::internal())?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| {
-            tracing::error!(error = %e, "password hashing task failed");
-            AuthError::internal()
-        })
+        self.inner.password_hashing.run(work).await
     }
 }
 
