@@ -3,6 +3,7 @@
 //! benchmarks all start authd through it; shutdown is one token handed to
 //! every listener and background task.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,6 +26,8 @@ pub struct Application {
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     embedded: Option<EmbeddedPostgres>,
+    /// The directory of the Unix socket between the shim and the core.
+    socket_dir: Option<PathBuf>,
 }
 
 /// The database a command uses: an existing one, or a private one started
@@ -127,6 +130,23 @@ impl Application {
                 Ok(())
             }));
         }
+        let mut socket_dir = None;
+        let shim_socket = match &config.http {
+            // The in-process shim reaches the core over a private Unix
+            // socket: a real gRPC channel, without loopback TCP.
+            Some(_) => {
+                let (dir, listener) = private_socket()?;
+                let path = dir.join(SHIM_SOCKET);
+                socket_dir = Some(dir);
+                let (service, health, stop) =
+                    (service.clone(), health_service.clone(), shutdown.clone());
+                tasks.push(tokio::spawn(async move {
+                    crate::grpc::serve_unix(listener, service, health, stop.cancelled_owned()).await
+                }));
+                Some(path)
+            }
+            None => None,
+        };
         {
             let service = service.clone();
             let stop = shutdown.clone();
@@ -139,9 +159,9 @@ impl Application {
         let http_addr = match &config.http {
             Some(http) => {
                 // The shim is a gRPC client of this very core, over a real
-                // channel, exactly as when it runs alone.
-                let upstream = format!("http://{}", loopback_if_unspecified(grpc_addr));
-                let shim = ShimState::new(&upstream, http.shim.clone())?;
+                // channel, as when it runs alone.
+                let socket = shim_socket.clone().context("shim socket")?;
+                let shim = ShimState::over_unix_socket(socket, http.shim.clone())?;
                 let listener = TcpListener::bind(http.addr)
                     .await
                     .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
@@ -163,6 +183,7 @@ impl Application {
             shutdown,
             tasks,
             embedded: database.embedded,
+            socket_dir,
         })
     }
 
@@ -172,6 +193,11 @@ impl Application {
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The Unix socket the in-process shim reaches the core through.
+    pub fn shim_socket(&self) -> Option<PathBuf> {
+        self.socket_dir.as_ref().map(|dir| dir.join(SHIM_SOCKET))
     }
 
     pub fn service(&self) -> &AuthService {
@@ -202,6 +228,9 @@ impl Application {
                     task.abort();
                 }
             }
+        }
+        if let Some(dir) = &self.socket_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
         if let Some(pg) = self.embedded {
             pg.stop().await?;
@@ -238,20 +267,6 @@ pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result
     Ok(())
 }
 
-/// Where to connect to reach a listener bound to `addr`.
-fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
-    }
-}
-
 /// SIGINT and SIGTERM, listened for from the moment this is created: a
 /// signal that arrives while authd is still starting is kept, not lost to
 /// the default action (which would kill the process mid-start-up).
@@ -274,4 +289,21 @@ impl ShutdownSignal {
             _ = self.terminate.recv() => {}
         }
     }
+}
+
+const SHIM_SOCKET: &str = "core.sock";
+
+/// A Unix socket in a new directory only this user can enter, under the
+/// temporary directory.
+fn private_socket() -> anyhow::Result<(PathBuf, tokio::net::UnixListener)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let suffix = &crate::domain::secret::random_token()[..12];
+    let dir = std::env::temp_dir().join(format!("authd-{}-{suffix}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let listener = tokio::net::UnixListener::bind(dir.join(SHIM_SOCKET))
+        .with_context(|| format!("binding a Unix socket in {}", dir.display()))?;
+    Ok((dir, listener))
 }

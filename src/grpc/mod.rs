@@ -42,6 +42,43 @@ pub async fn serve(
     >,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    serve_incoming(incoming, service, health_service, shutdown).await
+}
+
+/// Serves gRPC on a Unix socket: the in-process shim's way to the core,
+/// without the loopback TCP stack (which showed in the profile).
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    service: AuthService,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let incoming = futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    });
+    serve_incoming(incoming, service, health_service, shutdown).await
+}
+
+async fn serve_incoming<IO>(
+    incoming: impl futures::Stream<Item = std::io::Result<IO>>,
+    service: AuthService,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()>
+where
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+{
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -53,7 +90,6 @@ pub async fn serve(
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(trace::RpcTraceLayer)

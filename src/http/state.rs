@@ -56,6 +56,31 @@ impl ShimState {
         })
     }
 
+    /// A shim in the same process as the core, reaching it over the Unix
+    /// socket at `path`: still a real gRPC channel, without loopback TCP.
+    pub fn over_unix_socket(
+        path: std::path::PathBuf,
+        config: ShimConfig,
+    ) -> anyhow::Result<ShimState> {
+        let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        });
+        // The URI only names the authority in requests; the connector
+        // decides where they go.
+        let channel = Endpoint::from_static("http://authd.core")
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(config.upstream_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect_with_connector_lazy(connector);
+        Ok(ShimState {
+            inner: Arc::new(Inner { channel, config }),
+        })
+    }
+
     pub fn config(&self) -> &ShimConfig {
         &self.inner.config
     }
