@@ -27,7 +27,17 @@ pub struct Application {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     embedded: Option<EmbeddedPostgres>,
     /// The directory of the Unix socket between the shim and the core.
-    socket_dir: Option<PathBuf>,
+    socket_dir: Option<SocketDir>,
+}
+
+/// A private directory holding a Unix socket, removed when dropped, so that
+/// neither a stop nor a dropped Application (as in tests) leaves it behind.
+struct SocketDir(PathBuf);
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The database a command uses: an existing one, or a private one started
@@ -137,7 +147,7 @@ impl Application {
             Some(_) => {
                 let (dir, listener) = private_socket()?;
                 let path = dir.join(SHIM_SOCKET);
-                socket_dir = Some(dir);
+                socket_dir = Some(SocketDir(dir));
                 let (service, health, stop) =
                     (service.clone(), health_service.clone(), shutdown.clone());
                 tasks.push(tokio::spawn(async move {
@@ -197,7 +207,7 @@ impl Application {
 
     /// The Unix socket the in-process shim reaches the core through.
     pub fn shim_socket(&self) -> Option<PathBuf> {
-        self.socket_dir.as_ref().map(|dir| dir.join(SHIM_SOCKET))
+        self.socket_dir.as_ref().map(|dir| dir.0.join(SHIM_SOCKET))
     }
 
     pub fn service(&self) -> &AuthService {
@@ -229,9 +239,10 @@ impl Application {
                 }
             }
         }
-        if let Some(dir) = &self.socket_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        drop(self.socket_dir);
+        // Idle pooled connections would otherwise each log an error when
+        // the private PostgreSQL shuts down under them.
+        self.service.store().close();
         if let Some(pg) = self.embedded {
             pg.stop().await?;
         }

@@ -160,6 +160,11 @@ impl Store {
         Ok(())
     }
 
+    /// Closes the pool: idle connections are dropped, and no new ones made.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.pool.status()
     }
