@@ -145,10 +145,12 @@ pub async fn watch_health(
             if last == Some(ServingStatus::NotServing) {
                 tracing::info!("PostgreSQL reachable again: health is SERVING");
             }
-            reporter.set_service_status("", status).await;
+            // The named services first: whoever sees the overall status
+            // change can then ask for any of them.
             for name in SERVICE_NAMES {
                 reporter.set_service_status(*name, status).await;
             }
+            reporter.set_service_status("", status).await;
             last = Some(status);
         }
         tokio::select! {
