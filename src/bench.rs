@@ -542,15 +542,10 @@ pub async fn serve_echo(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("echo listening on {}", listener.local_addr()?);
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(EchoServer::new(EchoService))
-        .serve_with_incoming(tokio_stream_listener(listener))
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        )
         .await?;
     Ok(())
-}
-
-fn tokio_stream_listener(
-    listener: tokio::net::TcpListener,
-) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

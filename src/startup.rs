@@ -130,6 +130,14 @@ impl Application {
                 crate::service::cache::run_invalidation_listener(store, cache, stop).await;
                 Ok(())
             }));
+            tracing::info!(
+                capacity = config.service.cache_capacity,
+                "introspection cache on; it is used once the invalidation listener has connected"
+            );
+        } else {
+            tracing::info!(
+                "introspection cache off (--cache-capacity 0): every introspection reads PostgreSQL"
+            );
         }
         {
             let service = service.clone();

@@ -41,12 +41,12 @@ impl OAuthService {
             username: token.username.clone(),
             token_type: Some(token.token_type().to_owned()),
             exp: token.expires_at.map(unix_seconds),
-            iat: Some(unix_seconds(token.issued_at)),
+            iat: Some(unix_seconds(token.created_at)),
             sub: Some(token.subject()),
             iss: Some(self.service.config().issuer.clone()),
             account_id: token.account_id.map(|id| id.to_string()),
             aud: Some(token.client_id.clone()),
-            client_id: Some(token.client_id),
+            client_id: Some(token.client_id.clone()),
         }
     }
 }

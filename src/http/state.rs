@@ -45,15 +45,10 @@ impl ShimState {
     /// The channel connects lazily and reconnects by itself, so the shim
     /// starts even while the core is down, and answers 503 until it is up.
     pub fn new(upstream: &str, config: ShimConfig) -> anyhow::Result<ShimState> {
-        let channel = Endpoint::from_shared(upstream.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(config.upstream_timeout)
+        let channel = upstream_endpoint(upstream.to_owned(), &config)?
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
             .connect_lazy();
-        Ok(ShimState {
-            inner: Arc::new(Inner { channel, config }),
-        })
+        Ok(ShimState::with_channel(channel, config))
     }
 
     /// A shim in the same process as the core, reaching it over the Unix
@@ -71,14 +66,15 @@ impl ShimState {
         });
         // The URI only names the authority in requests; the connector
         // decides where they go.
-        let channel = Endpoint::from_static("http://authd.core")
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(config.upstream_timeout)
-            .http2_keep_alive_interval(Duration::from_secs(30))
+        let channel = upstream_endpoint("http://authd.core".into(), &config)?
             .connect_with_connector_lazy(connector);
-        Ok(ShimState {
+        Ok(ShimState::with_channel(channel, config))
+    }
+
+    fn with_channel(channel: Channel, config: ShimConfig) -> ShimState {
+        ShimState {
             inner: Arc::new(Inner { channel, config }),
-        })
+        }
     }
 
     pub fn config(&self) -> &ShimConfig {
@@ -113,6 +109,14 @@ impl ShimState {
             path
         )
     }
+}
+
+/// The settings of the channel to the core, however it is reached.
+fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(uri)?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(config.upstream_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(30)))
 }
 
 /// A gRPC request carrying what the core should know of the HTTP request:

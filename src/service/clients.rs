@@ -14,16 +14,14 @@ impl AuthService {
     pub async fn authenticate_client(
         &self,
         credentials: Option<&ClientCredentials>,
-    ) -> Result<AppRecord, AuthError> {
+    ) -> Result<Arc<AppRecord>, AuthError> {
         let Some(credentials) = credentials else {
             return Err(AuthError::invalid_client());
         };
         let presented = credentials.client_secret.digest();
         let app = self.client_record(&credentials.client_id).await?;
         match app {
-            Some(app) if presented.ct_eq(&app.client_secret_digest) => {
-                Ok(Arc::unwrap_or_clone(app))
-            }
+            Some(app) if presented.ct_eq(&app.client_secret_digest) => Ok(app),
             Some(_) => {
                 tracing::info!(client_id = %credentials.client_id, "client authentication failed: wrong secret");
                 Err(AuthError::invalid_client())

@@ -9,21 +9,21 @@ use super::bearer::MAX_TOKEN_LEN;
 use super::{AuthService, is_expired, now};
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
-use crate::domain::scope::ScopeSet;
 use crate::domain::secret::Digest;
 use crate::store::apps::AppRecord;
 use crate::store::grants::{TokenKind, TokenRecord};
 
-/// What introspection says of an active token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActiveToken {
-    pub scopes: ScopeSet,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub account_id: Option<i64>,
-    pub kind: TokenKind,
-    pub expires_at: Option<SystemTime>,
-    pub issued_at: SystemTime,
+/// An active token, as introspection reports it: the record itself, shared
+/// with the cache rather than copied out of it on every call.
+#[derive(Clone, Debug)]
+pub struct ActiveToken(Arc<TokenRecord>);
+
+impl std::ops::Deref for ActiveToken {
+    type Target = TokenRecord;
+
+    fn deref(&self) -> &TokenRecord {
+        &self.0
+    }
 }
 
 impl ActiveToken {
@@ -78,7 +78,7 @@ impl AuthService {
             .find_token(token, hint)
             .await?
             .filter(|record| may_see(&caller, record))
-            .and_then(|record| active_view(&record, now())))
+            .and_then(|record| active_view(record, now())))
     }
 
     /// Looks a token up as an access token and as a refresh token, in the
@@ -136,16 +136,18 @@ impl AuthService {
         }
         let caller = self.authenticate_client(caller).await?;
         let at = now();
-        let mut answers = Vec::with_capacity(tokens.len());
-        for token in tokens {
-            let found = self.find_token(token, hint).await?;
-            answers.push(
-                found
+        // Side by side, so that misses wait for the database together; the
+        // cold-lookup limit still bounds how many reach it at once.
+        let found =
+            futures::future::try_join_all(tokens.iter().map(|t| self.find_token(t, hint))).await?;
+        Ok(found
+            .into_iter()
+            .map(|record| {
+                record
                     .filter(|record| may_see(&caller, record))
-                    .and_then(|record| active_view(&record, at)),
-            );
-        }
-        Ok(answers)
+                    .and_then(|record| active_view(record, at))
+            })
+            .collect())
     }
 }
 
@@ -169,17 +171,9 @@ fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {
     caller.is_resource_server || caller.id == token.app_id
 }
 
-fn active_view(record: &TokenRecord, at: SystemTime) -> Option<ActiveToken> {
+fn active_view(record: Arc<TokenRecord>, at: SystemTime) -> Option<ActiveToken> {
     if record.revoked || record.account_disabled || is_expired(record.expires_at, at) {
         return None;
     }
-    Some(ActiveToken {
-        scopes: record.scopes.clone(),
-        client_id: record.client_id.clone(),
-        username: record.username.clone(),
-        account_id: record.account_id,
-        kind: record.kind,
-        expires_at: record.expires_at,
-        issued_at: record.created_at,
-    })
+    Some(ActiveToken(record))
 }

@@ -50,7 +50,9 @@ pub struct KeyRing {
 
 struct VerifyingKeys {
     by_kid: Arc<HashMap<String, DecodingKey>>,
-    loaded_at: Instant,
+    /// When an unknown kid last made us reload; None until one does, so
+    /// the first one after start-up reloads at once.
+    reloaded_at: Option<Instant>,
 }
 
 /// An unknown kid reloads the public keys at most this often, so a flood of
@@ -105,11 +107,12 @@ fn decoding_keys(keys: &[SigningKeyRecord]) -> HashMap<String, DecodingKey> {
 impl KeyRing {
     pub async fn load(store: &Store) -> Result<KeyRing, AuthError> {
         store.ensure_signing_key(&generate_key()?).await?;
-        let active = newest_active(store).await?;
+        let keys = store.signing_keys().await?;
         let verifying = VerifyingKeys {
-            by_kid: Arc::new(decoding_keys(&store.signing_keys().await?)),
-            loaded_at: Instant::now(),
+            by_kid: Arc::new(decoding_keys(&keys)),
+            reloaded_at: None,
         };
+        let active = newest_active(keys)?;
         Ok(KeyRing {
             store: store.clone(),
             active: RwLock::new(active),
@@ -121,20 +124,21 @@ impl KeyRing {
     /// unknown kid reloads the keys (at most every few seconds), since
     /// another replica may have added one.
     pub async fn signature_is_valid(&self, token: &str) -> Result<bool, AuthError> {
-        let (keys, loaded_at) = {
+        let (keys, reloaded_at) = {
             let v = self.verifying.read().map_err(|_| AuthError::internal())?;
-            (v.by_kid.clone(), v.loaded_at)
+            (v.by_kid.clone(), v.reloaded_at)
         };
+        let may_reload = reloaded_at.is_none_or(|t| t.elapsed() >= KEY_RELOAD_INTERVAL);
         match verify_signature(token, &keys) {
             Signature::Valid => return Ok(true),
             Signature::Invalid => return Ok(false),
-            Signature::UnknownKey if loaded_at.elapsed() < KEY_RELOAD_INTERVAL => return Ok(false),
+            Signature::UnknownKey if !may_reload => return Ok(false),
             Signature::UnknownKey => {}
         }
         let keys = Arc::new(decoding_keys(&self.store.signing_keys().await?));
         *self.verifying.write().map_err(|_| AuthError::internal())? = VerifyingKeys {
             by_kid: keys.clone(),
-            loaded_at: Instant::now(),
+            reloaded_at: Some(Instant::now()),
         };
         Ok(verify_signature(token, &keys) == Signature::Valid)
     }
@@ -170,8 +174,7 @@ impl KeyRing {
     }
 }
 
-async fn newest_active(store: &Store) -> Result<ActiveKey, AuthError> {
-    let keys = store.signing_keys().await?;
+fn newest_active(keys: Vec<SigningKeyRecord>) -> Result<ActiveKey, AuthError> {
     let key = keys
         .into_iter()
         .find(|k| k.retired_at.is_none())

@@ -16,7 +16,7 @@ type Job = Box<dyn FnOnce() + Send>;
 const NICENESS: i32 = 10;
 
 pub struct PasswordPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl PasswordPool {
@@ -46,9 +46,7 @@ impl PasswordPool {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        PasswordPool {
-            jobs: Mutex::new(jobs),
-        }
+        PasswordPool { jobs }
     }
 
     /// Runs `work` on a hashing thread; the caller's task waits without
@@ -62,11 +60,7 @@ impl PasswordPool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        self.jobs
-            .lock()
-            .map_err(|_| AuthError::internal())?
-            .send(job)
-            .map_err(|_| AuthError::internal())?;
+        self.jobs.send(job).map_err(|_| AuthError::internal())?;
         result.await.map_err(|_| {
             tracing::error!("a password hashing job was lost");
             AuthError::internal()

@@ -343,3 +343,33 @@ async fn batch_introspection_answers_each_token_in_order() {
         "invalid_request",
     );
 }
+
+#[tokio::test]
+async fn with_the_cache_off_every_introspection_reads_postgres() {
+    let mut options = TestOptions::default();
+    options.service.cache_capacity = 0;
+    let app = spawn_app_with(options).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let token = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    for _ in 0..3 {
+        assert!(app.introspect(&client, &token).await.is_active());
+    }
+    let cache = app.application().service().cache();
+    assert!(
+        !cache.is_synced(),
+        "no listener runs, so the cache is never used"
+    );
+    assert_eq!(cache.stats().hits, 0);
+    assert_eq!(cache.stats().tokens, 0);
+    // A revocation made straight in the database is seen at once.
+    app.db()
+        .await
+        .execute("UPDATE access_tokens SET revoked_at = now()", &[])
+        .await
+        .unwrap();
+    assert!(!app.introspect(&client, &token).await.is_active());
+}

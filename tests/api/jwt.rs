@@ -110,3 +110,45 @@ async fn a_tampered_jwt_is_inactive() {
     assert!(!app.introspect(&client, &parts.join(".")).await.is_active());
     assert!(app.introspect(&client, &token).await.is_active());
 }
+
+/// A key another replica signs with, added after this replica loaded its
+/// keys, is fetched on first sight of its kid, so the JWTs it signed are
+/// active here too (the signature check that guards the database must not
+/// turn them away).
+#[tokio::test]
+async fn a_jwt_signed_with_a_key_added_after_start_up_is_active() {
+    let first = spawn_app().await;
+    let seed = [9u8; 32];
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    first
+        .db()
+        .await
+        .execute(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at)
+             VALUES ('added-later', 'EdDSA', $1, $2, now() + interval '1 second')",
+            &[&seed.as_slice(), &public.as_slice()],
+        )
+        .await
+        .unwrap();
+    // A replica started now signs with the newest key.
+    let second = first.spawn_replica(TestOptions::default()).await;
+    let client = second
+        .register_app_with(v1::RegisterAppRequest {
+            client_name: "jwt app".into(),
+            redirect_uris: vec![OOB.into()],
+            scopes: "read".into(),
+            access_token_format: "jwt".into(),
+            ..Default::default()
+        })
+        .await;
+    let token = second
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert_eq!(kid, "added-later");
+    assert!(first.introspect(&client, &token).await.is_active());
+}
