@@ -340,6 +340,9 @@ impl Fixture {
 
 /// Logins in flight for as long as it runs, each for an unknown email: the
 /// core spends a full argon2 verification on each, as for a real account.
+/// Each comes from its own address (named in x-forwarded-for, which authd
+/// believes from loopback), as a botnet's storm would: the per-address and
+/// per-account rate limits let every attempt through to argon2.
 struct LoginStorm {
     stop: tokio_util::sync::CancellationToken,
     done: Arc<AtomicU64>,
@@ -363,10 +366,15 @@ impl LoginStorm {
                     let mut n = 0u64;
                     while !stop.is_cancelled() {
                         n += 1;
-                        let login = sessions.login(v1::LoginRequest {
+                        let mut request = tonic::Request::new(v1::LoginRequest {
                             email: format!("storm-{i}-{n}@bench.invalid"),
                             password: "not the password".into(),
                         });
+                        let address = format!("10.{}.{}.{}", i % 256, (n >> 8) % 256, n % 256);
+                        if let Ok(value) = address.parse() {
+                            request.metadata_mut().insert("x-forwarded-for", value);
+                        }
+                        let login = sessions.login(request);
                         tokio::select! {
                             _ = stop.cancelled() => break,
                             _ = login => { done.fetch_add(1, Ordering::Relaxed); }

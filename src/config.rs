@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::domain::client_ip::TrustedProxies;
+use crate::service::throttle::{RateLimits, RateSetting};
 use crate::service::{Lifetimes, ServiceConfig};
 
 /// Where the database is and how to talk to it.
@@ -93,6 +95,24 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
 
+    /// Login attempts allowed per client address, as COUNT/PERIOD (a burst
+    /// of COUNT, then one more every PERIOD/COUNT), or "off". Successful
+    /// logins do not count. Counted by each replica on its own.
+    #[arg(long, env = "AUTHD_LOGIN_LIMIT_PER_IP", default_value = "25/5m")]
+    pub login_limit_per_ip: RateSetting,
+
+    /// Login attempts allowed per email address (known or not), or "off".
+    #[arg(long, env = "AUTHD_LOGIN_LIMIT_PER_ACCOUNT", default_value = "25/1h")]
+    pub login_limit_per_account: RateSetting,
+
+    /// App registrations allowed per client address, or "off".
+    #[arg(
+        long,
+        env = "AUTHD_APP_REGISTRATION_LIMIT_PER_IP",
+        default_value = "5/10m"
+    )]
+    pub app_registration_limit_per_ip: RateSetting,
+
     /// How often the health service checks PostgreSQL.
     #[arg(long, env = "AUTHD_HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
@@ -121,6 +141,18 @@ pub struct HttpArgs {
     /// How long the shim waits for the core before answering 503.
     #[arg(long, env = "AUTHD_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
+
+    /// How long a client may take to send a request's headers, and then
+    /// its body, before the connection is closed (headers) or answered
+    /// 408 (body): slow clients cannot hold connections open.
+    #[arg(long, env = "AUTHD_HTTP_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_request_timeout: Duration,
+
+    /// Proxies whose X-Forwarded-For (HTTP) or x-forwarded-for metadata
+    /// (gRPC) names the client, for per-address rate limits: addresses and
+    /// CIDR ranges, comma-separated, or "none".
+    #[arg(long, env = "AUTHD_TRUSTED_PROXIES", default_value = "127.0.0.0/8,::1")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A socket address, or none ("off").
@@ -171,6 +203,8 @@ impl HttpArgs {
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 body_limit: self.http_body_limit,
                 upstream_timeout: self.upstream_timeout,
+                request_timeout: self.http_request_timeout,
+                trusted_proxies: self.trusted_proxies.clone(),
             },
         })
     }
@@ -207,6 +241,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub db_pool_size: usize,
     pub db_timeout: Duration,
+    /// Proxies whose forwarded client address the gRPC listener believes.
+    pub trusted_proxies: TrustedProxies,
     pub service: ServiceConfig,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
@@ -245,6 +281,11 @@ impl ServeArgs {
         };
         service.cache_capacity = self.cache_capacity;
         service.cold_lookup_concurrency = self.cold_lookup_concurrency.max(1);
+        service.rate_limits = RateLimits {
+            login_per_ip: self.login_limit_per_ip.0,
+            login_per_account: self.login_limit_per_account.0,
+            app_registration_per_ip: self.app_registration_limit_per_ip.0,
+        };
         if let Some(n) = self.password_hash_concurrency {
             service.password_hash_concurrency = n.max(1);
         }
@@ -254,6 +295,7 @@ impl ServeArgs {
             database: self.database.database_config()?,
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,
+            trusted_proxies: self.http.trusted_proxies.clone(),
             service,
             health_interval: self.health_interval,
             shutdown_grace: self.shutdown_grace,

@@ -168,8 +168,16 @@ impl Application {
         {
             let service = service.clone();
             let stop = shutdown.clone();
+            let trusted = config.trusted_proxies.clone();
             tasks.push(tokio::spawn(async move {
-                crate::grpc::serve(listener, service, health_service, stop.cancelled_owned()).await
+                crate::grpc::serve(
+                    listener,
+                    service,
+                    trusted,
+                    health_service,
+                    stop.cancelled_owned(),
+                )
+                .await
             }));
         }
         tracing::info!(%grpc_addr, "authd gRPC listening");

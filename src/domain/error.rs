@@ -4,6 +4,7 @@
 //! (`grpc::status` for gRPC, the shim for HTTP), and the shim recovers the
 //! kind from the gRPC status by name.
 use std::fmt;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -33,6 +34,8 @@ pub enum ErrorKind {
     UserRequired,
     NotFound,
     AlreadyExists,
+    /// Too many attempts from one address or at one account; try later.
+    RateLimited,
     /// PostgreSQL cannot be reached, or did not answer in time.
     Unavailable,
     Internal,
@@ -62,6 +65,7 @@ impl ErrorKind {
         ErrorKind::UserRequired,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
+        ErrorKind::RateLimited,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
     ];
@@ -90,6 +94,7 @@ impl ErrorKind {
             ErrorKind::UserRequired => "user_required",
             ErrorKind::NotFound => "not_found",
             ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }
@@ -113,6 +118,18 @@ impl fmt::Display for ErrorKind {
 pub struct AuthError {
     pub kind: ErrorKind,
     pub description: String,
+    /// For `RateLimited`: the limit that was hit, and when to try again.
+    pub throttle: Option<Throttle>,
+}
+
+/// A rate limit that refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Attempts allowed per period.
+    pub limit: u32,
+    pub period: Duration,
+    /// How long until the next attempt would be allowed.
+    pub retry_after: Duration,
 }
 
 impl AuthError {
@@ -120,6 +137,23 @@ impl AuthError {
         AuthError {
             kind,
             description: description.into(),
+            throttle: None,
+        }
+    }
+
+    /// Too many attempts. The description says when to come back, in
+    /// words a person reads on the login form.
+    pub fn rate_limited(throttle: Throttle) -> Self {
+        let seconds = throttle.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let wait = if seconds < 120 {
+            format!("{seconds} seconds")
+        } else {
+            format!("{} minutes", seconds.div_ceil(60))
+        };
+        AuthError {
+            kind: ErrorKind::RateLimited,
+            description: format!("Too many requests; try again in {wait}."),
+            throttle: Some(throttle),
         }
     }
 

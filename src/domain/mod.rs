@@ -4,6 +4,7 @@
 pub mod account;
 pub mod app;
 pub mod client_auth;
+pub mod client_ip;
 pub mod error;
 pub mod password;
 pub mod pkce;

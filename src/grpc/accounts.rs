@@ -2,7 +2,8 @@
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::metadata::bearer_token;
+use super::metadata::{bearer_token, client_ip};
+use crate::domain::client_ip::TrustedProxies;
 use crate::domain::secret::Secret;
 use crate::proto::v1;
 use crate::proto::v1::accounts_server::Accounts;
@@ -13,6 +14,7 @@ use crate::store::unix_seconds;
 
 pub struct SessionsService {
     pub service: AuthService,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[tonic::async_trait]
@@ -21,10 +23,11 @@ impl Sessions for SessionsService {
         &self,
         request: Request<v1::LoginRequest>,
     ) -> Result<Response<v1::LoginResponse>, Status> {
+        let client_ip = client_ip(&request, &self.trusted_proxies);
         let r = request.into_inner();
         let opened = self
             .service
-            .login(&r.email, &Secret::new(r.password))
+            .login(&r.email, &Secret::new(r.password), client_ip)
             .await?;
         Ok(Response::new(v1::LoginResponse {
             session: opened.session.expose().to_owned(),

@@ -2,14 +2,16 @@
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::metadata::bearer_token;
+use super::metadata::{bearer_token, client_ip};
 use crate::domain::app::AppRegistration;
+use crate::domain::client_ip::TrustedProxies;
 use crate::proto::v1;
 use crate::proto::v1::apps_server::Apps;
 use crate::service::AuthService;
 
 pub struct AppsService {
     pub service: AuthService,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[tonic::async_trait]
@@ -18,16 +20,20 @@ impl Apps for AppsService {
         &self,
         request: Request<v1::RegisterAppRequest>,
     ) -> Result<Response<v1::RegisterAppResponse>, Status> {
+        let client_ip = client_ip(&request, &self.trusted_proxies);
         let r = request.into_inner();
         let registered = self
             .service
-            .register_app(&AppRegistration {
-                client_name: r.client_name,
-                redirect_uris: r.redirect_uris,
-                scopes: r.scopes,
-                website: r.website,
-                access_token_format: r.access_token_format,
-            })
+            .register_app(
+                &AppRegistration {
+                    client_name: r.client_name,
+                    redirect_uris: r.redirect_uris,
+                    scopes: r.scopes,
+                    website: r.website,
+                    access_token_format: r.access_token_format,
+                },
+                client_ip,
+            )
             .await?;
         Ok(Response::new(v1::RegisterAppResponse {
             client_id: registered.app.client_id.clone(),

@@ -3,6 +3,7 @@
 use tonic::Request;
 
 use crate::domain::client_auth::{self, ClientCredentials};
+use crate::domain::client_ip::TrustedProxies;
 use crate::domain::error::AuthError;
 
 pub fn authorization<T>(request: &Request<T>) -> Option<&str> {
@@ -32,4 +33,15 @@ pub fn bearer_token<T>(request: &Request<T>, field: &str) -> String {
                 .then(|| token.trim().to_owned())
         })
         .unwrap_or_default()
+}
+
+/// The caller's address, for rate limits: the TCP peer, or the address a
+/// trusted proxy (such as the HTTP shim) names in `x-forwarded-for`. A
+/// Unix-socket peer is this host's own shim, and trusted.
+pub fn client_ip<T>(request: &Request<T>, trusted: &TrustedProxies) -> Option<std::net::IpAddr> {
+    let forwarded = request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    trusted.client_ip(request.remote_addr().map(|a| a.ip()), forwarded)
 }

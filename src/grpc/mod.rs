@@ -10,6 +10,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::domain::client_ip::TrustedProxies;
 use crate::proto::v1::accounts_server::AccountsServer;
 use crate::proto::v1::apps_server::AppsServer;
 use crate::proto::v1::o_auth_server::OAuthServer;
@@ -37,13 +38,14 @@ pub const SERVICE_NAMES: &[&str] = &[
 pub async fn serve(
     listener: TcpListener,
     service: AuthService,
+    trusted_proxies: TrustedProxies,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve_incoming(incoming, service, health_service, shutdown).await
+    serve_incoming(incoming, service, trusted_proxies, health_service, shutdown).await
 }
 
 /// Serves gRPC on a Unix socket: the in-process shim's way to the core,
@@ -60,12 +62,22 @@ pub async fn serve_unix(
         let accepted = listener.accept().await.map(|(stream, _)| stream);
         Some((accepted, listener))
     });
-    serve_incoming(incoming, service, health_service, shutdown).await
+    // Only this host's shim can reach the socket; it forwards the client's
+    // address, and nothing else is a proxy here.
+    serve_incoming(
+        incoming,
+        service,
+        TrustedProxies::none(),
+        health_service,
+        shutdown,
+    )
+    .await
 }
 
 async fn serve_incoming<IO>(
     incoming: impl futures::Stream<Item = std::io::Result<IO>>,
     service: AuthService,
+    trusted_proxies: TrustedProxies,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -98,12 +110,14 @@ where
         .add_service(reflection_v1alpha)
         .add_service(AppsServer::new(apps::AppsService {
             service: service.clone(),
+            trusted_proxies: trusted_proxies.clone(),
         }))
         .add_service(OAuthServer::new(oauth::OAuthService {
             service: service.clone(),
         }))
         .add_service(SessionsServer::new(accounts::SessionsService {
             service: service.clone(),
+            trusted_proxies,
         }))
         .add_service(AccountsServer::new(accounts::AccountsService { service }))
         .serve_with_incoming_shutdown(incoming, shutdown)

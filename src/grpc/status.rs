@@ -3,10 +3,12 @@
 //! turns statuses back into the same errors here, so that it can reproduce
 //! the exact OAuth error. The error name travels as the `reason` of a
 //! google.rpc.ErrorInfo and as the prefix of the status message.
+use std::time::Duration;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::error::{AuthError, ErrorKind, Throttle};
 
 pub const ERROR_DOMAIN: &str = "authd";
 
@@ -29,6 +31,7 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         UserRequired => Code::FailedPrecondition,
         NotFound => Code::NotFound,
         AlreadyExists => Code::AlreadyExists,
+        RateLimited => Code::ResourceExhausted,
         Unavailable => Code::Unavailable,
         Internal => Code::Internal,
     }
@@ -36,20 +39,53 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
 
 impl From<AuthError> for Status {
     fn from(e: AuthError) -> Status {
+        let details = match e.throttle {
+            // The limit travels in ErrorInfo's metadata, so that the shim
+            // can rebuild Mastodon's X-RateLimit headers; RetryInfo is for
+            // gRPC clients that back off on their own.
+            Some(t) => {
+                let mut details = ErrorDetails::with_error_info(
+                    e.kind.as_str(),
+                    ERROR_DOMAIN,
+                    [
+                        ("limit".to_owned(), t.limit.to_string()),
+                        ("period_ms".to_owned(), t.period.as_millis().to_string()),
+                        (
+                            "retry_after_ms".to_owned(),
+                            t.retry_after.as_millis().to_string(),
+                        ),
+                    ],
+                );
+                details.set_retry_info(Some(t.retry_after));
+                details
+            }
+            None => ErrorDetails::with_error_info(e.kind.as_str(), ERROR_DOMAIN, []),
+        };
         Status::with_error_details(
             grpc_code(e.kind),
             format!("{}: {}", e.kind, e.description),
-            ErrorDetails::with_error_info(e.kind.as_str(), ERROR_DOMAIN, []),
+            details,
         )
     }
+}
+
+fn throttle_from(info: &tonic_types::ErrorInfo) -> Option<Throttle> {
+    let field = |name: &str| info.metadata.get(name)?.parse::<u64>().ok();
+    Some(Throttle {
+        limit: u32::try_from(field("limit")?).ok()?,
+        period: Duration::from_millis(field("period_ms")?),
+        retry_after: Duration::from_millis(field("retry_after_ms")?),
+    })
 }
 
 /// Recovers the error a core sent. Statuses that did not come from authd's
 /// mapping (a transport failure, say) become `unavailable` or `internal`.
 pub fn auth_error_from_status(status: &Status) -> AuthError {
-    let kind = status
+    let info = status
         .get_details_error_info()
-        .filter(|info| info.domain == ERROR_DOMAIN)
+        .filter(|info| info.domain == ERROR_DOMAIN);
+    let kind = info
+        .as_ref()
         .and_then(|info| ErrorKind::from_name(&info.reason));
     match kind {
         Some(kind) => {
@@ -58,7 +94,9 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
                 .message()
                 .strip_prefix(&prefix)
                 .unwrap_or(status.message());
-            AuthError::new(kind, description)
+            let mut error = AuthError::new(kind, description);
+            error.throttle = info.as_ref().and_then(throttle_from);
+            error
         }
         None => match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
@@ -85,6 +123,23 @@ mod tests {
             assert!(status.message().starts_with(kind.as_str()));
             assert_eq!(auth_error_from_status(&status), e);
         }
+    }
+
+    #[test]
+    fn a_rate_limit_keeps_its_limit_and_retry_delay_through_a_status() {
+        let e = AuthError::rate_limited(Throttle {
+            limit: 5,
+            period: Duration::from_secs(600),
+            retry_after: Duration::from_millis(119_500),
+        });
+        let status = Status::from(e.clone());
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_millis(119_500))
+        );
+        assert_eq!(auth_error_from_status(&status), e);
+        assert!(e.description.contains("120 seconds"), "{}", e.description);
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! - the REST API answers `{"error": text}`;
 //! - the authorization endpoint answers an HTML error page, and never
 //!   redirects an error about the client or the redirect URI.
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pages;
-use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::error::{AuthError, ErrorKind, Throttle};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
@@ -64,6 +64,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         }
         ValidationFailed | UserRequired | AlreadyExists => StatusCode::UNPROCESSABLE_ENTITY,
         NotFound => StatusCode::NOT_FOUND,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -101,6 +102,11 @@ impl IntoResponse for HttpError {
                 });
                 (status, axum::Json(body)).into_response()
             }
+            // Mastodon's exact body for a throttled API call.
+            Surface::Api if self.error.kind == ErrorKind::RateLimited => {
+                let body = serde_json::json!({ "error": "Too many requests" });
+                (status, axum::Json(body)).into_response()
+            }
             Surface::Api => {
                 let body = serde_json::json!({ "error": self.error.description });
                 (status, axum::Json(body)).into_response()
@@ -112,9 +118,37 @@ impl IntoResponse for HttpError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
         }
+        if let Some(throttle) = self.error.throttle {
+            add_rate_limit_headers(response.headers_mut(), throttle);
+        }
         response
     }
 }
+
+/// Retry-After (RFC 9110), and the X-RateLimit headers Mastodon sends
+/// with a 429: the limit, what remains of it (nothing), and when it resets.
+pub fn add_rate_limit_headers(headers: &mut axum::http::HeaderMap, throttle: Throttle) {
+    let seconds = throttle.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let reset = std::time::SystemTime::now() + std::time::Duration::from_secs(seconds);
+    let values = [
+        (header::RETRY_AFTER, seconds.to_string()),
+        (X_RATELIMIT_LIMIT, throttle.limit.to_string()),
+        (X_RATELIMIT_REMAINING, "0".to_owned()),
+        (
+            X_RATELIMIT_RESET,
+            humantime::format_rfc3339_millis(reset).to_string(),
+        ),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 #[cfg(test)]
 mod tests {

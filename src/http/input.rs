@@ -54,14 +54,16 @@ impl<S: SurfaceKind> Input<S> {
 /// Why a request's input was refused.
 pub struct InputRejection {
     error: HttpError,
-    too_large: bool,
+    /// A status other than the error's own: 413 for a body over the limit,
+    /// 408 for one that did not arrive in time.
+    status: Option<StatusCode>,
 }
 
 impl IntoResponse for InputRejection {
     fn into_response(self) -> Response {
         let mut response = self.error.into_response();
-        if self.too_large {
-            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        if let Some(status) = self.status {
+            *response.status_mut() = status;
         }
         response
     }
@@ -71,29 +73,43 @@ impl<S: SurfaceKind> FromRequest<ShimState> for Input<S> {
     type Rejection = InputRejection;
 
     async fn from_request(request: Request, state: &ShimState) -> Result<Self, Self::Rejection> {
-        let reject = |error: AuthError, too_large: bool| InputRejection {
+        let reject = |error: AuthError, status: Option<StatusCode>| InputRejection {
             error: HttpError {
                 error,
                 surface: S::SURFACE,
             },
-            too_large,
+            status,
         };
         let (parts, body) = request.into_parts();
         let limit = state.config().body_limit;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            reject(
-                AuthError::invalid_request(format!(
-                    "The request body is larger than {limit} bytes."
-                )),
-                true,
-            )
-        })?;
+        let deadline = state.config().request_timeout;
+        let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return Err(reject(
+                    AuthError::invalid_request(format!(
+                        "The request body is larger than {limit} bytes."
+                    )),
+                    Some(StatusCode::PAYLOAD_TOO_LARGE),
+                ));
+            }
+            Err(_) => {
+                tracing::info!(timeout = ?deadline, "request body did not arrive in time");
+                return Err(reject(
+                    AuthError::invalid_request(format!(
+                        "The request body did not arrive within {}.",
+                        humantime::format_duration(deadline)
+                    )),
+                    Some(StatusCode::REQUEST_TIMEOUT),
+                ));
+            }
+        };
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         let params =
-            Params::parse(parts.uri.query(), content_type, &bytes).map_err(|e| reject(e, false))?;
+            Params::parse(parts.uri.query(), content_type, &bytes).map_err(|e| reject(e, None))?;
         Ok(Input {
             params,
             headers: parts.headers,

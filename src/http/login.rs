@@ -114,6 +114,20 @@ pub async fn sign_in(
             &email,
             Some("Invalid email or password."),
         )),
+        Err(e) if e.kind == ErrorKind::RateLimited => {
+            let mut response = form(
+                &state,
+                &input.headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &email,
+                Some(&e.description),
+            );
+            if let Some(throttle) = e.throttle {
+                super::error::add_rate_limit_headers(response.headers_mut(), throttle);
+            }
+            Ok(response)
+        }
         Err(e) if e.kind == ErrorKind::AccountDisabled => Ok(form(
             &state,
             &input.headers,

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
-use axum::ServiceExt;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
@@ -87,10 +86,51 @@ pub fn router(state: ShimState) -> Router {
         .route("/avatars/original/missing.png", get(meta::missing_image))
         .route("/headers/original/missing.png", get(meta::missing_image))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_address,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }
+
+/// Resolves the client's address once (the peer, or what a trusted proxy
+/// says it forwarded for) and leaves exactly that in `X-Forwarded-For`,
+/// which the shim passes to the core for its per-address rate limits.
+/// Whatever else a client wrote there is dropped.
+async fn client_address(
+    axum::extract::State(state): axum::extract::State<ShimState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let forwarded = request
+        .headers()
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    // No peer means no connection info: then nothing is believed.
+    let client = peer.and_then(|peer| {
+        state
+            .config()
+            .trusted_proxies
+            .client_ip(Some(peer), Some(&forwarded))
+    });
+    let headers = request.headers_mut();
+    headers.remove(&X_FORWARDED_FOR);
+    if let Some(value) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    next.run(request).await
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// A 302 redirect, as Mastodon (Rails) answers: clients written against it
 /// expect that status from the authorization endpoint.
@@ -174,21 +214,70 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 /// Serves the shim on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// in-flight requests finish. A client must send its request headers
+/// within the request timeout (HTTP/1; the body has its own deadline in
+/// `input`), so slow clients cannot pin connections open.
 pub async fn serve(
     listener: TcpListener,
     state: ShimState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let request_timeout = state.config().request_timeout;
     // Mastodon (Rails) ignores a trailing slash, and clients rely on it:
     // Mastodon.py asks for "/api/v1/instance/". Routing happens after the
     // slash is trimmed, so the layer wraps the router from outside.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(request_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+        .keep_alive_timeout(request_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request.map(axum::body::Body::new)
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::domain::client_ip::TrustedProxies;
 use crate::domain::error::AuthError;
 use crate::grpc::status::auth_error_from_status;
 use crate::proto::v1::accounts_client::AccountsClient;
@@ -21,6 +22,10 @@ pub struct ShimConfig {
     pub body_limit: usize,
     /// How long a call to the core may take before the shim answers 503.
     pub upstream_timeout: Duration,
+    /// How long a client may take to send its headers, and then its body.
+    pub request_timeout: Duration,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ShimConfig {
@@ -124,7 +129,9 @@ fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoin
 /// bearer token), which the core parses itself so both transports agree.
 pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    for name in ["x-request-id", "authorization"] {
+    // x-forwarded-for holds the one client address the shim resolved (see
+    // `client_address` in http/mod.rs), for the core's rate limits.
+    for name in ["x-request-id", "authorization", "x-forwarded-for"] {
         if let Some(value) = headers
             .get(name)
             .and_then(|v| v.to_str().ok())

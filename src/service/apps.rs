@@ -14,8 +14,20 @@ pub struct RegisteredApp {
 }
 
 impl AuthService {
-    pub async fn register_app(&self, input: &AppRegistration) -> Result<RegisteredApp, AuthError> {
+    /// Registers an app. Registrations that would be stored count against
+    /// the per-address limit (input errors cost nothing, so they do not).
+    pub async fn register_app(
+        &self,
+        input: &AppRegistration,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<RegisteredApp, AuthError> {
         let app = NewApp::parse(input)?;
+        if let Some(ip) = client_ip {
+            let _counted = self
+                .throttles()
+                .app_registration_by_ip
+                .attempt(&super::throttle::address_key(ip))?;
+        }
         let client_id = random_token();
         let client_secret = Secret::generate();
         let record = self

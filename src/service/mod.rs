@@ -23,6 +23,7 @@ pub mod jwt;
 pub mod password_pool;
 pub mod revoke;
 pub mod sessions;
+pub mod throttle;
 pub mod token;
 
 /// How long each kind of secret lives.
@@ -67,6 +68,8 @@ pub struct ServiceConfig {
     /// tokens and clients) may run at once, so that a flood of them cannot
     /// take the whole pool from everything else.
     pub cold_lookup_concurrency: usize,
+    /// Limits on logins and app registrations.
+    pub rate_limits: throttle::RateLimits,
 }
 
 impl ServiceConfig {
@@ -82,6 +85,7 @@ impl ServiceConfig {
                 .max(1),
             cache_capacity: 1_000_000,
             cold_lookup_concurrency: 8,
+            rate_limits: throttle::RateLimits::default(),
         }
     }
 }
@@ -99,6 +103,7 @@ struct Inner {
     password_hashing: password_pool::PasswordPool,
     cache: Arc<cache::IntrospectionCache>,
     cold_lookups: Semaphore,
+    throttles: throttle::Throttles,
 }
 
 impl AuthService {
@@ -113,6 +118,7 @@ impl AuthService {
                 password_hashing: password_pool::PasswordPool::new(permits),
                 cache: Arc::new(cache::IntrospectionCache::new(config.cache_capacity)),
                 cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
+                throttles: throttle::Throttles::new(&config.rate_limits),
                 config,
             }),
         })
@@ -139,6 +145,10 @@ impl AuthService {
                 Err(AuthError::unavailable())
             }
         }
+    }
+
+    pub(crate) fn throttles(&self) -> &throttle::Throttles {
+        &self.inner.throttles
     }
 
     pub(crate) fn keys(&self) -> &jwt::KeyRing {

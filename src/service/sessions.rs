@@ -1,6 +1,8 @@
 //! Login sessions: email and password in, an opaque session out.
+use std::net::IpAddr;
 use std::time::SystemTime;
 
+use super::throttle::address_key;
 use super::{AuthService, now};
 use crate::domain::account::Email;
 use crate::domain::error::AuthError;
@@ -20,8 +22,34 @@ const MAX_PASSWORD_LEN: usize = 1024;
 
 impl AuthService {
     /// Checks credentials and opens a session. An unknown email and a wrong
-    /// password get the same error after the same argon2 work.
-    pub async fn login(&self, email: &str, password: &Secret) -> Result<OpenedSession, AuthError> {
+    /// password get the same error after the same argon2 work. Attempts
+    /// are rate limited by `client_ip` (when known) and by the email asked
+    /// for, known or not, before any work is done.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Secret,
+        client_ip: Option<IpAddr>,
+    ) -> Result<OpenedSession, AuthError> {
+        let throttles = self.throttles();
+        let by_ip = client_ip
+            .map(|ip| throttles.login_by_ip.attempt(&address_key(ip)))
+            .transpose()?;
+        let by_account = throttles.login_by_account.attempt(&account_key(email))?;
+        let opened = self.check_credentials(email, password).await?;
+        // Only failures count against the limits.
+        if let Some(attempt) = by_ip {
+            throttles.login_by_ip.refund(attempt);
+        }
+        throttles.login_by_account.refund(by_account);
+        Ok(opened)
+    }
+
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &Secret,
+    ) -> Result<OpenedSession, AuthError> {
         if password.expose().len() > MAX_PASSWORD_LEN {
             return Err(AuthError::invalid_credentials());
         }
@@ -64,7 +92,20 @@ impl AuthService {
             expires_at,
         })
     }
+}
 
+/// The per-account limit's key: the email as typed, case folded, whether
+/// or not an account has it (so the limit itself tells nothing).
+fn account_key(email: &str) -> String {
+    email
+        .trim()
+        .chars()
+        .take(320)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+impl AuthService {
     pub async fn logout(&self, session: &Secret) -> Result<(), AuthError> {
         if !session.is_empty() {
             self.store().delete_session(&session.digest()).await?;

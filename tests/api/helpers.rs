@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use authd::config::{Config, DatabaseConfig, HttpConfig};
+use authd::domain::client_ip::TrustedProxies;
 use authd::embedded_postgres::{EmbeddedPostgres, start_throwaway};
 use authd::http::ShimConfig;
 use authd::proto::v1;
@@ -85,6 +86,7 @@ pub struct TestOptions {
     pub service: ServiceConfig,
     pub health_interval: Duration,
     pub db_timeout: Duration,
+    pub http_request_timeout: Duration,
 }
 
 impl Default for TestOptions {
@@ -93,6 +95,7 @@ impl Default for TestOptions {
             service: ServiceConfig::new("http://authd.test"),
             health_interval: Duration::from_millis(200),
             db_timeout: Duration::from_secs(5),
+            http_request_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -184,11 +187,14 @@ async fn try_spawn_app(
                 public_url,
                 body_limit: 64 * 1024,
                 upstream_timeout: Duration::from_secs(5),
+                request_timeout: options.http_request_timeout,
+                trusted_proxies: TrustedProxies::loopback(),
             },
         }),
         database: DatabaseConfig::Connect(Box::new(server().config(&test_app.db_name))),
         db_pool_size: 8,
         db_timeout: options.db_timeout,
+        trusted_proxies: TrustedProxies::loopback(),
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),

@@ -276,6 +276,8 @@ async fn an_unreachable_core_gets_503_json_quickly() {
             public_url: "http://authd.test".into(),
             body_limit: 65536,
             upstream_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            trusted_proxies: authd::domain::client_ip::TrustedProxies::loopback(),
         },
     )
     .unwrap();
