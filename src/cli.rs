@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the gRPC API and the HTTP shim (the default command).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Serve the HTTP shim alone, in front of a remote core.
     Shim(ShimArgs),
     /// Apply database migrations and exit. Running it twice is harmless.
@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Shim(args)) => {
             crate::startup::run_shim(&args, ShutdownSignal::install()?).await
         }

@@ -87,6 +87,7 @@ pub struct TestOptions {
     pub health_interval: Duration,
     pub db_timeout: Duration,
     pub http_request_timeout: Duration,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for TestOptions {
@@ -96,6 +97,7 @@ impl Default for TestOptions {
             health_interval: Duration::from_millis(200),
             db_timeout: Duration::from_secs(5),
             http_request_timeout: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::loopback(),
         }
     }
 }
@@ -188,13 +190,13 @@ async fn try_spawn_app(
                 body_limit: 64 * 1024,
                 upstream_timeout: Duration::from_secs(5),
                 request_timeout: options.http_request_timeout,
-                trusted_proxies: TrustedProxies::loopback(),
+                trusted_proxies: options.trusted_proxies.clone(),
             },
         }),
         database: DatabaseConfig::Connect(Box::new(server().config(&test_app.db_name))),
         db_pool_size: 8,
         db_timeout: options.db_timeout,
-        trusted_proxies: TrustedProxies::loopback(),
+        trusted_proxies: options.trusted_proxies,
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),

@@ -2,6 +2,7 @@
 //! real PostgreSQL, one fresh database per test.
 mod accounts;
 mod apps;
+mod attacks;
 mod authorize;
 mod bench_smoke;
 mod cache;
