@@ -25,6 +25,12 @@ pub struct Application {
     service: AuthService,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// The HTTP shim, stopped first on shutdown, and the core's Unix
+    /// socket it calls, stopped only once the shim has finished: a request
+    /// the shim is still serving must still reach the core.
+    http_task: Option<JoinHandle<anyhow::Result<()>>>,
+    core_socket_task: Option<JoinHandle<anyhow::Result<()>>>,
+    core_socket_shutdown: CancellationToken,
     embedded: Option<EmbeddedPostgres>,
     /// The directory of the Unix socket between the shim and the core.
     socket_dir: Option<SocketDir>,
@@ -149,6 +155,8 @@ impl Application {
             }));
         }
         let mut socket_dir = None;
+        let core_socket_shutdown = CancellationToken::new();
+        let mut core_socket_task = None;
         let shim_socket = match &config.http {
             // The in-process shim reaches the core over a private Unix
             // socket: a real gRPC channel, without loopback TCP.
@@ -156,9 +164,12 @@ impl Application {
                 let (dir, listener) = private_socket()?;
                 let path = dir.join(SHIM_SOCKET);
                 socket_dir = Some(SocketDir(dir));
-                let (service, health, stop) =
-                    (service.clone(), health_service.clone(), shutdown.clone());
-                tasks.push(tokio::spawn(async move {
+                let (service, health, stop) = (
+                    service.clone(),
+                    health_service.clone(),
+                    core_socket_shutdown.clone(),
+                );
+                core_socket_task = Some(tokio::spawn(async move {
                     crate::grpc::serve_unix(listener, service, health, stop.cancelled_owned()).await
                 }));
                 Some(path)
@@ -182,6 +193,7 @@ impl Application {
         }
         tracing::info!(%grpc_addr, "authd gRPC listening");
 
+        let mut http_task = None;
         let http_addr = match &config.http {
             Some(http) => {
                 // The shim is a gRPC client of this very core, over a real
@@ -193,7 +205,7 @@ impl Application {
                     .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
                 let addr = listener.local_addr()?;
                 let stop = shutdown.clone();
-                tasks.push(tokio::spawn(async move {
+                http_task = Some(tokio::spawn(async move {
                     crate::http::serve(listener, shim, stop.cancelled_owned()).await
                 }));
                 tracing::info!(http_addr = %addr, "authd HTTP listening");
@@ -208,6 +220,9 @@ impl Application {
             service,
             shutdown,
             tasks,
+            http_task,
+            core_socket_task,
+            core_socket_shutdown,
             embedded: database.embedded,
             socket_dir,
         })
@@ -240,20 +255,23 @@ impl Application {
     /// Stops taking requests, lets in-flight ones finish (for at most the
     /// shutdown grace period: an idle client must not hold shutdown up
     /// forever), stops background tasks and the private PostgreSQL.
+    ///
+    /// The in-process shim is a client of the core: its in-flight requests
+    /// may still have core calls to make (one whose body is still arriving
+    /// has made none yet). So the core's Unix socket, which only the shim
+    /// uses, is closed after the shim has finished, not with it.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let mut result = Ok(());
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
-        for mut task in self.tasks {
-            match tokio::time::timeout_at(deadline, &mut task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => result = Err(e),
-                Ok(Err(e)) => result = Err(e.into()),
-                Err(_) => {
-                    tracing::warn!(grace = ?self.shutdown_grace, "shutdown grace period over: closing remaining connections");
-                    task.abort();
-                }
-            }
+        let grace = self.shutdown_grace;
+        if let Some(task) = self.http_task {
+            finish(task, deadline, grace, &mut result).await;
+        }
+        self.core_socket_shutdown.cancel();
+        let tasks = self.core_socket_task.into_iter().chain(self.tasks);
+        for task in tasks {
+            finish(task, deadline, grace, &mut result).await;
         }
         drop(self.socket_dir);
         // Idle pooled connections would otherwise each log an error when
@@ -263,6 +281,28 @@ impl Application {
             pg.stop().await?;
         }
         result
+    }
+}
+
+/// Waits for a task until `deadline`, keeping its error in `result`; past
+/// the deadline, aborts it.
+async fn finish(
+    mut task: JoinHandle<anyhow::Result<()>>,
+    deadline: tokio::time::Instant,
+    grace: Duration,
+    result: &mut anyhow::Result<()>,
+) {
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => *result = Err(e),
+        Ok(Err(e)) => *result = Err(e.into()),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "shutdown grace period over: closing remaining connections"
+            );
+            task.abort();
+        }
     }
 }
 

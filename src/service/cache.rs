@@ -209,8 +209,13 @@ pub struct CacheStats {
 }
 
 /// How often the listening connection is pinged; a connection that died
-/// without closing is noticed within this (plus the statement timeout).
+/// without closing is noticed within this plus `LISTENER_PING_TIMEOUT`.
 const LISTENER_PING: Duration = Duration::from_millis(500);
+/// How long a ping may take. The statement timeout cannot bound it: that
+/// is enforced by the server, and a server that hangs (or a network that
+/// drops packets) enforces nothing, while notifications stop arriving. Past
+/// this, the listener counts as deaf, and the cache is bypassed.
+const LISTENER_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keeps `cache` in step with the database until `stop`: LISTENs for
 /// invalidations, and reconnects (bypassing the cache meanwhile) when the
@@ -261,9 +266,16 @@ pub async fn run_invalidation_listener(
                     None => break,
                 },
                 _ = ping.tick() => {
-                    if let Err(e) = listener.ping().await {
-                        tracing::warn!(error = %e, "invalidation listener ping failed");
-                        break;
+                    match tokio::time::timeout(LISTENER_PING_TIMEOUT, listener.ping()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "invalidation listener ping failed");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!(timeout = ?LISTENER_PING_TIMEOUT, "invalidation listener ping timed out");
+                            break;
+                        }
                     }
                 }
             }
