@@ -98,14 +98,18 @@ impl Params {
                 "The JSON body is nested too deeply.",
             ));
         }
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| AuthError::invalid_request(format!("The JSON body is malformed: {e}.")))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(AuthError::invalid_request(
-                "The JSON body must be an object.",
-            ));
-        };
-        for (key, value) in map {
+        // Read as a list of members, not a serde_json::Map: a map keeps only
+        // the last of a repeated name, which would let a parameter be given
+        // twice without the error every other form of it gets.
+        let Members(members) = serde_json::from_slice(body).map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                // Valid JSON of another type; the message would quote it.
+                AuthError::invalid_request("The JSON body must be an object.")
+            } else {
+                AuthError::invalid_request(format!("The JSON body is malformed: {e}."))
+            }
+        })?;
+        for (key, value) in members {
             match value {
                 serde_json::Value::Array(items) => {
                     for item in items {
@@ -198,6 +202,32 @@ impl Params {
     /// Whether a boolean flag is set ("true", "1", "on").
     pub fn flag(&self, key: &str) -> Result<bool, AuthError> {
         Ok(matches!(self.get(key)?, Some("true" | "1" | "on")))
+    }
+}
+
+/// The members of a JSON object in order, a repeated name kept each time.
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -303,6 +333,23 @@ mod tests {
         assert!(err.description.contains("wrong type"));
         assert!(parse(None, Some("application/json"), r#"["not","an","object"]"#).is_err());
         assert!(parse(None, Some("application/json"), r#"{"a":"#).is_err());
+    }
+
+    #[test]
+    fn json_members_given_twice_are_refused() {
+        let json = Some("application/json");
+        let p = parse(None, json, r#"{"client_id":"a","client_id":"b"}"#).unwrap();
+        let err = p.get("client_id").unwrap_err();
+        assert!(err.description.contains("more than once"));
+        // Even when spelled once with [].
+        let p = parse(None, json, r#"{"scope":"read","scope[]":["write"]}"#).unwrap();
+        assert!(p.get("scope").is_err());
+        // List parameters collect every member, in order.
+        let p = parse(None, json, r#"{"scopes":"read","scopes":["write","push"]}"#).unwrap();
+        assert_eq!(p.list("scopes"), ["read", "write", "push"]);
+        // A non-object is refused without being quoted back.
+        let err = parse(None, json, &format!("\"{}\"", "x".repeat(10_000))).unwrap_err();
+        assert_eq!(err.description, "The JSON body must be an object.");
     }
 
     #[test]
