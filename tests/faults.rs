@@ -1284,12 +1284,14 @@ async fn graceful_shutdown_completes_every_request_in_flight() {
         // 20 gRPC logins (two connections) and 5 HTTP logins, queued
         // behind one another for argon2.
         let channel2 = authd.channel().await;
+        let (first_done, mut first_done_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut grpc_logins = Vec::new();
         for i in 0..20 {
             let ch = if i % 2 == 0 { channel.clone() } else { channel2.clone() };
-            let email = email.clone();
+            let (email, done) = (email.clone(), first_done.clone());
             grpc_logins.push(tokio::spawn(async move {
                 let r = login(&ch, &email).await;
+                let _ = done.send(());
                 (r, Instant::now())
             }));
         }
@@ -1310,8 +1312,13 @@ async fn graceful_shutdown_completes_every_request_in_flight() {
                 (r, Instant::now())
             }));
         }
-        // Let every request reach authd, then ask it to stop.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Let every request reach authd, and the queue start moving (the
+        // first login is answered: one argon2 later, the rest still wait),
+        // then ask it to stop.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::timeout(Duration::from_secs(30), first_done_rx.recv())
+            .await
+            .expect("a first login is answered");
         let pid = authd.pid();
         let sigterm_at = Instant::now();
         kill(pid, Signal::SIGTERM).expect("SIGTERM");
