@@ -113,6 +113,13 @@ pub struct ServeArgs {
     )]
     pub app_registration_limit_per_ip: RateSetting,
 
+    /// The longest any gRPC call may take before it is answered
+    /// UNAVAILABLE (and so any HTTP call, which the shim answers 503).
+    /// Default: twice --db-timeout. It bounds requests even when
+    /// PostgreSQL hangs instead of going away.
+    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+
     /// How often the health service checks PostgreSQL.
     #[arg(long, env = "AUTHD_HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
@@ -243,6 +250,8 @@ pub struct Config {
     pub db_timeout: Duration,
     /// Proxies whose forwarded client address the gRPC listener believes.
     pub trusted_proxies: TrustedProxies,
+    /// The longest any RPC may take.
+    pub request_timeout: Duration,
     pub service: ServiceConfig,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
@@ -296,6 +305,7 @@ impl ServeArgs {
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,
             trusted_proxies: self.http.trusted_proxies.clone(),
+            request_timeout: self.request_timeout.unwrap_or(self.database.db_timeout * 2),
             service,
             health_interval: self.health_interval,
             shutdown_grace: self.shutdown_grace,

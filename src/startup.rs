@@ -169,8 +169,16 @@ impl Application {
                     health_service.clone(),
                     core_socket_shutdown.clone(),
                 );
+                let request_timeout = config.request_timeout;
                 core_socket_task = Some(tokio::spawn(async move {
-                    crate::grpc::serve_unix(listener, service, health, stop.cancelled_owned()).await
+                    crate::grpc::serve_unix(
+                        listener,
+                        service,
+                        request_timeout,
+                        health,
+                        stop.cancelled_owned(),
+                    )
+                    .await
                 }));
                 Some(path)
             }
@@ -179,12 +187,15 @@ impl Application {
         {
             let service = service.clone();
             let stop = shutdown.clone();
-            let trusted = config.trusted_proxies.clone();
+            let options = crate::grpc::GrpcOptions {
+                trusted_proxies: config.trusted_proxies.clone(),
+                request_timeout: config.request_timeout,
+            };
             tasks.push(tokio::spawn(async move {
                 crate::grpc::serve(
                     listener,
                     service,
-                    trusted,
+                    options,
                     health_service,
                     stop.cancelled_owned(),
                 )

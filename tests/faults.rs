@@ -37,9 +37,12 @@ use tonic_health::pb::health_client::HealthClient;
 
 const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
 const PASSWORD: &str = "correct horse battery staple";
-/// The outage test's `--db-timeout`: every request that fails for want of
-/// PostgreSQL must fail within it, plus `MARGIN`.
+/// The outage test's `--db-timeout`: the wait for a connection, and the
+/// statement timeout.
 const DB_TIMEOUT: Duration = Duration::from_secs(1);
+/// The outage test's `--request-timeout`: every request that fails for
+/// want of PostgreSQL, gone or hung, must fail within it, plus `MARGIN`.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Scheduling slack on a loaded two-core machine, on top of a timeout.
 const MARGIN: Duration = Duration::from_secs(2);
 /// No single request in these tests may take longer; past it, it counts as
@@ -754,7 +757,7 @@ async fn outage(
         .expect("/readyz");
     assert_eq!(ready.status(), 503, "/readyz during the outage");
     assert!(
-        started.elapsed() <= DB_TIMEOUT + MARGIN,
+        started.elapsed() <= REQUEST_TIMEOUT + MARGIN,
         "/readyz answers fast"
     );
     // A hang must outlast the timeouts to show whether they hold.
@@ -793,15 +796,12 @@ async fn postgres_outage_fails_fast_recovers_and_loses_no_token() {
     outage_under_load(&[Fault::Stop, Fault::Crash]).await;
 }
 
-/// KNOWN BUG, hence ignored: a PostgreSQL that hangs instead of going
-/// away. Health flips to NOT_SERVING within about a second, and requests
-/// that wait for a pooled connection fail fast, but a request whose
-/// statement is already on a connection waits for as long as the server
-/// is frozen: statement_timeout is enforced by the (frozen) server, and
-/// nothing bounds the wait on the client side. Run it with
-/// `cargo test --test faults -- --ignored`.
+/// A PostgreSQL that hangs instead of going away (SIGSTOP). Health flips
+/// to NOT_SERVING within about a second, and requests waiting for a pooled
+/// connection fail at --db-timeout; a request whose statement is already on
+/// a connection to the frozen server (whose statement_timeout then enforces
+/// nothing) is cut off at --request-timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: requests on a connection to a hung PostgreSQL are not bounded by --db-timeout"]
 async fn hung_postgres_fails_fast_and_recovers() {
     outage_under_load(&[Fault::Freeze]).await;
 }
@@ -810,12 +810,15 @@ async fn outage_under_load(faults: &[Fault]) {
     bounded(async {
         let mut cluster = Cluster::start("outage").await;
         let db_timeout = format!("{}ms", DB_TIMEOUT.as_millis());
+        let request_timeout = format!("{}ms", REQUEST_TIMEOUT.as_millis());
         let mut authd = Authd::spawn(
             "outage",
             &cluster.url,
             &[
                 "--db-timeout",
                 &db_timeout,
+                "--request-timeout",
+                &request_timeout,
                 "--upstream-timeout",
                 "5s",
                 "--db-pool-size",
@@ -879,12 +882,12 @@ async fn outage_under_load(faults: &[Fault]) {
                 Outcome::Unavailable if !in_outage(r) => {
                     wrong.push(format!("{}: unavailable outside the outage", r.op))
                 }
-                Outcome::Unavailable if r.took > DB_TIMEOUT + MARGIN => {
+                Outcome::Unavailable if r.took > REQUEST_TIMEOUT + MARGIN => {
                     wrong.push(format!("{}: unavailable only after {:?}", r.op, r.took))
                 }
                 _ => {}
             }
-            if in_outage(r) && r.took > DB_TIMEOUT + MARGIN {
+            if in_outage(r) && r.took > REQUEST_TIMEOUT + MARGIN {
                 wrong.push(format!("{}: took {:?} during the outage", r.op, r.took));
             }
         }
@@ -901,6 +904,15 @@ async fn outage_under_load(faults: &[Fault]) {
             &wrong[..wrong.len().min(10)]
         );
         for op in ["grpc token", "grpc introspect", "http token"] {
+            // A frozen server does not drop the invalidation listener's
+            // connection, so until its ping times out the warm cache keeps
+            // answering introspection, safely: no revocation can be written
+            // while PostgreSQL is frozen. Either answer is right there; a
+            // hang is not, and is caught above.
+            let frozen = faults.iter().any(|f| matches!(f, Fault::Freeze));
+            if frozen && op == "grpc introspect" {
+                continue;
+            }
             assert!(
                 counts.get(&(op, "unavailable")).copied().unwrap_or(0) > 0,
                 "{op}: no request saw the outage"

@@ -33,19 +33,28 @@ pub const SERVICE_NAMES: &[&str] = &[
     "authd.v1.Accounts",
 ];
 
+/// How the gRPC listeners treat their callers.
+#[derive(Clone, Debug)]
+pub struct GrpcOptions {
+    /// Peers whose x-forwarded-for names the client (for rate limits).
+    pub trusted_proxies: TrustedProxies,
+    /// The longest any RPC may take before it is answered UNAVAILABLE.
+    pub request_timeout: Duration,
+}
+
 /// Serves gRPC on `listener` until `shutdown` resolves; then stops taking
 /// connections and lets in-flight RPCs finish.
 pub async fn serve(
     listener: TcpListener,
     service: AuthService,
-    trusted_proxies: TrustedProxies,
+    options: GrpcOptions,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve_incoming(incoming, service, trusted_proxies, health_service, shutdown).await
+    serve_incoming(incoming, service, options, health_service, shutdown).await
 }
 
 /// Serves gRPC on a Unix socket: the in-process shim's way to the core,
@@ -53,6 +62,7 @@ pub async fn serve(
 pub async fn serve_unix(
     listener: tokio::net::UnixListener,
     service: AuthService,
+    request_timeout: Duration,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -64,20 +74,17 @@ pub async fn serve_unix(
     });
     // Only this host's shim can reach the socket; it forwards the client's
     // address, and nothing else is a proxy here.
-    serve_incoming(
-        incoming,
-        service,
-        TrustedProxies::none(),
-        health_service,
-        shutdown,
-    )
-    .await
+    let options = GrpcOptions {
+        trusted_proxies: TrustedProxies::none(),
+        request_timeout,
+    };
+    serve_incoming(incoming, service, options, health_service, shutdown).await
 }
 
 async fn serve_incoming<IO>(
     incoming: impl futures::Stream<Item = std::io::Result<IO>>,
     service: AuthService,
-    trusted_proxies: TrustedProxies,
+    options: GrpcOptions,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -104,20 +111,20 @@ where
         .build_v1alpha()?;
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(trace::RpcTraceLayer)
+        .layer(trace::RpcTraceLayer::new(options.request_timeout))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AppsServer::new(apps::AppsService {
             service: service.clone(),
-            trusted_proxies: trusted_proxies.clone(),
+            trusted_proxies: options.trusted_proxies.clone(),
         }))
         .add_service(OAuthServer::new(oauth::OAuthService {
             service: service.clone(),
         }))
         .add_service(SessionsServer::new(accounts::SessionsService {
             service: service.clone(),
-            trusted_proxies,
+            trusted_proxies: options.trusted_proxies,
         }))
         .add_service(AccountsServer::new(accounts::AccountsService { service }))
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -99,9 +99,12 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
             error
         }
         None => match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                AuthError::unavailable()
-            }
+            // The core itself cannot be reached (or did not answer in
+            // time): not a database problem, whatever the cause.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => AuthError::new(
+                ErrorKind::Unavailable,
+                "The authorization service is unavailable; try again shortly",
+            ),
             _ => {
                 tracing::error!(code = ?status.code(), message = status.message(), "unexpected status from core");
                 AuthError::internal()

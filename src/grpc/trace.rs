@@ -1,33 +1,52 @@
-//! One tracing span per RPC, with its method, gRPC status and latency.
-//! A tower layer rather than per-handler instrumentation, so that every
-//! service (including health and reflection) is covered the same way.
+//! One tracing span per RPC, with its method, gRPC status and latency, and
+//! one deadline for every RPC. A tower layer rather than per-handler code,
+//! so that every service (including health and reflection) is covered the
+//! same way.
+//!
+//! The deadline is what bounds a request when PostgreSQL hangs rather than
+//! goes away: its statement_timeout is enforced by the server, which then
+//! enforces nothing, and a query already sent waits as long as the hang.
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RpcTraceLayer;
+use crate::domain::error::{AuthError, ErrorKind};
+
+#[derive(Clone, Copy, Debug)]
+pub struct RpcTraceLayer {
+    deadline: Duration,
+}
+
+impl RpcTraceLayer {
+    pub fn new(deadline: Duration) -> RpcTraceLayer {
+        RpcTraceLayer { deadline }
+    }
+}
 
 impl<S> Layer<S> for RpcTraceLayer {
     type Service = RpcTrace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTrace { inner }
+        RpcTrace {
+            inner,
+            deadline: self.deadline,
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcTrace<S> {
     inner: S,
+    deadline: Duration,
 }
 
-impl<S, B, R> Service<http::Request<B>> for RpcTrace<S>
+impl<S, B> Service<http::Request<B>> for RpcTrace<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
     S::Error: std::fmt::Display,
 {
@@ -53,10 +72,24 @@ where
             span.record("request_id", id);
         }
         let start = Instant::now();
+        let deadline = self.deadline;
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let result = future.await;
+                let result = match tokio::time::timeout(deadline, future).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(?deadline, "rpc deadline passed: answering UNAVAILABLE");
+                        let error = AuthError::new(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "The request did not finish within {}; try again shortly",
+                                humantime::format_duration(deadline)
+                            ),
+                        );
+                        Ok(tonic::Status::from(error).into_http())
+                    }
+                };
                 let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
                 match &result {
                     Ok(response) => {

@@ -197,6 +197,7 @@ async fn try_spawn_app(
         db_pool_size: 8,
         db_timeout: options.db_timeout,
         trusted_proxies: options.trusted_proxies,
+        request_timeout: options.db_timeout * 2,
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
