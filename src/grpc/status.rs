@@ -142,7 +142,7 @@ mod tests {
             Some(Duration::from_millis(119_500))
         );
         assert_eq!(auth_error_from_status(&status), e);
-        assert!(e.description.contains("120 seconds"), "{}", e.description);
+        assert!(e.description.contains("2 minutes"), "{}", e.description);
     }
 
     #[test]
