@@ -1,7 +1,8 @@
 //! The OAuth endpoints with JSON answers: token (RFC 6749 section 3.2),
 //! revocation (RFC 7009) and introspection (RFC 7662). Client credentials
-//! come as HTTP Basic or as parameters; the Authorization header travels to
-//! the core unchanged, which parses both the same way for both transports.
+//! come as HTTP Basic or as parameters; the shim resolves them with the
+//! core's own rules (`client_auth::resolve`) and sends them as the
+//! request's fields.
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -10,8 +11,26 @@ use axum::response::{IntoResponse, Response};
 use super::entities::{Introspection, Token};
 use super::error::HttpError;
 use super::input::OAuthInput;
-use super::state::{ShimState, from_core, grpc_request};
+use super::state::{ShimState, from_core, grpc_request_without_authorization as grpc_request};
+use crate::domain::client_auth;
+use crate::domain::error::AuthError;
 use crate::proto::v1;
+
+/// The client's credentials, from Basic or the parameters: (id, secret),
+/// empty when none were sent.
+fn client_credentials(input: &OAuthInput) -> Result<(String, String), AuthError> {
+    let p = &input.params;
+    let header = input
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let resolved =
+        client_auth::resolve(header, &p.string("client_id")?, &p.string("client_secret")?)?;
+    Ok(match resolved {
+        Some(c) => (c.client_id, c.client_secret.expose().to_owned()),
+        None => (String::new(), String::new()),
+    })
+}
 
 /// RFC 6749 section 5.1: token responses must not be cached.
 fn no_store(mut response: Response) -> Response {
@@ -28,10 +47,11 @@ pub async fn token(
 ) -> Result<Response, HttpError> {
     let p = &input.params;
     let fail = |e| input.error(e);
+    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
     let request = v1::ExchangeTokenRequest {
         grant_type: p.string("grant_type").map_err(fail)?,
-        client_id: p.string("client_id").map_err(fail)?,
-        client_secret: p.string("client_secret").map_err(fail)?,
+        client_id,
+        client_secret,
         code: p.string("code").map_err(fail)?,
         redirect_uri: p.string("redirect_uri").map_err(fail)?,
         code_verifier: p.string("code_verifier").map_err(fail)?,
@@ -65,11 +85,12 @@ pub async fn revoke(
 ) -> Result<Response, HttpError> {
     let p = &input.params;
     let fail = |e| input.error(e);
+    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
     let request = v1::RevokeRequest {
         token: p.string("token").map_err(fail)?,
         token_type_hint: p.string("token_type_hint").map_err(fail)?,
-        client_id: p.string("client_id").map_err(fail)?,
-        client_secret: p.string("client_secret").map_err(fail)?,
+        client_id,
+        client_secret,
     };
     from_core(
         state
@@ -88,11 +109,12 @@ pub async fn introspect(
 ) -> Result<Response, HttpError> {
     let p = &input.params;
     let fail = |e| input.error(e);
+    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
     let request = v1::IntrospectRequest {
         token: p.string("token").map_err(fail)?,
         token_type_hint: p.string("token_type_hint").map_err(fail)?,
-        client_id: p.string("client_id").map_err(fail)?,
-        client_secret: p.string("client_secret").map_err(fail)?,
+        client_id,
+        client_secret,
     };
     let r = from_core(
         state

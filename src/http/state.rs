@@ -128,10 +128,26 @@ fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoin
 /// its request id, and the Authorization header (client credentials or a
 /// bearer token), which the core parses itself so both transports agree.
 pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
+    forwarding(
+        message,
+        headers,
+        &["x-request-id", "authorization", "x-forwarded-for"],
+    )
+}
+
+/// A request to the core for the OAuth endpoints, whose client credentials
+/// the shim has already moved into the message: no `authorization`
+/// metadata, which HTTP/2 would send uncompressed on every call (hpack
+/// never indexes it).
+pub fn grpc_request_without_authorization<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
+    forwarding(message, headers, &["x-request-id", "x-forwarded-for"])
+}
+
+// x-forwarded-for holds the one client address the shim resolved (see
+// `client_address` in http/mod.rs), for the core's rate limits.
+fn forwarding<T>(message: T, headers: &HeaderMap, names: &[&'static str]) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    // x-forwarded-for holds the one client address the shim resolved (see
-    // `client_address` in http/mod.rs), for the core's rate limits.
-    for name in ["x-request-id", "authorization", "x-forwarded-for"] {
+    for &name in names {
         if let Some(value) = headers
             .get(name)
             .and_then(|v| v.to_str().ok())
