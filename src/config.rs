@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
 
+    /// How often expired codes, sessions and tokens (and revoked ones a
+    /// day old) are deleted; "never" turns purging off.
+    #[arg(long, env = "AUTHD_PURGE_INTERVAL", default_value = "10m", value_parser = parse_optional_duration)]
+    pub purge_interval: OptionalDuration,
+
     /// How often the health service checks PostgreSQL.
     #[arg(long, env = "AUTHD_HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
@@ -252,6 +257,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The longest any RPC may take.
     pub request_timeout: Duration,
+    /// How often expired rows are purged; `None`: never.
+    pub purge_interval: Option<Duration>,
     pub service: ServiceConfig,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
@@ -306,6 +313,7 @@ impl ServeArgs {
             db_timeout: self.database.db_timeout,
             trusted_proxies: self.http.trusted_proxies.clone(),
             request_timeout: self.request_timeout.unwrap_or(self.database.db_timeout * 2),
+            purge_interval: self.purge_interval.0,
             service,
             health_interval: self.health_interval,
             shutdown_grace: self.shutdown_grace,

@@ -154,6 +154,14 @@ impl Application {
                 Ok(())
             }));
         }
+        if let Some(interval) = config.purge_interval {
+            let store = database.store.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                run_purge(store, interval, stop).await;
+                Ok(())
+            }));
+        }
         let mut socket_dir = None;
         let core_socket_shutdown = CancellationToken::new();
         let mut core_socket_task = None;
@@ -313,6 +321,34 @@ async fn finish(
                 "shutdown grace period over: closing remaining connections"
             );
             task.abort();
+        }
+    }
+}
+
+/// Purges expired and dead rows every `interval`, the first time one
+/// interval after start-up (replicas started together then spread out as
+/// they restart; purging twice at once is harmless).
+async fn run_purge(store: Store, interval: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.cancelled() => return,
+        }
+        let started = std::time::Instant::now();
+        match store.purge().await {
+            Ok(purged) if purged.total() > 0 => tracing::info!(
+                codes = purged.authorization_codes,
+                sessions = purged.sessions,
+                access_tokens = purged.access_tokens,
+                refresh_tokens = purged.refresh_tokens,
+                grants = purged.grants,
+                took_ms = started.elapsed().as_millis() as u64,
+                "purged expired rows"
+            ),
+            Ok(_) => tracing::debug!("purge: nothing expired"),
+            Err(e) => {
+                tracing::warn!(error = %e, "purging expired rows failed; trying again next interval")
+            }
         }
     }
 }

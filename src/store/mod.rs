@@ -20,6 +20,7 @@ mod issue_batch;
 pub mod keys;
 pub mod migrate;
 pub mod notify;
+pub mod purge;
 pub mod sessions;
 
 #[derive(Debug, thiserror::Error)]

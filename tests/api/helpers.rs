@@ -88,6 +88,7 @@ pub struct TestOptions {
     pub db_timeout: Duration,
     pub http_request_timeout: Duration,
     pub trusted_proxies: TrustedProxies,
+    pub purge_interval: Option<Duration>,
 }
 
 impl Default for TestOptions {
@@ -98,6 +99,7 @@ impl Default for TestOptions {
             db_timeout: Duration::from_secs(5),
             http_request_timeout: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::loopback(),
+            purge_interval: None,
         }
     }
 }
@@ -198,6 +200,7 @@ async fn try_spawn_app(
         db_timeout: options.db_timeout,
         trusted_proxies: options.trusted_proxies,
         request_timeout: options.db_timeout * 2,
+        purge_interval: options.purge_interval,
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
