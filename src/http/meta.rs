@@ -122,6 +122,18 @@ pub async fn jwks(State(state): State<ShimState>) -> Result<Response, HttpError>
 }
 
 /// GET /healthz: the shim process is alive.
+/// GET /openapi.json: the OpenAPI 3.1 description of this HTTP API.
+/// tests/api/openapi.rs checks it against the router, route by route.
+pub async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 pub async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }

@@ -80,6 +80,7 @@ pub fn router(state: ShimState) -> Router {
             get(meta::authorization_server_metadata),
         )
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/openapi.json", get(meta::openapi))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/assets/authd.css", get(meta::stylesheet))

@@ -15,6 +15,7 @@ mod http_misc;
 mod http_oauth;
 mod introspect;
 mod jwt;
+mod openapi;
 mod purge;
 mod revoke;
 mod sessions;
