@@ -125,9 +125,8 @@ pub struct AuthError {
 /// A rate limit that refused a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Throttle {
-    /// Attempts allowed per period.
+    /// Attempts allowed per period (Mastodon's X-RateLimit-Limit).
     pub limit: u32,
-    pub period: Duration,
     /// How long until the next attempt would be allowed.
     pub retry_after: Duration,
 }

@@ -3,7 +3,7 @@
 //! turns statuses back into the same errors here, so that it can reproduce
 //! the exact OAuth error. The error name travels as the `reason` of a
 //! google.rpc.ErrorInfo and as the prefix of the status message.
-use std::time::Duration;
+use std::collections::HashMap;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -39,28 +39,20 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
 
 impl From<AuthError> for Status {
     fn from(e: AuthError) -> Status {
-        let details = match e.throttle {
-            // The limit travels in ErrorInfo's metadata, so that the shim
-            // can rebuild Mastodon's X-RateLimit headers; RetryInfo is for
-            // gRPC clients that back off on their own.
-            Some(t) => {
-                let mut details = ErrorDetails::with_error_info(
-                    e.kind.as_str(),
-                    ERROR_DOMAIN,
-                    [
-                        ("limit".to_owned(), t.limit.to_string()),
-                        ("period_ms".to_owned(), t.period.as_millis().to_string()),
-                        (
-                            "retry_after_ms".to_owned(),
-                            t.retry_after.as_millis().to_string(),
-                        ),
-                    ],
-                );
-                details.set_retry_info(Some(t.retry_after));
-                details
-            }
-            None => ErrorDetails::with_error_info(e.kind.as_str(), ERROR_DOMAIN, []),
-        };
+        // The limit travels in ErrorInfo's metadata (the shim rebuilds
+        // Mastodon's X-RateLimit headers from it), the delay as RetryInfo,
+        // which gRPC clients understand on their own.
+        let limit = e
+            .throttle
+            .map(|t| ("limit".to_owned(), t.limit.to_string()));
+        let mut details = ErrorDetails::with_error_info(
+            e.kind.as_str(),
+            ERROR_DOMAIN,
+            limit.into_iter().collect::<HashMap<_, _>>(),
+        );
+        if let Some(t) = e.throttle {
+            details.set_retry_info(Some(t.retry_after));
+        }
         Status::with_error_details(
             grpc_code(e.kind),
             format!("{}: {}", e.kind, e.description),
@@ -69,12 +61,10 @@ impl From<AuthError> for Status {
     }
 }
 
-fn throttle_from(info: &tonic_types::ErrorInfo) -> Option<Throttle> {
-    let field = |name: &str| info.metadata.get(name)?.parse::<u64>().ok();
+fn throttle_from(status: &Status, info: &tonic_types::ErrorInfo) -> Option<Throttle> {
     Some(Throttle {
-        limit: u32::try_from(field("limit")?).ok()?,
-        period: Duration::from_millis(field("period_ms")?),
-        retry_after: Duration::from_millis(field("retry_after_ms")?),
+        limit: info.metadata.get("limit")?.parse().ok()?,
+        retry_after: status.get_details_retry_info()?.retry_delay?,
     })
 }
 
@@ -95,7 +85,7 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
                 .strip_prefix(&prefix)
                 .unwrap_or(status.message());
             let mut error = AuthError::new(kind, description);
-            error.throttle = info.as_ref().and_then(throttle_from);
+            error.throttle = info.as_ref().and_then(|info| throttle_from(status, info));
             error
         }
         None => match status.code() {
@@ -115,6 +105,8 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -132,7 +124,6 @@ mod tests {
     fn a_rate_limit_keeps_its_limit_and_retry_delay_through_a_status() {
         let e = AuthError::rate_limited(Throttle {
             limit: 5,
-            period: Duration::from_secs(600),
             retry_after: Duration::from_millis(119_500),
         });
         let status = Status::from(e.clone());

@@ -5,13 +5,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::entities::{Account, Application, CredentialApplication, UserInfo};
 use super::error::HttpError;
-use super::input::{ApiInput, bearer_token};
+use super::input::{ApiInput, ClientAddress, bearer_token};
 use super::state::{ShimState, from_core, grpc_request};
 use crate::proto::v1;
 
 /// POST /api/v1/apps
 pub async fn register_app(
     State(state): State<ShimState>,
+    client: ClientAddress,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
     let p = &input.params;
@@ -29,7 +30,7 @@ pub async fn register_app(
     let r = from_core(
         state
             .apps()
-            .register_app(grpc_request(request, &input.headers))
+            .register_app(client.forward(grpc_request(request, &input.headers)))
             .await,
     )
     .map_err(fail)?;

@@ -3,7 +3,10 @@
 //! endpoint's surface.
 use std::marker::PhantomData;
 
-use axum::extract::{FromRequest, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -132,3 +135,47 @@ pub fn bearer_token<S: SurfaceKind>(input: &Input<S>) -> Result<String, AuthErro
     }
     input.params.string("access_token")
 }
+
+/// The client's address, for the core's per-address rate limits: the
+/// connection's peer, or what a trusted proxy says it forwarded for.
+/// Only the endpoints that are rate limited (login, app registration) ask
+/// for it, so no other request pays for resolving it.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress
+where
+    ShimState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // No connection info, no address: then nothing is believed.
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(ClientAddress(None));
+        };
+        let forwarded = parts
+            .headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let shim = ShimState::from_ref(state);
+        let trusted = &shim.config().trusted_proxies;
+        Ok(ClientAddress(
+            trusted.client_ip(Some(peer.ip()), Some(&forwarded)),
+        ))
+    }
+}
+
+impl ClientAddress {
+    /// Names the address to the core, in the metadata it reads it from.
+    pub fn forward<T>(&self, mut request: tonic::Request<T>) -> tonic::Request<T> {
+        if let Some(value) = self.0.and_then(|ip| ip.to_string().parse().ok()) {
+            request.metadata_mut().insert(X_FORWARDED_FOR, value);
+        }
+        request
+    }
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";

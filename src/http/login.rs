@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::cookies::{self, SESSION_COOKIE};
 use super::error::HttpError;
-use super::input::PageInput;
+use super::input::{ClientAddress, PageInput};
 use super::pages;
 use super::state::{ShimState, from_core, grpc_request};
 use crate::domain::error::ErrorKind;
@@ -74,6 +74,7 @@ pub async fn sign_in_form(
 /// POST /auth/sign_in
 pub async fn sign_in(
     State(state): State<ShimState>,
+    client: ClientAddress,
     input: PageInput,
 ) -> Result<Response, HttpError> {
     let p = &input.params;
@@ -89,13 +90,13 @@ pub async fn sign_in(
             .logout(v1::LogoutRequest { session: old })
             .await;
     }
-    let request = grpc_request(
+    let request = client.forward(grpc_request(
         v1::LoginRequest {
             email: email.clone(),
             password,
         },
         &input.headers,
-    );
+    ));
     match from_core(state.sessions().login(request).await) {
         Ok(opened) => {
             let now = std::time::SystemTime::now()

@@ -2,7 +2,6 @@
 //! the gRPC API of the core, over a real tonic channel. It keeps no state
 //! of its own (the login session lives in the core), so any number of shim
 //! replicas behave as one.
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
@@ -87,51 +86,10 @@ pub fn router(state: ShimState) -> Router {
         .route("/avatars/original/missing.png", get(meta::missing_image))
         .route("/headers/original/missing.png", get(meta::missing_image))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            client_address,
-        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }
-
-/// Resolves the client's address once (the peer, or what a trusted proxy
-/// says it forwarded for) and leaves exactly that in `X-Forwarded-For`,
-/// which the shim passes to the core for its per-address rate limits.
-/// Whatever else a client wrote there is dropped.
-async fn client_address(
-    axum::extract::State(state): axum::extract::State<ShimState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let forwarded = request
-        .headers()
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    // No peer means no connection info: then nothing is believed.
-    let client = peer.and_then(|peer| {
-        state
-            .config()
-            .trusted_proxies
-            .client_ip(Some(peer), Some(&forwarded))
-    });
-    let headers = request.headers_mut();
-    headers.remove(&X_FORWARDED_FOR);
-    if let Some(value) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
-    }
-    next.run(request).await
-}
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// A 302 redirect, as Mastodon (Rails) answers: clients written against it
 /// expect that status from the authorization endpoint.

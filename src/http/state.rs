@@ -128,11 +128,7 @@ fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoin
 /// its request id, and the Authorization header (client credentials or a
 /// bearer token), which the core parses itself so both transports agree.
 pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
-    forwarding(
-        message,
-        headers,
-        &["x-request-id", "authorization", "x-forwarded-for"],
-    )
+    forwarding(message, headers, &["x-request-id", "authorization"])
 }
 
 /// A request to the core for the OAuth endpoints, whose client credentials
@@ -140,11 +136,12 @@ pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
 /// metadata, which HTTP/2 would send uncompressed on every call (hpack
 /// never indexes it).
 pub fn grpc_request_without_authorization<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
-    forwarding(message, headers, &["x-request-id", "x-forwarded-for"])
+    forwarding(message, headers, &["x-request-id"])
 }
 
-// x-forwarded-for holds the one client address the shim resolved (see
-// `client_address` in http/mod.rs), for the core's rate limits.
+/// Forwards the named headers as metadata. Never `x-forwarded-for`: the
+/// core believes that from the shim, so only an address the shim resolved
+/// (`input::ClientAddress`) may travel in it.
 fn forwarding<T>(message: T, headers: &HeaderMap, names: &[&'static str]) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     for &name in names {

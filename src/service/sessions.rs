@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use super::throttle::address_key;
 use super::{AuthService, now};
 use crate::domain::account::Email;
-use crate::domain::error::AuthError;
+use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
 use crate::domain::secret::Secret;
 use crate::store::accounts::AccountRecord;
@@ -24,7 +24,9 @@ impl AuthService {
     /// Checks credentials and opens a session. An unknown email and a wrong
     /// password get the same error after the same argon2 work. Attempts
     /// are rate limited by `client_ip` (when known) and by the email asked
-    /// for, known or not, before any work is done.
+    /// for, known or not, before any work is done. Only wrong credentials
+    /// keep counting: a success, or a failure of ours (the database down),
+    /// gives the attempt back.
     pub async fn login(
         &self,
         email: &str,
@@ -36,13 +38,15 @@ impl AuthService {
             .map(|ip| throttles.login_by_ip.attempt(&address_key(ip)))
             .transpose()?;
         let by_account = throttles.login_by_account.attempt(&account_key(email))?;
-        let opened = self.check_credentials(email, password).await?;
-        // Only failures count against the limits.
-        if let Some(attempt) = by_ip {
-            throttles.login_by_ip.refund(attempt);
+        let result = self.check_credentials(email, password).await;
+        let guessed = matches!(&result, Err(e) if e.kind == ErrorKind::InvalidCredentials);
+        if !guessed {
+            if let Some(attempt) = by_ip {
+                throttles.login_by_ip.refund(attempt);
+            }
+            throttles.login_by_account.refund(by_account);
         }
-        throttles.login_by_account.refund(by_account);
-        Ok(opened)
+        result
     }
 
     async fn check_credentials(
@@ -92,20 +96,7 @@ impl AuthService {
             expires_at,
         })
     }
-}
 
-/// The per-account limit's key: the email as typed, case folded, whether
-/// or not an account has it (so the limit itself tells nothing).
-fn account_key(email: &str) -> String {
-    email
-        .trim()
-        .chars()
-        .take(320)
-        .collect::<String>()
-        .to_lowercase()
-}
-
-impl AuthService {
     pub async fn logout(&self, session: &Secret) -> Result<(), AuthError> {
         if !session.is_empty() {
             self.store().delete_session(&session.digest()).await?;
@@ -139,4 +130,13 @@ impl AuthService {
         let session = session.ok_or_else(AuthError::invalid_session)?;
         Ok(self.get_session(session).await?.0)
     }
+}
+
+/// The per-account limit's key: the email as accounts store it, whether or
+/// not an account has it (so the limit itself tells nothing). Malformed
+/// emails share one key: no account has one.
+fn account_key(email: &str) -> String {
+    Email::parse(email)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default()
 }

@@ -148,7 +148,6 @@ impl Limiter {
             tracing::info!(limit = self.what, retry_after = ?retry_after, "rate limited");
             return Err(AuthError::rate_limited(Throttle {
                 limit: rate.limit,
-                period: rate.period,
                 retry_after,
             }));
         }

@@ -62,10 +62,10 @@ impl Store {
     }
 
     async fn delete_in_batches(&self, sql: &str) -> Result<u64, StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(sql).await?;
         let mut total = 0;
         loop {
-            let conn = self.conn().await?;
-            let stmt = conn.prepare_cached(sql).await?;
             let deleted = conn.execute(&stmt, &[&BATCH]).await?;
             total += deleted;
             if deleted < BATCH as u64 {

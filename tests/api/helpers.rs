@@ -108,6 +108,14 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(TestOptions::default()).await
 }
 
+/// An authd whose opaque access tokens expire after `ttl`, so that codes
+/// and refreshes also issue refresh tokens.
+pub async fn spawn_app_with_access_token_ttl(ttl: Duration) -> TestApp {
+    let mut options = TestOptions::default();
+    options.service.lifetimes.access_token = Some(ttl);
+    spawn_app_with(options).await
+}
+
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let public_url = options.service.issuer.clone();
     try_spawn_app(
@@ -341,6 +349,18 @@ impl TestApp {
             client_name: "Test App".into(),
             redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
             scopes: scopes.into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// An app whose access tokens are JWTs.
+    pub async fn register_jwt_app(&self, scopes: &str) -> TestClient {
+        self.register_app_with(v1::RegisterAppRequest {
+            client_name: "jwt app".into(),
+            redirect_uris: vec![OOB.into()],
+            scopes: scopes.into(),
+            access_token_format: "jwt".into(),
             ..Default::default()
         })
         .await

@@ -259,13 +259,7 @@ async fn authorization_code_flow_over_http_with_pkce_and_code_reuse() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_over_http() {
-    let mut service = authd::service::ServiceConfig::new("http://authd.test");
-    service.lifetimes.access_token = Some(Duration::from_secs(600));
-    let app = spawn_app_with(TestOptions {
-        service,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(600)).await;
     let (client, _) = app.http_register(OOB, "read").await;
     let user = app.create_user("alice", false).await;
     let first = app.user_token(&user, &client, "read").await;

@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use authd::domain::pkce::CodeChallenge;
 use authd::proto::v1;
-use authd::service::ServiceConfig;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -11,13 +10,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// An app with expiring access tokens, so that refresh tokens are issued.
 async fn spawn_app_with_expiring_tokens() -> TestApp {
-    let mut service = ServiceConfig::new("http://authd.test");
-    service.lifetimes.access_token = Some(Duration::from_secs(3600));
-    spawn_app_with(TestOptions {
-        service,
-        ..Default::default()
-    })
-    .await
+    spawn_app_with_access_token_ttl(Duration::from_secs(3600)).await
 }
 
 #[tokio::test]

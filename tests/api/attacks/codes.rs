@@ -16,14 +16,7 @@ async fn setup() -> (TestApp, TestClient, TestUser) {
 
 #[tokio::test]
 async fn code_reuse_is_refused_and_revokes_every_token_issued_from_the_code() {
-    let mut service = ServiceConfig::new("http://authd.test");
-    // With a lifetime, the code also yields a refresh token.
-    service.lifetimes.access_token = Some(Duration::from_secs(600));
-    let app = spawn_app_with(TestOptions {
-        service,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(600)).await;
     let client = app.register_app(&[OOB], "read").await;
     let user = app.create_user("alice", false).await;
     let code = code_for(&app, &user, &client, OOB, "read", None).await;

@@ -220,6 +220,40 @@ async fn login_limits_are_configurable_and_successful_logins_do_not_count() {
     }
 }
 
+#[tokio::test]
+async fn only_wrong_credentials_count_against_the_login_limits() {
+    let app = spawn_with_limits(RateLimits {
+        login_per_ip: per_hour(2),
+        login_per_account: per_hour(2),
+        app_registration_per_ip: None,
+    })
+    .await;
+    app.create_user("alice", false).await;
+    app.db()
+        .await
+        .execute("UPDATE accounts SET disabled_at = now()", &[])
+        .await
+        .unwrap();
+    // The right password for a disabled account is no guess: refused for
+    // what it is, every time, and never throttled.
+    for _ in 0..5 {
+        let status = grpc_login(&app, "203.0.113.80", &email("alice"), PASSWORD)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    }
+    for _ in 0..2 {
+        let status = grpc_login(&app, "203.0.113.80", &email("alice"), "wrong")
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let status = grpc_login(&app, "203.0.113.80", &email("alice"), "wrong")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+}
+
 /// The login page's answer with what legitimately differs (the CSRF token
 /// and the email echoed back) taken out.
 fn normalized(page: &str, email: &str) -> String {

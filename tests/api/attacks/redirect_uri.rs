@@ -34,6 +34,18 @@ async fn assert_refused_without_redirect(browser: &Browser, client: &TestClient,
     assert!(!page.contains("code="), "{uri:?}: {page}");
 }
 
+/// Registering an app with `uri` is refused as invalid input.
+async fn assert_cannot_register(app: &TestApp, uri: &str) {
+    let response = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .json(&serde_json::json!({ "client_name": "sneaky", "redirect_uris": uri }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422, "{uri} was registered");
+}
+
 #[tokio::test]
 async fn redirect_uri_unregistered_is_refused_with_a_page_not_a_redirect() {
     let (_app, browser, client) = setup().await;
@@ -94,17 +106,7 @@ async fn redirect_uri_with_userinfo_is_refused() {
         assert_refused_without_redirect(&browser, &client, uri).await;
     }
     // Nor can one be registered.
-    let response = app
-        .http()
-        .post(app.url("/api/v1/apps"))
-        .json(&serde_json::json!({
-            "client_name": "sneaky",
-            "redirect_uris": "https://good.example@evil.example/cb",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
+    assert_cannot_register(&app, "https://good.example@evil.example/cb").await;
 }
 
 #[tokio::test]
@@ -136,17 +138,7 @@ async fn redirect_uri_with_a_fragment_is_refused() {
         assert_refused_without_redirect(&browser, &client, uri).await;
     }
     // A fragment cannot be registered either (RFC 6749 section 3.1.2).
-    let response = app
-        .http()
-        .post(app.url("/api/v1/apps"))
-        .json(&serde_json::json!({
-            "client_name": "fragment",
-            "redirect_uris": "https://good.example/cb#x",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
+    assert_cannot_register(&app, "https://good.example/cb#x").await;
 }
 
 #[tokio::test]

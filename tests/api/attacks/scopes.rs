@@ -3,8 +3,6 @@
 //! (on refresh) the original grant held.
 use std::time::Duration;
 
-use authd::service::ServiceConfig;
-
 use super::*;
 
 #[tokio::test]
@@ -36,13 +34,7 @@ async fn scope_the_app_lacks_is_refused() {
 
 #[tokio::test]
 async fn refresh_asking_for_more_than_was_granted_is_refused() {
-    let mut service = ServiceConfig::new("http://authd.test");
-    service.lifetimes.access_token = Some(Duration::from_secs(600));
-    let app = spawn_app_with(TestOptions {
-        service,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(600)).await;
     // The app may have write, but the user granted read only.
     let client = app.register_app(&[OOB], "read write").await;
     let user = app.create_user("alice", false).await;

@@ -4,8 +4,6 @@
 //! a client that may not see a token learns nothing about it.
 use std::time::Duration;
 
-use authd::proto::v1;
-use authd::service::ServiceConfig;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -25,13 +23,7 @@ async fn accepted_by_the_api(app: &TestApp, token: &str) -> bool {
 
 #[tokio::test]
 async fn expired_token_is_inactive_and_refused() {
-    let mut service = ServiceConfig::new("http://authd.test");
-    service.lifetimes.access_token = Some(Duration::from_secs(1));
-    let app = spawn_app_with(TestOptions {
-        service,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(1)).await;
     let client = app.register_app(&[OOB], "read").await;
     let token = app
         .client_credentials(&client, "read")
@@ -96,15 +88,7 @@ async fn forged_tokens_are_inactive_and_refused() {
 /// A JWT app, one of its tokens, and the token's parts decoded.
 async fn jwt_setup() -> (TestApp, TestClient, String) {
     let app = spawn_app().await;
-    let client = app
-        .register_app_with(v1::RegisterAppRequest {
-            client_name: "jwt app".into(),
-            redirect_uris: vec![OOB.into()],
-            scopes: "read write".into(),
-            access_token_format: "jwt".into(),
-            ..Default::default()
-        })
-        .await;
+    let client = app.register_jwt_app("read write").await;
     let token = app
         .client_credentials(&client, "read")
         .await
