@@ -3,7 +3,6 @@
 //! benchmarks all start authd through it; shutdown is one token handed to
 //! every listener and background task.
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,25 +24,9 @@ pub struct Application {
     service: AuthService,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-    /// The HTTP shim, stopped first on shutdown, and the core's Unix
-    /// socket it calls, stopped only once the shim has finished: a request
-    /// the shim is still serving must still reach the core.
+    /// The HTTP shim, stopped first on shutdown.
     http_task: Option<JoinHandle<anyhow::Result<()>>>,
-    core_socket_task: Option<JoinHandle<anyhow::Result<()>>>,
-    core_socket_shutdown: CancellationToken,
     embedded: Option<EmbeddedPostgres>,
-    /// The directory of the Unix socket between the shim and the core.
-    socket_dir: Option<SocketDir>,
-}
-
-/// A private directory holding a Unix socket, removed when dropped, so that
-/// neither a stop nor a dropped Application (as in tests) leaves it behind.
-struct SocketDir(PathBuf);
-
-impl Drop for SocketDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The database a command uses: an existing one, or a private one started
@@ -162,34 +145,14 @@ impl Application {
                 Ok(())
             }));
         }
-        let mut socket_dir = None;
-        let core_socket_shutdown = CancellationToken::new();
-        let mut core_socket_task = None;
-        let shim_socket = match &config.http {
-            // The in-process shim reaches the core over a private Unix
-            // socket: a real gRPC channel, without loopback TCP.
-            Some(_) => {
-                let (dir, listener) = private_socket()?;
-                let path = dir.join(SHIM_SOCKET);
-                socket_dir = Some(SocketDir(dir));
-                let (service, health, stop) = (
-                    service.clone(),
-                    health_service.clone(),
-                    core_socket_shutdown.clone(),
-                );
-                let request_timeout = config.request_timeout;
-                core_socket_task = Some(tokio::spawn(async move {
-                    crate::grpc::serve_unix(
-                        listener,
-                        service,
-                        request_timeout,
-                        health,
-                        stop.cancelled_owned(),
-                    )
-                    .await
-                }));
-                Some(path)
-            }
+        // The in-process shim calls the core's services directly (see
+        // grpc::in_process), built before health_service moves below.
+        let shim_channel = match &config.http {
+            Some(_) => Some(crate::grpc::in_process(
+                service.clone(),
+                config.request_timeout,
+                health_service.clone(),
+            )?),
             None => None,
         };
         {
@@ -215,10 +178,10 @@ impl Application {
         let mut http_task = None;
         let http_addr = match &config.http {
             Some(http) => {
-                // The shim is a gRPC client of this very core, over a real
-                // channel, as when it runs alone.
-                let socket = shim_socket.clone().context("shim socket")?;
-                let shim = ShimState::over_unix_socket(socket, http.shim.clone())?;
+                // The shim is a gRPC client of this very core, as when it
+                // runs alone, through the in-process channel.
+                let channel = shim_channel.clone().context("shim channel")?;
+                let shim = ShimState::in_process(channel, http.shim.clone());
                 let listener = TcpListener::bind(http.addr)
                     .await
                     .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
@@ -240,10 +203,7 @@ impl Application {
             shutdown,
             tasks,
             http_task,
-            core_socket_task,
-            core_socket_shutdown,
             embedded: database.embedded,
-            socket_dir,
         })
     }
 
@@ -253,11 +213,6 @@ impl Application {
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
-    }
-
-    /// The Unix socket the in-process shim reaches the core through.
-    pub fn shim_socket(&self) -> Option<PathBuf> {
-        self.socket_dir.as_ref().map(|dir| dir.0.join(SHIM_SOCKET))
     }
 
     pub fn service(&self) -> &AuthService {
@@ -275,10 +230,9 @@ impl Application {
     /// shutdown grace period: an idle client must not hold shutdown up
     /// forever), stops background tasks and the private PostgreSQL.
     ///
-    /// The in-process shim is a client of the core: its in-flight requests
-    /// may still have core calls to make (one whose body is still arriving
-    /// has made none yet). So the core's Unix socket, which only the shim
-    /// uses, is closed after the shim has finished, not with it.
+    /// The in-process shim calls the core directly, not through the gRPC
+    /// listener, so its in-flight requests (one whose body is still
+    /// arriving has made no core call yet) reach the core until they end.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let mut result = Ok(());
@@ -287,12 +241,9 @@ impl Application {
         if let Some(task) = self.http_task {
             finish(task, deadline, grace, &mut result).await;
         }
-        self.core_socket_shutdown.cancel();
-        let tasks = self.core_socket_task.into_iter().chain(self.tasks);
-        for task in tasks {
+        for task in self.tasks {
             finish(task, deadline, grace, &mut result).await;
         }
-        drop(self.socket_dir);
         // Idle pooled connections would otherwise each log an error when
         // the private PostgreSQL shuts down under them.
         self.service.store().close();
@@ -403,21 +354,4 @@ impl ShutdownSignal {
             _ = self.terminate.recv() => {}
         }
     }
-}
-
-const SHIM_SOCKET: &str = "core.sock";
-
-/// A Unix socket in a new directory only this user can enter, under the
-/// temporary directory.
-fn private_socket() -> anyhow::Result<(PathBuf, tokio::net::UnixListener)> {
-    use std::os::unix::fs::DirBuilderExt;
-    let suffix = &crate::domain::secret::random_token()[..12];
-    let dir = std::env::temp_dir().join(format!("authd-{}-{suffix}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let listener = tokio::net::UnixListener::bind(dir.join(SHIM_SOCKET))
-        .with_context(|| format!("binding a Unix socket in {}", dir.display()))?;
-    Ok((dir, listener))
 }

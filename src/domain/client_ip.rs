@@ -100,11 +100,11 @@ impl TrustedProxies {
     }
 
     /// The client's address. `peer` is the connection's other end, `None`
-    /// for a Unix socket (only this host's own shim can reach it, so it is
-    /// trusted). `forwarded` is the X-Forwarded-For value, read from the
+    /// for a call from the in-process shim (which only this process can
+    /// make, so it is trusted). `forwarded` is the X-Forwarded-For value, read from the
     /// right: each trusted hop vouches for the one before it, and the first
     /// address that is not a trusted proxy is the client. `None` when the
-    /// address cannot be told (a Unix-socket peer that forwarded nothing).
+    /// address cannot be told (an in-process call that forwarded nothing).
     pub fn client_ip(&self, peer: Option<IpAddr>, forwarded: Option<&str>) -> Option<IpAddr> {
         let peer = peer.map(canonical);
         if let Some(peer) = peer

@@ -37,7 +37,7 @@ pub fn bearer_token<T>(request: &Request<T>, field: &str) -> String {
 
 /// The caller's address, for rate limits: the TCP peer, or the address a
 /// trusted proxy (such as the HTTP shim) names in `x-forwarded-for`. A
-/// Unix-socket peer is this host's own shim, and trusted.
+/// call without a peer is the in-process shim's, and trusted.
 pub fn client_ip<T>(request: &Request<T>, trusted: &TrustedProxies) -> Option<std::net::IpAddr> {
     let forwarded = request
         .metadata()

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower::Layer;
 
 use crate::domain::client_ip::TrustedProxies;
 use crate::proto::v1::accounts_server::AccountsServer;
@@ -57,28 +59,68 @@ pub async fn serve(
     serve_incoming(incoming, service, options, health_service, shutdown).await
 }
 
-/// Serves gRPC on a Unix socket: the in-process shim's way to the core,
-/// without the loopback TCP stack (which showed in the profile).
-pub async fn serve_unix(
-    listener: tokio::net::UnixListener,
+/// The core as a tower service of gRPC requests: what a generated client
+/// calls, whether the core is across a network ([`Channel`]) or in this very
+/// process ([`in_process`]).
+pub type CoreChannel = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    CoreCallError,
+>;
+
+/// Why a call never reached the core (a transport error). A type of its
+/// own rather than a boxed error: the generated clients' `Into<StdError>`
+/// bound on a boxed error trips a rustc limitation in async handlers. Its
+/// source is the transport's error, which tonic reads to pick the status.
+#[derive(Debug)]
+pub struct CoreCallError(tonic::codegen::StdError);
+
+impl std::fmt::Display for CoreCallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CoreCallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A channel to a remote core.
+pub fn remote(channel: tonic::transport::Channel) -> CoreChannel {
+    CoreChannel::new(tower::ServiceExt::map_err(channel, |e| {
+        CoreCallError(e.into())
+    }))
+}
+
+/// The in-process shim's channel to the core: the same services behind the
+/// same layers as on the network listener, called directly, as grpc-java's
+/// in-process transport does. Requests are still encoded, decoded and
+/// routed as gRPC, but skip HTTP/2 framing, header compression, a socket
+/// and two connection tasks, which were most of the cost of an HTTP
+/// introspection (see BENCHMARKS.md).
+pub fn in_process(
     service: AuthService,
     request_timeout: Duration,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    let incoming = futures::stream::unfold(listener, |listener| async move {
-        let accepted = listener.accept().await.map(|(stream, _)| stream);
-        Some((accepted, listener))
-    });
-    // Only this host's shim can reach the socket; it forwards the client's
-    // address, and nothing else is a proxy here.
+) -> anyhow::Result<CoreChannel> {
+    // Only this process's shim calls it; it forwards the client's address,
+    // and nothing else is a proxy here.
     let options = GrpcOptions {
         trusted_proxies: TrustedProxies::none(),
         request_timeout,
     };
-    serve_incoming(incoming, service, options, health_service, shutdown).await
+    let routes = core_routes(service, &options, health_service)?.prepare();
+    let stack = trace::RpcTraceLayer::new(request_timeout).layer(routes);
+    Ok(CoreChannel::new(tower::ServiceExt::<
+        http::Request<tonic::body::Body>,
+    >::map_err(
+        stack,
+        |never: std::convert::Infallible| -> CoreCallError { match never {} },
+    )))
 }
 
 async fn serve_incoming<IO>(
@@ -98,6 +140,24 @@ where
         + Send
         + 'static,
 {
+    let routes = core_routes(service, &options, health_service)?;
+    Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(trace::RpcTraceLayer::new(options.request_timeout))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Every service the core serves, with health and reflection beside them.
+fn core_routes(
+    service: AuthService,
+    options: &GrpcOptions,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> anyhow::Result<Routes> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -109,10 +169,7 @@ where
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(trace::RpcTraceLayer::new(options.request_timeout))
-        .add_service(health_service)
+    Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AppsServer::new(apps::AppsService {
@@ -124,12 +181,9 @@ where
         }))
         .add_service(SessionsServer::new(accounts::SessionsService {
             service: service.clone(),
-            trusted_proxies: options.trusted_proxies,
+            trusted_proxies: options.trusted_proxies.clone(),
         }))
-        .add_service(AccountsServer::new(accounts::AccountsService { service }))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
+        .add_service(AccountsServer::new(accounts::AccountsService { service })))
 }
 
 /// Keeps the health status in step with PostgreSQL: SERVING while a ping

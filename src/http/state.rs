@@ -1,13 +1,15 @@
-//! What every handler shares: gRPC clients of the core, over one tonic
-//! channel, and the shim's settings.
+//! What every handler shares: gRPC clients of the core, over one channel
+//! (a network one, or the in-process one when core and shim share a
+//! process), and the shim's settings.
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use crate::domain::client_ip::TrustedProxies;
 use crate::domain::error::AuthError;
+use crate::grpc::CoreChannel;
 use crate::grpc::status::auth_error_from_status;
 use crate::proto::v1::accounts_client::AccountsClient;
 use crate::proto::v1::apps_client::AppsClient;
@@ -41,7 +43,7 @@ pub struct ShimState {
 }
 
 struct Inner {
-    channel: Channel,
+    channel: CoreChannel,
     config: ShimConfig,
 }
 
@@ -53,30 +55,19 @@ impl ShimState {
         let channel = upstream_endpoint(upstream.to_owned(), &config)?
             .tcp_nodelay(true)
             .connect_lazy();
-        Ok(ShimState::with_channel(channel, config))
+        Ok(ShimState::with_channel(
+            crate::grpc::remote(channel),
+            config,
+        ))
     }
 
-    /// A shim in the same process as the core, reaching it over the Unix
-    /// socket at `path`: still a real gRPC channel, without loopback TCP.
-    pub fn over_unix_socket(
-        path: std::path::PathBuf,
-        config: ShimConfig,
-    ) -> anyhow::Result<ShimState> {
-        let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(path).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        });
-        // The URI only names the authority in requests; the connector
-        // decides where they go.
-        let channel = upstream_endpoint("http://authd.core".into(), &config)?
-            .connect_with_connector_lazy(connector);
-        Ok(ShimState::with_channel(channel, config))
+    /// A shim in the same process as the core, calling it through `channel`
+    /// (see [`crate::grpc::in_process`]).
+    pub fn in_process(channel: CoreChannel, config: ShimConfig) -> ShimState {
+        ShimState::with_channel(channel, config)
     }
 
-    fn with_channel(channel: Channel, config: ShimConfig) -> ShimState {
+    fn with_channel(channel: CoreChannel, config: ShimConfig) -> ShimState {
         ShimState {
             inner: Arc::new(Inner { channel, config }),
         }
@@ -86,23 +77,23 @@ impl ShimState {
         &self.inner.config
     }
 
-    pub fn apps(&self) -> AppsClient<Channel> {
+    pub fn apps(&self) -> AppsClient<CoreChannel> {
         AppsClient::new(self.inner.channel.clone())
     }
 
-    pub fn oauth(&self) -> OAuthClient<Channel> {
+    pub fn oauth(&self) -> OAuthClient<CoreChannel> {
         OAuthClient::new(self.inner.channel.clone())
     }
 
-    pub fn sessions(&self) -> SessionsClient<Channel> {
+    pub fn sessions(&self) -> SessionsClient<CoreChannel> {
         SessionsClient::new(self.inner.channel.clone())
     }
 
-    pub fn accounts(&self) -> AccountsClient<Channel> {
+    pub fn accounts(&self) -> AccountsClient<CoreChannel> {
         AccountsClient::new(self.inner.channel.clone())
     }
 
-    pub fn channel(&self) -> Channel {
+    pub fn channel(&self) -> CoreChannel {
         self.inner.channel.clone()
     }
 

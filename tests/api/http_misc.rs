@@ -354,18 +354,3 @@ async fn instance_documents_name_the_server_and_its_mastodon_version() {
     assert_eq!(v2["domain"], "authd.test");
     assert_eq!(v2["api_versions"]["mastodon"], 2);
 }
-
-#[tokio::test]
-async fn the_shim_reaches_the_core_over_a_private_unix_socket_removed_at_stop() {
-    use std::os::unix::fs::PermissionsExt;
-    let mut app = spawn_app().await;
-    let socket = app.application().shim_socket().expect("a shim socket");
-    let dir = socket.parent().unwrap().to_owned();
-    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700, "only authd's user may reach the core this way");
-    // Requests through the shim work (they go through the socket).
-    let health = app.http().get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    app.app.take().unwrap().stop().await.unwrap();
-    assert!(!dir.exists(), "the socket directory is removed at stop");
-}
