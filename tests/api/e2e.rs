@@ -1,5 +1,5 @@
-//! Real clients end to end: Mastodon.py, authlib, the seeds' curl commands
-//! and headless Chromium, each unchanged, against a real authd on loopback.
+//! Real clients end to end: Mastodon.py, authlib, the seeds' curl commands,
+//! the README's grpcurl walk-through and headless Chromium, each unchanged, against a real authd on loopback.
 //! The clients are scripts under tests/e2e/; they assert what they see, and
 //! print what they were given so that the test can check the core's side.
 //!
@@ -209,6 +209,53 @@ async fn the_seeds_curl_commands_work_as_written() {
         .expect("the token from the seeds' flow works over gRPC too")
         .into_inner();
     assert_eq!(account.username, "alice");
+}
+
+#[tokio::test]
+async fn the_readme_grpcurl_walk_through_works_as_written() {
+    let app = spawn_app_on_its_own_url(TestOptions::default()).await;
+    // The README's CLI step, done here: the admin it bootstraps.
+    app.application()
+        .service()
+        .create_account_unchecked(&authd::service::accounts::AccountRegistration {
+            username: "admin".into(),
+            email: "admin@example.org".into(),
+            password: "admin-password-123".into(),
+            admin: true,
+        })
+        .await
+        .expect("the admin account");
+    let grpc = app.application().grpc_addr().to_string();
+    let out = run_client(
+        &app,
+        Path::new("bash"),
+        "readme_grpcurl.sh",
+        &[("AUTHD_GRPC", &grpc)],
+    )
+    .await;
+    assert_eq!(out["created"], 1, "step 4 created alice: {out}");
+    assert_eq!(out["first_introspect"]["active"], true, "{out}");
+    assert_eq!(
+        out["first_introspect"]["scope"], "admin:write",
+        "the token has the scope step 2 asked for: {out}"
+    );
+    assert_eq!(
+        out["last_introspect"],
+        serde_json::json!({"active": false}),
+        "as the README says: {out}"
+    );
+    assert_eq!(out["health"], "SERVING", "{out}");
+    let alice: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM accounts WHERE email = 'alice@example.org'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(alice, 1, "the account exists in PostgreSQL");
 }
 
 #[tokio::test]
