@@ -162,6 +162,15 @@ impl Application {
                 Ok(())
             }));
         }
+        {
+            // Signing keys: reloaded on rotation, here and on every replica.
+            let service = service.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                crate::service::keys::run_key_watcher(service, stop).await;
+                Ok(())
+            }));
+        }
         let mut socket_dir = None;
         let core_socket_shutdown = CancellationToken::new();
         let mut core_socket_task = None;

@@ -1,6 +1,7 @@
 //! Integration tests: a real authd over gRPC on a loopback port, over a
 //! real PostgreSQL, one fresh database per test.
 mod accounts;
+mod admin;
 mod apps;
 mod attacks;
 mod authorize;
