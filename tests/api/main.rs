@@ -2,6 +2,7 @@
 //! real PostgreSQL, one fresh database per test.
 mod accounts;
 mod admin;
+mod admin_cli;
 mod apps;
 mod attacks;
 mod authorize;
