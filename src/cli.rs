@@ -12,6 +12,8 @@ use crate::service::{AuthService, ServiceConfig};
 use crate::startup::{Application, Database, ShutdownSignal};
 use crate::telemetry::{self, LogFormat};
 
+mod admin;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "authd",
@@ -46,6 +48,12 @@ pub enum Command {
     /// Manage applications.
     #[command(subcommand)]
     App(AppCommand),
+    /// Revoke tokens in bulk.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Manage the keys that sign JWT access tokens.
+    #[command(subcommand)]
+    Key(admin::KeyCommand),
     /// Load-test a running authd, with a bare gRPC echo as the ceiling.
     /// Prints requests/s, latency percentiles and errors per scenario.
     Bench(crate::bench::BenchArgs),
@@ -79,6 +87,8 @@ pub enum AccountCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    #[command(flatten)]
+    Admin(admin::AccountAdmin),
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +103,8 @@ pub enum AppCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    #[command(flatten)]
+    Admin(admin::AppAdmin),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -138,6 +150,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Account(AccountCommand::Admin(command))) => admin::run_account(command).await,
+        Some(Command::App(AppCommand::Admin(command))) => admin::run_app(command).await,
+        Some(Command::Token(command)) => admin::run_token(command).await,
+        Some(Command::Key(command)) => admin::run_key(command).await,
         Some(Command::Healthcheck { addr }) => healthcheck(&addr).await,
         Some(Command::Bench(args)) => crate::bench::run(args).await.map(drop),
         Some(Command::BenchEcho { addr }) => crate::bench::serve_echo(addr).await,

@@ -145,6 +145,15 @@ impl Application {
                 Ok(())
             }));
         }
+        {
+            // Signing keys: reloaded on rotation, here and on every replica.
+            let service = service.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                crate::service::keys::run_key_watcher(service, stop).await;
+                Ok(())
+            }));
+        }
         // The in-process shim calls the core's services directly (see
         // grpc::in_process), built before health_service moves below.
         let shim_channel = match &config.http {

@@ -105,11 +105,31 @@ impl Accounts for AccountsService {
         request: Request<v1::DisableAccountRequest>,
     ) -> Result<Response<v1::Account>, Status> {
         let token = bearer_token(&request, "");
+        let r = request.get_ref();
+        let account = crate::service::admin::AccountRef::from_fields(&r.id, &r.username)?;
         let account = self
             .service
-            .disable_account(&token, &request.get_ref().id)
+            .set_account_disabled(
+                crate::service::admin::AdminCaller::Bearer(&token),
+                &account,
+                true,
+            )
             .await?;
         Ok(Response::new(convert::account(&account)))
+    }
+
+    async fn enable_account(
+        &self,
+        request: Request<v1::EnableAccountRequest>,
+    ) -> Result<Response<v1::Account>, Status> {
+        super::admin::enable_account(&self.service, request).await
+    }
+
+    async fn reset_account_password(
+        &self,
+        request: Request<v1::ResetAccountPasswordRequest>,
+    ) -> Result<Response<v1::ResetAccountPasswordResponse>, Status> {
+        super::admin::reset_account_password(&self.service, request).await
     }
 
     async fn verify_account_credentials(

@@ -1,4 +1,4 @@
-//! The gRPC server: authd's four services, thin adapters over
+//! The gRPC server: authd's five services, thin adapters over
 //! `AuthService`, next to the standard health service (whose status follows
 //! PostgreSQL's reachability) and server reflection, so that grpcurl works
 //! with no .proto file at hand.
@@ -14,12 +14,14 @@ use tower::Layer;
 
 use crate::domain::client_ip::TrustedProxies;
 use crate::proto::v1::accounts_server::AccountsServer;
+use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::apps_server::AppsServer;
 use crate::proto::v1::o_auth_server::OAuthServer;
 use crate::proto::v1::sessions_server::SessionsServer;
 use crate::service::AuthService;
 
 pub mod accounts;
+pub mod admin;
 pub mod apps;
 pub mod convert;
 pub mod metadata;
@@ -33,6 +35,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "authd.v1.OAuth",
     "authd.v1.Sessions",
     "authd.v1.Accounts",
+    "authd.v1.Admin",
 ];
 
 /// How the gRPC listeners treat their callers.
@@ -182,6 +185,9 @@ fn core_routes(
         .add_service(SessionsServer::new(accounts::SessionsService {
             service: service.clone(),
             trusted_proxies: options.trusted_proxies.clone(),
+        }))
+        .add_service(AdminServer::new(admin::AdminService {
+            service: service.clone(),
         }))
         .add_service(AccountsServer::new(accounts::AccountsService { service })))
 }

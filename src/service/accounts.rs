@@ -1,7 +1,6 @@
 //! Accounts: created by admins (or by the CLI, to bootstrap the first
-//! admin), read back, disabled.
+//! admin), read back. Disabling and the rest are in `admin`.
 use super::AuthService;
-use super::cache::Invalidation;
 use crate::domain::account::{Email, Password, Username};
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
@@ -79,25 +78,6 @@ impl AuthService {
             .account_by_id(parse_id(id)?)
             .await?
             .ok_or_else(|| AuthError::not_found("Record not found"))
-    }
-
-    /// Disables an account: its sessions end, its tokens stop being active.
-    pub async fn disable_account(
-        &self,
-        admin_bearer: &str,
-        id: &str,
-    ) -> Result<AccountRecord, AuthError> {
-        let admin = self
-            .authorize_admin(admin_bearer, Scope::AdminWrite)
-            .await?;
-        let account = self
-            .store()
-            .disable_account(parse_id(id)?)
-            .await?
-            .ok_or_else(|| AuthError::not_found("Record not found"))?;
-        self.cache().invalidate(&Invalidation::Account(account.id));
-        tracing::info!(admin = admin.id, account = account.id, "disabled account");
-        Ok(account)
     }
 
     /// The account behind a user token that may read it (Mastodon's

@@ -34,6 +34,9 @@ pub enum Invalidation {
     Grant(i64),
     Account(i64),
     App(i64),
+    /// The JWT signing keys changed: the key ring reloads them (see
+    /// `service::keys`), and flushes what it must.
+    Keys,
     /// Unknown or unparsable: drop everything, to be safe.
     Everything,
 }
@@ -52,6 +55,7 @@ impl Invalidation {
             "grant" => id().map(Invalidation::Grant),
             "account" => id().map(Invalidation::Account),
             "app" => id().map(Invalidation::App),
+            "keys" => Some(Invalidation::Keys),
             _ => None,
         };
         parsed.unwrap_or(Invalidation::Everything)
@@ -79,6 +83,9 @@ pub struct IntrospectionCache {
     synced: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Woken when the signing keys may have changed (a notification, or a
+    /// listener that reconnected and may have missed one).
+    key_changes: tokio::sync::Notify,
 }
 
 impl IntrospectionCache {
@@ -93,6 +100,7 @@ impl IntrospectionCache {
             synced: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            key_changes: tokio::sync::Notify::new(),
         }
     }
 
@@ -170,11 +178,17 @@ impl IntrospectionCache {
                 self.tokens.retain(|_, t| t.app_id != id);
                 self.clients.retain(|_, a| a.id != id);
             }
+            Invalidation::Keys => self.key_changes.notify_one(),
             Invalidation::Everything => {
                 self.tokens.clear();
                 self.clients.clear();
             }
         }
+    }
+
+    /// Resolves when the signing keys may have changed since the last call.
+    pub async fn key_changed(&self) {
+        self.key_changes.notified().await;
     }
 
     /// The listener connected (true) or lost its connection (false); also
@@ -187,6 +201,8 @@ impl IntrospectionCache {
         self.invalidate(&Invalidation::Everything);
         if synced {
             self.synced.store(true, Ordering::SeqCst);
+            // A key change may have been missed while deaf.
+            self.key_changes.notify_one();
         }
     }
 
@@ -307,6 +323,7 @@ mod tests {
         assert_eq!(Invalidation::parse("grant:42"), Invalidation::Grant(42));
         assert_eq!(Invalidation::parse("account:7"), Invalidation::Account(7));
         assert_eq!(Invalidation::parse("app:3"), Invalidation::App(3));
+        assert_eq!(Invalidation::parse("keys:changed"), Invalidation::Keys);
         for garbage in ["", "grant", "grant:x", "token:zz", "token:abc", "what:1"] {
             assert_eq!(
                 Invalidation::parse(garbage),

@@ -97,11 +97,13 @@ impl AuthService {
         if let Some(hit) = cache.token(&digest, now()) {
             return Ok(Some(hit));
         }
+        // Taken before the signature check: a key withdrawn meanwhile
+        // flushes the cache, and this read must then not be cached.
+        let ticket = cache.ticket();
         // A JWT whose signature is not ours cannot be in the database.
         if token.contains('.') && !self.keys().signature_is_valid(token).await? {
             return Ok(None);
         }
-        let ticket = cache.ticket();
         let _turn = self.cold_lookup().await?;
         let store = self.store();
         let found = match hint {

@@ -38,18 +38,28 @@ struct ActiveKey {
     encoding: EncodingKey,
 }
 
-/// The key that signs new tokens, loaded once; the JWKS is read from the
-/// database each time, so a key another replica added shows up at once.
-/// The public keys are also kept in memory, so that introspection can drop
+/// The key that signs new tokens, and the public keys that verify, kept in
+/// memory; the JWKS is read from the database each time, so a key another
+/// replica added shows up at once. The public keys let introspection drop
 /// a forged JWT without a database lookup.
+///
+/// Keys change by rotation (`rotate`): every replica reloads on the
+/// notification the change sends, and every `KEY_REFRESH_INTERVAL` in case
+/// it missed one (see `service::keys`).
 pub struct KeyRing {
     store: Store,
+    /// How long a retired key still verifies and is published: the JWT
+    /// lifetime plus `ROTATION_MARGIN`.
+    retention: Duration,
     active: RwLock<ActiveKey>,
     verifying: RwLock<VerifyingKeys>,
 }
 
 struct VerifyingKeys {
     by_kid: Arc<HashMap<String, DecodingKey>>,
+    /// When each known key was retired (None: it still signs), to tell a
+    /// key that aged out from one withdrawn by hand.
+    retired_at: HashMap<String, Option<SystemTime>>,
     /// When an unknown kid last made us reload; None until one does, so
     /// the first one after start-up reloads at once.
     reloaded_at: Option<Instant>,
@@ -58,6 +68,24 @@ struct VerifyingKeys {
 /// An unknown kid reloads the public keys at most this often, so a flood of
 /// made-up kids cannot turn into a flood of queries.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long past `retired_at + JWT lifetime` a retired key is kept: a
+/// replica that missed the rotation's notification signs with the old key
+/// until its next periodic reload, and the tokens it signs meanwhile must
+/// verify for their whole lifetime. Also covers small clock differences.
+pub const ROTATION_MARGIN: Duration = Duration::from_secs(60);
+
+/// What a caller may see of a signing key: never the private half.
+#[derive(Clone, Debug)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub algorithm: String,
+    pub created_at: SystemTime,
+    /// When it stopped signing; None while it signs.
+    pub retired_at: Option<SystemTime>,
+    /// When it leaves the JWKS and stops verifying; None while it signs.
+    pub published_until: Option<SystemTime>,
+}
 
 /// Whether a JWT's signature checks out against a published key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,17 +132,27 @@ fn decoding_keys(keys: &[SigningKeyRecord]) -> HashMap<String, DecodingKey> {
         .collect()
 }
 
+fn retirements(keys: &[SigningKeyRecord]) -> HashMap<String, Option<SystemTime>> {
+    keys.iter().map(|k| (k.kid.clone(), k.retired_at)).collect()
+}
+
 impl KeyRing {
-    pub async fn load(store: &Store) -> Result<KeyRing, AuthError> {
+    /// Loads the keys, creating the first one if there is none. A retired
+    /// key verifies for `jwt_lifetime` (and `ROTATION_MARGIN`) after its
+    /// retirement.
+    pub async fn load(store: &Store, jwt_lifetime: Duration) -> Result<KeyRing, AuthError> {
+        let retention = jwt_lifetime + ROTATION_MARGIN;
         store.ensure_signing_key(&generate_key()?).await?;
-        let keys = store.signing_keys().await?;
+        let keys = store.signing_keys(retention).await?;
         let verifying = VerifyingKeys {
             by_kid: Arc::new(decoding_keys(&keys)),
+            retired_at: retirements(&keys),
             reloaded_at: None,
         };
         let active = newest_active(keys)?;
         Ok(KeyRing {
             store: store.clone(),
+            retention,
             active: RwLock::new(active),
             verifying: RwLock::new(verifying),
         })
@@ -122,7 +160,8 @@ impl KeyRing {
 
     /// Whether `token` carries a valid signature of one of our keys. An
     /// unknown kid reloads the keys (at most every few seconds), since
-    /// another replica may have added one.
+    /// another replica may have added one. That reload only adds keys;
+    /// dropping them is `reload`'s, which knows to flush the cache.
     pub async fn signature_is_valid(&self, token: &str) -> Result<bool, AuthError> {
         let (keys, reloaded_at) = {
             let v = self.verifying.read().map_err(|_| AuthError::internal())?;
@@ -135,12 +174,92 @@ impl KeyRing {
             Signature::UnknownKey if !may_reload => return Ok(false),
             Signature::UnknownKey => {}
         }
-        let keys = Arc::new(decoding_keys(&self.store.signing_keys().await?));
-        *self.verifying.write().map_err(|_| AuthError::internal())? = VerifyingKeys {
-            by_kid: keys.clone(),
-            reloaded_at: Some(Instant::now()),
+        let records = self.store.signing_keys(self.retention).await?;
+        let keys = {
+            let mut v = self.verifying.write().map_err(|_| AuthError::internal())?;
+            let mut merged = (*v.by_kid).clone();
+            let mut retired_at = v.retired_at.clone();
+            for (kid, key) in decoding_keys(&records) {
+                merged.entry(kid).or_insert(key);
+            }
+            for (kid, at) in retirements(&records) {
+                retired_at.entry(kid).or_insert(at);
+            }
+            let merged = Arc::new(merged);
+            *v = VerifyingKeys {
+                by_kid: merged.clone(),
+                retired_at,
+                reloaded_at: Some(Instant::now()),
+            };
+            merged
         };
         Ok(verify_signature(token, &keys) == Signature::Valid)
+    }
+
+    /// Reloads the keys from the database: the newest unretired key signs
+    /// from now on, and keys past their retention stop verifying. Returns
+    /// true when a key stopped verifying before its time (deleted, or its
+    /// retirement moved back, by an operator): tokens it signed may still
+    /// sit in the introspection cache, which the caller must then flush.
+    pub async fn reload(&self) -> Result<bool, AuthError> {
+        let records = self.store.signing_keys(self.retention).await?;
+        let now = SystemTime::now();
+        let withdrawn = {
+            let mut v = self.verifying.write().map_err(|_| AuthError::internal())?;
+            let retention = self.retention;
+            let withdrawn = v.retired_at.iter().any(|(kid, retired_at)| {
+                let aged_out = retired_at.is_some_and(|at| at + retention <= now);
+                !aged_out && !records.iter().any(|r| &r.kid == kid)
+            });
+            *v = VerifyingKeys {
+                by_kid: Arc::new(decoding_keys(&records)),
+                retired_at: retirements(&records),
+                reloaded_at: v.reloaded_at,
+            };
+            withdrawn
+        };
+        match newest_active(records) {
+            Ok(active) => {
+                let mut current = self.active.write().map_err(|_| AuthError::internal())?;
+                if current.kid != active.kid {
+                    tracing::info!(kid = %active.kid, "signing JWTs with a new key");
+                    *current = active;
+                }
+            }
+            // Keys deleted by hand: keep signing with the key in memory
+            // rather than not at all; a restart creates a new one.
+            Err(e) => {
+                tracing::error!(error = %e, "no signing key in the database; keeping the current one")
+            }
+        }
+        Ok(withdrawn)
+    }
+
+    /// Retires every key and signs with a new one from now on, here at
+    /// once and on the other replicas when they hear of it. Returns the new
+    /// key's kid and the kids retired.
+    pub async fn rotate(&self) -> Result<(String, Vec<String>), AuthError> {
+        let key = generate_key()?;
+        let kid = key.kid.clone();
+        let retired = self.store.rotate_signing_key(&key).await?;
+        self.reload().await?;
+        Ok((kid, retired))
+    }
+
+    /// The keys that sign or still verify, newest first, without their
+    /// private halves.
+    pub async fn published(&self) -> Result<Vec<KeyInfo>, AuthError> {
+        let keys = self.store.signing_keys(self.retention).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeyInfo {
+                published_until: k.retired_at.map(|at| at + self.retention),
+                kid: k.kid,
+                algorithm: k.algorithm,
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect())
     }
 
     pub fn sign(&self, claims: &AccessTokenClaims<'_>) -> Result<String, AuthError> {
@@ -156,7 +275,7 @@ impl KeyRing {
 
     /// The JWKS (RFC 7517 section 5) of every published key.
     pub async fn jwks(&self) -> Result<serde_json::Value, AuthError> {
-        let keys = self.store.signing_keys().await?;
+        let keys = self.store.signing_keys(self.retention).await?;
         let keys: Vec<serde_json::Value> = keys
             .iter()
             .map(|k| {

@@ -12,6 +12,7 @@ use crate::domain::scope::{Scope, ScopeSet};
 use crate::store::Store;
 
 pub mod accounts;
+pub mod admin;
 pub mod apps;
 pub mod authorizations;
 pub mod authorize;
@@ -20,6 +21,7 @@ pub mod cache;
 pub mod clients;
 pub mod introspect;
 pub mod jwt;
+pub mod keys;
 pub mod password_pool;
 pub mod revoke;
 pub mod sessions;
@@ -109,7 +111,7 @@ struct Inner {
 impl AuthService {
     /// Builds the service; makes sure a JWT signing key exists.
     pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
-        let keys = jwt::KeyRing::load(&store).await?;
+        let keys = jwt::KeyRing::load(&store, config.lifetimes.jwt_access_token).await?;
         let permits = config.password_hash_concurrency.max(1);
         Ok(AuthService {
             inner: Arc::new(Inner {

@@ -23,7 +23,7 @@ pub struct AppRecord {
     pub created_at: SystemTime,
 }
 
-const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
+pub(crate) const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
                        access_token_format, is_resource_server, created_at";
 
 impl AppRecord {

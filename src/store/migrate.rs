@@ -21,6 +21,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "invalidation_notify",
         sql: include_str!("../../migrations/0002_invalidation_notify.sql"),
     },
+    Migration {
+        version: 3,
+        name: "signing_key_notify",
+        sql: include_str!("../../migrations/0003_signing_key_notify.sql"),
+    },
 ];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.

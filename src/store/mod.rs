@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 use crate::domain::error::AuthError;
 
 pub mod accounts;
+pub mod admin;
 pub mod apps;
 pub mod grants;
 mod issue_batch;

@@ -61,6 +61,7 @@ async fn an_admin_creates_reads_and_disables_accounts() {
         .disable_account(with_bearer(
             v1::DisableAccountRequest {
                 id: created.id.clone(),
+                ..Default::default()
             },
             &token,
         ))
@@ -84,7 +85,10 @@ async fn disabling_an_account_deactivates_its_tokens() {
     assert!(app.introspect(&client, &bob_token).await.is_active());
     app.accounts()
         .disable_account(with_bearer(
-            v1::DisableAccountRequest { id: bob.id.clone() },
+            v1::DisableAccountRequest {
+                id: bob.id.clone(),
+                ..Default::default()
+            },
             &token,
         ))
         .await

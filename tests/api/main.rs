@@ -1,6 +1,8 @@
 //! Integration tests: a real authd over gRPC on a loopback port, over a
 //! real PostgreSQL, one fresh database per test.
 mod accounts;
+mod admin;
+mod admin_cli;
 mod apps;
 mod attacks;
 mod authorize;

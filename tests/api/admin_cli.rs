@@ -1,0 +1,388 @@
+//! The operator's `authd` commands (account, app, token, key), run as the
+//! real binary against the test's database while a real authd serves it:
+//! each does what it says, and the running server hears of it through the
+//! database's notifications, as another replica would.
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tonic::Code;
+
+use crate::admin::{Setup, active, eventually, kid, setup, synced};
+use crate::helpers::*;
+
+/// The test database as a connection string for DATABASE_URL.
+fn database_url(app: &TestApp) -> String {
+    use tokio_postgres::config::Host;
+    let config = app.db_config();
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    if let Some(host) = config.get_hosts().first() {
+        let host = match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        };
+        parts.push(format!("host={}", quote(&host)));
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={}", quote(user)));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(format!(
+            "password={}",
+            quote(&String::from_utf8_lossy(password))
+        ));
+    }
+    parts.push(format!("dbname={}", quote(&app.db_name)));
+    parts.join(" ")
+}
+
+struct Run {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn json(&self) -> serde_json::Value {
+        assert!(self.success, "authd failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}", self.stdout);
+        })
+    }
+}
+
+/// Runs `authd ARGS` against the test's database, with `stdin`.
+async fn authd(app: &TestApp, args: &[&str], stdin: &str) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(args)
+        .env("DATABASE_URL", database_url(app))
+        .env("RUST_LOG", "warn")
+        .env_remove("AUTHD_JWT_ACCESS_TOKEN_TTL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run authd");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("authd finishes")
+        .expect("authd output");
+    Run {
+        success: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn cli_lists_shows_and_deletes_apps_and_the_server_forgets_them_at_once() {
+    let Setup { app, gateway, .. } = setup().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read write").await;
+    let app_token = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    assert!(active(&app, &gateway, &app_token).await, "cached");
+
+    let listed = authd(&app, &["app", "list", "--json"], "").await.json();
+    let ids: Vec<&str> = listed["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["client_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&client.client_id.as_str()), "{listed}");
+    assert!(
+        !listed.to_string().contains("secret"),
+        "no secret or digest is printed"
+    );
+    let human = authd(&app, &["app", "list"], "").await;
+    assert!(human.success && human.stdout.contains(&client.client_id));
+
+    let shown = authd(&app, &["app", "show", &client.client_id, "--json"], "")
+        .await
+        .json();
+    assert_eq!(shown["app"]["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(shown["active_access_tokens"], 1);
+
+    let deleted = authd(&app, &["app", "delete", &client.client_id], "").await;
+    assert!(deleted.success, "{}", deleted.stderr);
+    assert!(deleted.stdout.contains("deleted"), "{}", deleted.stdout);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            !active(&app, &gateway, &app_token).await
+        })
+        .await,
+        "the server still says active a second after the CLI deleted the app"
+    );
+    assert_error(
+        app.client_credentials(&client, "read").await,
+        Code::Unauthenticated,
+        "invalid_client",
+    );
+    let again = authd(&app, &["app", "show", &client.client_id], "").await;
+    assert!(!again.success);
+    assert!(again.stderr.contains("no application"), "{}", again.stderr);
+}
+
+#[tokio::test]
+async fn cli_resets_a_password_read_from_standard_input_and_revokes_the_tokens() {
+    let Setup { app, gateway, .. } = setup().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let alice = app.create_user("alice", false).await;
+    let alice_token = app.user_token(&alice, &client, "read").await.access_token;
+    assert!(active(&app, &gateway, &alice_token).await, "cached");
+
+    let run = authd(
+        &app,
+        &["account", "reset-password", "--username", "alice", "--json"],
+        "a brand new password\n",
+    )
+    .await;
+    let out = run.json();
+    assert_eq!(out["account"]["username"], "alice");
+    assert_eq!(out["ended_sessions"], 1);
+    assert_eq!(out["revoked_grants"], 1);
+    assert!(!run.stdout.contains("a brand new password"));
+    assert!(!run.stderr.contains("a brand new password"));
+
+    assert_error(
+        app.login(&email("alice"), PASSWORD).await,
+        Code::Unauthenticated,
+        "invalid_credentials",
+    );
+    app.login(&email("alice"), "a brand new password")
+        .await
+        .expect("the new password works");
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            !active(&app, &gateway, &alice_token).await
+        })
+        .await,
+        "the server still says active a second after the reset"
+    );
+
+    // A bad password is refused, and changes nothing.
+    let short = authd(
+        &app,
+        &["account", "reset-password", "--username", "alice"],
+        "short\n",
+    )
+    .await;
+    assert!(!short.success);
+    assert!(short.stderr.contains("too short"), "{}", short.stderr);
+    app.login(&email("alice"), "a brand new password")
+        .await
+        .expect("unchanged");
+}
+
+#[tokio::test]
+async fn cli_disables_and_enables_an_account() {
+    let Setup { app, gateway, .. } = setup().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let alice = app.create_user("alice", false).await;
+    let alice_token = app.user_token(&alice, &client, "read").await.access_token;
+    assert!(active(&app, &gateway, &alice_token).await, "cached");
+
+    let disabled = authd(
+        &app,
+        &["account", "disable", "--username", "alice", "--json"],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(disabled["disabled"], true);
+    assert_error(
+        app.login(&email("alice"), PASSWORD).await,
+        Code::PermissionDenied,
+        "account_disabled",
+    );
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            !active(&app, &gateway, &alice_token).await
+        })
+        .await
+    );
+
+    let enabled = authd(&app, &["account", "enable", "--id", &alice.id], "").await;
+    assert!(enabled.success, "{}", enabled.stderr);
+    assert!(
+        enabled.stdout.contains("enabled alice"),
+        "{}",
+        enabled.stdout
+    );
+    app.login(&email("alice"), PASSWORD)
+        .await
+        .expect("alice logs in again");
+    assert!(active(&app, &gateway, &alice_token).await);
+}
+
+#[tokio::test]
+async fn cli_revokes_tokens_by_account_and_by_app() {
+    let Setup { app, gateway, .. } = setup().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let other = app.register_app(&[OOB], "read").await;
+    let alice = app.create_user("alice", false).await;
+    let bob = app.create_user("bob", false).await;
+    let alice_token = app.user_token(&alice, &client, "read").await.access_token;
+    let bob_token = app.user_token(&bob, &client, "read").await.access_token;
+    let other_token = app.user_token(&bob, &other, "read").await.access_token;
+    for t in [&alice_token, &bob_token, &other_token] {
+        assert!(active(&app, &gateway, t).await, "cached");
+    }
+
+    let by_account = authd(
+        &app,
+        &["token", "revoke", "--account-id", &alice.id, "--json"],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(by_account["revoked_grants"], 1);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            !active(&app, &gateway, &alice_token).await
+        })
+        .await
+    );
+    assert!(active(&app, &gateway, &bob_token).await, "only alice's");
+
+    let by_app = authd(
+        &app,
+        &["token", "revoke", "--client-id", &client.client_id],
+        "",
+    )
+    .await;
+    assert!(by_app.success, "{}", by_app.stderr);
+    assert!(
+        by_app.stdout.contains("revoked 1 grant"),
+        "{}",
+        by_app.stdout
+    );
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            !active(&app, &gateway, &bob_token).await
+        })
+        .await
+    );
+    assert!(
+        active(&app, &gateway, &other_token).await,
+        "only that app's"
+    );
+}
+
+#[tokio::test]
+async fn cli_rotates_the_signing_key_and_the_running_server_signs_with_the_new_one() {
+    let Setup { app, .. } = setup().await;
+    synced(&app).await;
+    let client = app.register_jwt_app("read").await;
+    let old_jwt = app
+        .client_credentials(&client, "read")
+        .await
+        .unwrap()
+        .access_token;
+    let old_kid = kid(&old_jwt);
+
+    let run = authd(&app, &["key", "rotate", "--json"], "").await;
+    let rotation = run.json();
+    let new_kid = rotation["key"]["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(rotation["retired"][0]["kid"], old_kid.as_str());
+    assert!(rotation["retired"][0]["published_until"].is_string());
+    assert!(!run.stdout.contains("private") && !run.stderr.contains("private"));
+
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            let jwt = app
+                .client_credentials(&client, "read")
+                .await
+                .unwrap()
+                .access_token;
+            kid(&jwt) == new_kid
+        })
+        .await,
+        "the running server switched to the new key"
+    );
+    assert!(
+        active(&app, &client, &old_jwt).await,
+        "old JWTs still verify"
+    );
+    let kids = crate::admin::http_jwks_kids(&app).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+
+    let listed = authd(&app, &["key", "list"], "").await;
+    assert!(listed.success, "{}", listed.stderr);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", listed.stdout);
+    assert!(lines[0].starts_with(&new_kid) && lines[0].contains("signing since"));
+    assert!(lines[1].starts_with(&old_kid) && lines[1].contains("published until"));
+}
+
+#[tokio::test]
+async fn cli_admin_commands_report_bad_input_clearly() {
+    let Setup { app, .. } = setup().await;
+    // No account named: clap's usage error.
+    let none = authd(&app, &["account", "disable"], "").await;
+    assert_eq!(none.code, Some(2), "{}", none.stderr);
+    // Two owners at once.
+    let both = authd(
+        &app,
+        &["token", "revoke", "--username", "a", "--client-id", "b"],
+        "",
+    )
+    .await;
+    assert_eq!(both.code, Some(2), "{}", both.stderr);
+    let unknown = authd(&app, &["token", "revoke", "--username", "nobody"], "").await;
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("no account with username nobody"),
+        "{}",
+        unknown.stderr
+    );
+    let bad_name = authd(&app, &["account", "enable", "--username", "no way!"], "").await;
+    assert!(!bad_name.success);
+    assert!(
+        bad_name.stderr.contains("not a valid username"),
+        "{}",
+        bad_name.stderr
+    );
+    // The password never comes from an argument.
+    let argument = authd(
+        &app,
+        &[
+            "account",
+            "reset-password",
+            "--username",
+            "root",
+            "--password",
+            "x",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(argument.code, Some(2), "{}", argument.stderr);
+    // Nothing changed meanwhile.
+    app.login(&email("root"), PASSWORD).await.unwrap();
+}
