@@ -19,6 +19,7 @@ mod introspect;
 mod jwt;
 mod openapi;
 mod purge;
+mod readme;
 mod revoke;
 mod sessions;
 mod token;
