@@ -109,9 +109,10 @@ where
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let trace = trace::RpcTraceLayer::new(options.request_timeout, service.metrics().clone());
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(trace::RpcTraceLayer::new(options.request_timeout))
+        .layer(trace)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

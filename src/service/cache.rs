@@ -79,6 +79,8 @@ pub struct IntrospectionCache {
     synced: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
+    client_hits: AtomicU64,
+    client_misses: AtomicU64,
 }
 
 impl IntrospectionCache {
@@ -93,6 +95,8 @@ impl IntrospectionCache {
             synced: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            client_hits: AtomicU64::new(0),
+            client_misses: AtomicU64::new(0),
         }
     }
 
@@ -135,7 +139,14 @@ impl IntrospectionCache {
         if !self.is_synced() {
             return None;
         }
-        self.clients.get(client_id)
+        let found = self.clients.get(client_id);
+        let counter = if found.is_some() {
+            &self.client_hits
+        } else {
+            &self.client_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     pub fn insert_client(&self, ticket: Ticket, app: AppRecord) {
@@ -194,6 +205,8 @@ impl IntrospectionCache {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            client_hits: self.client_hits.load(Ordering::Relaxed),
+            client_misses: self.client_misses.load(Ordering::Relaxed),
             tokens: self.tokens.len(),
             clients: self.clients.len(),
         }
@@ -204,6 +217,9 @@ impl IntrospectionCache {
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
+    /// Client authentications answered from the cache, and not.
+    pub client_hits: u64,
+    pub client_misses: u64,
     pub tokens: usize,
     pub clients: usize,
 }
