@@ -93,7 +93,13 @@ where
             "rpc",
             method = %request.uri().path(),
             request_id = id.to_str().unwrap_or_default(),
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
         );
+        crate::telemetry::otel::set_parent_from(&span, request.headers());
+        crate::telemetry::otel::name_server_span(&span, || {
+            request.uri().path().trim_start_matches('/').to_owned()
+        });
         let start = Instant::now();
         let deadline = self.deadline;
         let metrics = self.metrics.clone();

@@ -148,7 +148,13 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
         method = %request.method(),
         path = %request.uri().path(),
         request_id = value.to_str().unwrap_or_default(),
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
     );
+    crate::telemetry::otel::set_parent_from(&span, request.headers());
+    crate::telemetry::otel::name_server_span(&span, || {
+        format!("{} {}", request.method(), route.template())
+    });
     let start = Instant::now();
     let mut response =
         propagate::with_request_id(value.clone(), next.run(request).instrument(span.clone())).await;

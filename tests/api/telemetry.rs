@@ -1,6 +1,7 @@
-//! Logs of the real `authd` binary: request ids in every log line of a
-//! request, in the shim and in the core; no secret in any log line, even at
-//! trace level.
+//! Logs and traces of the real `authd` binary: request ids in every log
+//! line of a request, in the shim and in the core; no secret in any log
+//! line, even at trace level; and OpenTelemetry spans exported to a
+//! collector (a fake one here), the shim's and the core's in one trace.
 //!
 //! Each test runs `authd serve` as a process of its own, on the database of
 //! an in-process authd (which creates it, migrates it, and creates the
@@ -69,6 +70,8 @@ impl Process {
             ])
             .env("RUST_LOG", rust_log)
             .env_remove("AUTHD_LOG_FORMAT")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_SERVICE_NAME")
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -521,4 +524,134 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             panic!("the {what} is in the log: {line}");
         }
     }
+}
+
+// ---- OpenTelemetry ----
+
+/// A span as the fake collector received it.
+#[derive(Clone, Debug)]
+struct ExportedSpan {
+    service: String,
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+}
+
+/// An OTLP/HTTP collector on loopback that keeps every span it is sent.
+async fn fake_collector() -> (std::net::SocketAddr, Arc<Mutex<Vec<ExportedSpan>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message;
+
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let store = store.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut store = store.lock().unwrap();
+                for resource_spans in request.resource_spans {
+                    let service = resource_spans
+                        .resource
+                        .iter()
+                        .flat_map(|r| &r.attributes)
+                        .find(|a| a.key == "service.name")
+                        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                            Any::StringValue(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                        store.push(ExportedSpan {
+                            service: service.clone(),
+                            name: span.name,
+                            trace_id: span.trace_id,
+                            span_id: span.span_id,
+                            parent_span_id: span.parent_span_id,
+                        });
+                    }
+                }
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn spans_of_the_shim_and_the_core_are_exported_as_one_trace() {
+    let (collector, received) = fake_collector().await;
+    let app = spawn_app().await;
+    let endpoint = format!("http://{collector}");
+    let authd = Process::spawn(
+        &app,
+        "info",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "authd-under-test"),
+        ],
+    )
+    .await;
+    // A caller that is itself traced: its context is the parent.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let registered = reqwest::Client::new()
+        .post(authd.url("/api/v1/apps"))
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&serde_json::json!({"client_name": "traced", "redirect_uris": OOB}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    // A caller that is not: the trace starts at the shim.
+    let jwks = reqwest::get(authd.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    // Spans are exported in batches; shutting down flushes them.
+    authd.stop().await;
+
+    let spans = received.lock().unwrap().clone();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name:?} in {spans:#?}"))
+            .clone()
+    };
+    let shim = named("POST /api/v1/apps");
+    let core = named("authd.v1.Apps/RegisterApp");
+    assert_eq!(shim.service, "authd-under-test");
+    assert_eq!(shim.trace_id, hex(trace_id));
+    assert_eq!(shim.parent_span_id, hex(caller_span));
+    assert_eq!(core.trace_id, shim.trace_id, "one trace");
+    // The core's span hangs under the shim's (its span or one inside it).
+    let in_trace: Vec<&Vec<u8>> = spans
+        .iter()
+        .filter(|s| s.trace_id == shim.trace_id)
+        .map(|s| &s.span_id)
+        .collect();
+    assert!(in_trace.contains(&&core.parent_span_id), "{spans:#?}");
+
+    let shim = named("GET /.well-known/jwks.json");
+    let core = named("authd.v1.OAuth/GetJwks");
+    assert_eq!(core.trace_id, shim.trace_id);
+    assert_ne!(shim.trace_id, hex(trace_id));
+    assert!(shim.parent_span_id.is_empty() || shim.parent_span_id == vec![0; 8]);
 }
