@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 /// One sample of the exposition: name, labels, value.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -19,10 +19,10 @@ struct Sample {
 
 /// The samples of an OpenMetrics text exposition.
 #[derive(Debug)]
-struct Exposition(Vec<Sample>);
+pub(crate) struct Exposition(Vec<Sample>);
 
 impl Exposition {
-    fn parse(text: &str) -> Exposition {
+    pub(crate) fn parse(text: &str) -> Exposition {
         assert!(text.ends_with("# EOF\n"), "no EOF marker:\n{text}");
         let mut samples = Vec::new();
         for line in text
@@ -54,7 +54,7 @@ impl Exposition {
 
     /// The value of the sample with exactly these labels; 0 if absent
     /// (counters start at zero).
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let wanted: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -68,7 +68,7 @@ impl Exposition {
         found.first().map_or(0.0, |s| s.value)
     }
 
-    fn series(&self, name: &str) -> Vec<&Sample> {
+    pub(crate) fn series(&self, name: &str) -> Vec<&Sample> {
         self.0.iter().filter(|s| s.name == name).collect()
     }
 }

@@ -51,14 +51,31 @@ fn conninfo(config: &tokio_postgres::Config) -> String {
 }
 
 impl Process {
+    /// `authd serve` with the HTTP shim on a random port.
     async fn spawn(app: &TestApp, rust_log: &str, envs: &[(&str, &str)]) -> Process {
+        Process::start(
+            app,
+            rust_log,
+            envs,
+            &["--http-addr", "127.0.0.1:0"],
+            "http_addr",
+        )
+        .await
+    }
+
+    /// `authd serve` with these listener flags; `http` is then the address
+    /// logged as `http_field` (the HTTP or the metrics listener's).
+    async fn start(
+        app: &TestApp,
+        rust_log: &str,
+        envs: &[(&str, &str)],
+        listeners: &[&str],
+        http_field: &str,
+    ) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+            .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+            .args(listeners)
             .args([
-                "serve",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
                 "--database-url",
                 &conninfo(&app.db_config()),
                 "--log-format",
@@ -103,7 +120,7 @@ impl Process {
                         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                         .find_map(|l| l[name].as_str().map(str::to_owned))
                 };
-                (field("grpc_addr"), field("http_addr"))
+                (field("grpc_addr"), field(http_field))
             };
             if let (Some(grpc), Some(http)) = (grpc, http) {
                 process.grpc = grpc;
@@ -524,6 +541,39 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             panic!("the {what} is in the log: {line}");
         }
     }
+}
+
+#[tokio::test]
+async fn with_http_off_metrics_are_served_on_their_own_listener() {
+    let app = spawn_app().await;
+    let authd = Process::start(
+        &app,
+        "info",
+        &[],
+        &["--http-addr", "off", "--metrics-addr", "127.0.0.1:0"],
+        "metrics_addr",
+    )
+    .await;
+    let mut sessions = v1::sessions_client::SessionsClient::new(authd.channel().await);
+    let _ = sessions
+        .login(v1::LoginRequest {
+            email: email("nobody"),
+            password: "not a password".into(),
+        })
+        .await
+        .expect_err("no such account");
+    let response = reqwest::get(authd.url("/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let metrics = crate::metrics::Exposition::parse(&response.text().await.unwrap());
+    assert_eq!(
+        metrics.get(
+            "authd_login_failures_total",
+            &[("reason", "invalid_credentials")]
+        ),
+        1.0
+    );
+    assert!(metrics.series("authd_http_requests_total").is_empty());
+    authd.stop().await;
 }
 
 // ---- OpenTelemetry ----
