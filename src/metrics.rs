@@ -173,7 +173,8 @@ impl Rpc {
             .unwrap_or(OTHER_RPC))
     }
 
-    fn name(self) -> &'static str {
+    /// The method's path, or "other".
+    pub fn name(self) -> &'static str {
         RPC_METHODS.get(self.0).copied().unwrap_or("other")
     }
 }

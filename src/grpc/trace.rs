@@ -97,8 +97,9 @@ where
             otel.kind = tracing::field::Empty,
         );
         crate::telemetry::otel::set_parent_from(&span, request.headers());
+        // Named from the table, so that made-up paths share one name.
         crate::telemetry::otel::name_server_span(&span, || {
-            request.uri().path().trim_start_matches('/').to_owned()
+            rpc.name().trim_start_matches('/').to_owned()
         });
         let start = Instant::now();
         let deadline = self.deadline;
