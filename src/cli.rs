@@ -26,7 +26,7 @@ pub struct Cli {
 
     /// Export traces over OTLP (HTTP/protobuf) to this collector, e.g.
     /// http://127.0.0.1:4318 (spans go to its /v1/traces). Off by default.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_parser = telemetry::otel::parse_endpoint)]
     pub otlp_endpoint: Option<String>,
 
     /// service.name of the exported traces.

@@ -107,6 +107,28 @@ where
 
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Checks an OTLP endpoint when it is given, so that a typo stops
+/// start-up with a clear message rather than losing every span: an http
+/// URL with a host (authd has no TLS client for it). Empty means off.
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err(format!(
+            "{s:?}: the OTLP endpoint must be an http:// URL with a host, e.g. http://127.0.0.1:4318"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{s:?}: the OTLP endpoint takes no query or fragment"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// The SDK exports from a thread of its own, with no Tokio runtime; hyper
 /// needs one. This client runs each export on the service's runtime.
 #[derive(Debug)]
@@ -160,4 +182,31 @@ pub fn name_server_span(span: &tracing::Span, name: impl FnOnce() -> String) {
     }
     span.record("otel.name", name().as_str());
     span.record("otel.kind", "server");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_http_urls_with_a_host() {
+        assert_eq!(
+            parse_endpoint(" http://127.0.0.1:4318 ").unwrap(),
+            "http://127.0.0.1:4318"
+        );
+        assert_eq!(
+            parse_endpoint("http://collector/otlp").unwrap(),
+            "http://collector/otlp"
+        );
+        assert_eq!(parse_endpoint("").unwrap(), "");
+        for bad in [
+            "127.0.0.1:4318",
+            "collector",
+            "https://collector:4318",
+            "grpc://collector",
+            "http://collector/?x=1",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+    }
 }
