@@ -26,6 +26,20 @@ pub struct Cli {
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// Export traces over OTLP (HTTP/protobuf) to this collector, e.g.
+    /// http://127.0.0.1:4318 (spans go to its /v1/traces). Off by default.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_parser = telemetry::otel::parse_endpoint)]
+    pub otlp_endpoint: Option<String>,
+
+    /// service.name of the exported traces.
+    #[arg(
+        long,
+        env = "OTEL_SERVICE_NAME",
+        default_value = "authd",
+        global = true
+    )]
+    pub otel_service_name: String,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -108,7 +122,23 @@ pub enum AppCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    telemetry::init(cli.log_format);
+    let otel = cli
+        .otlp_endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|endpoint| telemetry::otel::OtelConfig {
+            endpoint: endpoint.to_owned(),
+            service_name: cli.otel_service_name.clone(),
+        });
+    let telemetry = telemetry::init(cli.log_format, otel.as_ref());
+    let result = run_command(cli).await;
+    // Spans still buffered are exported before exiting.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(*args).await,

@@ -165,6 +165,12 @@ pub struct HttpArgs {
     /// CIDR ranges, comma-separated, or "none".
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", default_value = "127.0.0.0/8,::1")]
     pub trusted_proxies: TrustedProxies,
+
+    /// Address of a listener of its own for GET /metrics (Prometheus), to
+    /// keep it off a public port. Default: none, and /metrics is served on
+    /// the HTTP listener (with --http-addr off, only here).
+    #[arg(long, env = "AUTHD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A socket address, or none ("off").
@@ -262,6 +268,8 @@ pub struct Config {
     pub service: ServiceConfig,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
+    /// A listener of its own for /metrics; `None`: on the HTTP listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl DatabaseArgs {
@@ -317,6 +325,7 @@ impl ServeArgs {
             service,
             health_interval: self.health_interval,
             shutdown_grace: self.shutdown_grace,
+            metrics_addr: self.http.metrics_addr,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded_postgres;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod proto;
 pub mod service;
 pub mod startup;

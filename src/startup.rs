@@ -20,6 +20,7 @@ use crate::store::{Store, StoreConfig, migrate};
 pub struct Application {
     grpc_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shutdown_grace: Duration,
     service: AuthService,
     shutdown: CancellationToken,
@@ -190,7 +191,8 @@ impl Application {
                 // The shim is a gRPC client of this very core, as when it
                 // runs alone, through the in-process channel.
                 let channel = shim_channel.clone().context("shim channel")?;
-                let shim = ShimState::in_process(channel, http.shim.clone());
+                let shim = ShimState::in_process(channel, http.shim.clone())
+                    .with_metrics(service.metrics().clone(), config.metrics_addr.is_none());
                 let listener = TcpListener::bind(http.addr)
                     .await
                     .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
@@ -204,9 +206,26 @@ impl Application {
             }
             None => None,
         };
+        let metrics_addr = match config.metrics_addr {
+            Some(addr) => {
+                let (addr, task) =
+                    serve_metrics(addr, service.metrics().clone(), shutdown.clone()).await?;
+                tasks.push(task);
+                Some(addr)
+            }
+            None => {
+                if http_addr.is_none() {
+                    tracing::info!(
+                        "metrics are not served: --http-addr is off and --metrics-addr unset"
+                    );
+                }
+                None
+            }
+        };
         Ok(Application {
             grpc_addr,
             http_addr,
+            metrics_addr,
             shutdown_grace: config.shutdown_grace,
             service,
             shutdown,
@@ -222,6 +241,11 @@ impl Application {
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The listener of /metrics alone, when it has one (`--metrics-addr`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn service(&self) -> &AuthService {
@@ -321,11 +345,18 @@ pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result
         .config(&args.issuer)
         .context("authd shim needs an HTTP address (--http-addr)")?;
     let shim = ShimState::new(&args.upstream, http.shim)?;
+    let shim = shim
+        .clone()
+        .with_metrics(shim.metrics().clone(), args.http.metrics_addr.is_none());
     let listener = TcpListener::bind(http.addr)
         .await
         .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
     tracing::info!(http_addr = %listener.local_addr()?, upstream = %args.upstream, "authd shim listening");
     let shutdown = CancellationToken::new();
+    if let Some(addr) = args.http.metrics_addr {
+        // Stops with the shutdown token; nothing waits for it.
+        let _ = serve_metrics(addr, shim.metrics().clone(), shutdown.clone()).await?;
+    }
     let server = tokio::spawn(crate::http::serve(
         listener,
         shim,
@@ -339,6 +370,25 @@ pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result
         Err(_) => tracing::warn!("shutdown grace period over: closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves /metrics alone on `addr` until `stop`.
+async fn serve_metrics(
+    addr: SocketAddr,
+    metrics: crate::metrics::Metrics,
+    stop: CancellationToken,
+) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics listener on {addr}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(metrics_addr = %addr, "authd metrics listening");
+    let task = tokio::spawn(crate::http::metrics::serve(
+        listener,
+        metrics,
+        stop.cancelled_owned(),
+    ));
+    Ok((addr, task))
 }
 
 /// SIGINT and SIGTERM, listened for from the moment this is created: a

@@ -1,6 +1,11 @@
 //! Logging, set up once: human-readable lines by default, JSON on request;
-//! the level comes from RUST_LOG (default: info).
-use tracing_subscriber::EnvFilter;
+//! the level comes from RUST_LOG (default: info). With an OTLP endpoint,
+//! spans are also exported as OpenTelemetry traces (`otel`).
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+pub mod otel;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -9,16 +14,38 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(format: LogFormat) {
+/// Installs the logger (and the trace exporter, if `otel` says where).
+/// Keep the guard: its `shutdown` flushes the spans not yet exported.
+pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> otel::Guard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower=warn,h2=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (exporter, guard) = match otel.map(otel::layer).transpose() {
+        Ok(Some((layer, guard))) => (Some(layer), guard),
+        Ok(None) => (None, otel::Guard::none()),
+        Err(e) => {
+            // Logging is not up yet: this is the one place to say so.
+            eprintln!("authd: OpenTelemetry export is off: {e:#}");
+            (None, otel::Guard::none())
+        }
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    // try_init: tests and embedders may have installed a subscriber already.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
+    // try_init: tests and embedders may have installed a subscriber already.
+    let installed = tracing_subscriber::registry()
+        .with(exporter)
+        .with(fmt)
+        .with(filter)
+        .try_init()
+        .is_ok();
+    if installed {
+        guard.activate();
+        guard
+    } else {
+        otel::Guard::none()
+    }
 }

@@ -9,5 +9,6 @@ pub mod error;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod request_id;
 pub mod scope;
 pub mod secret;

@@ -116,8 +116,9 @@ pub fn in_process(
         trusted_proxies: TrustedProxies::none(),
         request_timeout,
     };
+    let trace = trace::RpcTraceLayer::new(request_timeout, service.metrics().clone());
     let routes = core_routes(service, &options, health_service)?.prepare();
-    let stack = trace::RpcTraceLayer::new(request_timeout).layer(routes);
+    let stack = trace.layer(routes);
     Ok(CoreChannel::new(tower::ServiceExt::<
         http::Request<tonic::body::Body>,
     >::map_err(
@@ -143,10 +144,11 @@ where
         + Send
         + 'static,
 {
+    let trace = trace::RpcTraceLayer::new(options.request_timeout, service.metrics().clone());
     let routes = core_routes(service, &options, health_service)?;
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(trace::RpcTraceLayer::new(options.request_timeout))
+        .layer(trace)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

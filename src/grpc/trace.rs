@@ -1,7 +1,11 @@
-//! One tracing span per RPC, with its method, gRPC status and latency, and
-//! one deadline for every RPC. A tower layer rather than per-handler code,
-//! so that every service (including health and reflection) is covered the
-//! same way.
+//! One tracing span per RPC, with its method, request id, gRPC status and
+//! latency, its metrics, and one deadline for every RPC. A tower layer
+//! rather than per-handler code, so that every service (including health
+//! and reflection) is covered the same way.
+//!
+//! The request id is the caller's `x-request-id` (the shim forwards its
+//! own) when it is acceptable, or a new one, which is then returned in the
+//! response's `x-request-id` metadata.
 //!
 //! The deadline is what bounds a request when PostgreSQL hangs rather than
 //! goes away: its statement_timeout is enforced by the server, which then
@@ -15,15 +19,20 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::request_id;
+use crate::metrics::{Metrics, Rpc};
 
-#[derive(Clone, Copy, Debug)]
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Debug)]
 pub struct RpcTraceLayer {
     deadline: Duration,
+    metrics: Metrics,
 }
 
 impl RpcTraceLayer {
-    pub fn new(deadline: Duration) -> RpcTraceLayer {
-        RpcTraceLayer { deadline }
+    pub fn new(deadline: Duration, metrics: Metrics) -> RpcTraceLayer {
+        RpcTraceLayer { deadline, metrics }
     }
 }
 
@@ -34,6 +43,7 @@ impl<S> Layer<S> for RpcTraceLayer {
         RpcTrace {
             inner,
             deadline: self.deadline,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -42,6 +52,7 @@ impl<S> Layer<S> for RpcTraceLayer {
 pub struct RpcTrace<S> {
     inner: S,
     deadline: Duration,
+    metrics: Metrics,
 }
 
 impl<S, B> Service<http::Request<B>> for RpcTrace<S>
@@ -58,25 +69,45 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let rpc = Rpc::from_path(request.uri().path());
+        // A caller's acceptable id is kept (the shim always sends one); a
+        // new one is made otherwise, and only then returned to the caller,
+        // which does not know it (the shim's calls pay nothing for this).
+        let (id, generated) = match request
+            .headers()
+            .get(&X_REQUEST_ID)
+            .filter(|v| request_id::is_acceptable(v.as_bytes()))
+        {
+            Some(id) => (id.clone(), false),
+            None => {
+                let id = http::HeaderValue::try_from(request_id::generate())
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
+                request
+                    .headers_mut()
+                    .insert(X_REQUEST_ID.clone(), id.clone());
+                (id, true)
+            }
+        };
         let span = tracing::info_span!(
             "rpc",
             method = %request.uri().path(),
-            request_id = tracing::field::Empty,
+            request_id = id.to_str().unwrap_or_default(),
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
         );
-        if let Some(id) = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            span.record("request_id", id);
-        }
+        crate::telemetry::otel::set_parent_from(&span, request.headers());
+        // Named from the table, so that made-up paths share one name.
+        crate::telemetry::otel::name_server_span(&span, || {
+            rpc.name().trim_start_matches('/').to_owned()
+        });
         let start = Instant::now();
         let deadline = self.deadline;
+        let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let result = match tokio::time::timeout(deadline, future).await {
+                let mut result = match tokio::time::timeout(deadline, future).await {
                     Ok(result) => result,
                     Err(_) => {
                         tracing::warn!(?deadline, "rpc deadline passed: answering UNAVAILABLE");
@@ -90,8 +121,9 @@ where
                         Ok(tonic::Status::from(error).into_http())
                     }
                 };
-                let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-                match &result {
+                let elapsed = start.elapsed();
+                let latency_ms = elapsed.as_secs_f64() * 1000.0;
+                match &mut result {
                     Ok(response) => {
                         // A failed unary call is a trailers-only response,
                         // whose grpc-status is a header; success puts 0 in
@@ -102,6 +134,10 @@ where
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.parse::<i32>().ok())
                             .unwrap_or(0);
+                        metrics.rpc(rpc, status, elapsed);
+                        if generated {
+                            response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+                        }
                         let code = tonic::Code::from_i32(status);
                         if matches!(
                             code,
@@ -112,7 +148,10 @@ where
                             tracing::info!(status = ?code, latency_ms, "rpc");
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, latency_ms, "rpc transport error"),
+                    Err(e) => {
+                        metrics.rpc(rpc, tonic::Code::Unknown as i32, elapsed);
+                        tracing::error!(error = %e, latency_ms, "rpc transport error")
+                    }
                 }
                 result
             }

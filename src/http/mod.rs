@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 use tracing::Instrument;
 
-use crate::domain::secret::random_token;
+use crate::domain::request_id;
 
 pub mod api;
 pub mod authorize;
@@ -26,9 +26,11 @@ pub mod error;
 pub mod input;
 pub mod login;
 pub mod meta;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod params;
+pub mod propagate;
 pub mod state;
 
 pub use state::{ShimConfig, ShimState};
@@ -80,6 +82,7 @@ pub fn router(state: ShimState) -> Router {
         )
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/openapi.json", get(meta::openapi))
+        .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/assets/authd.css", get(meta::stylesheet))
@@ -87,7 +90,7 @@ pub fn router(state: ShimState) -> Router {
         .route("/headers/original/missing.png", get(meta::missing_image))
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -102,7 +105,7 @@ pub fn found(location: &str) -> Response {
     }
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (
         axum::http::StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({ "error": "Record not found" })),
@@ -112,32 +115,54 @@ async fn not_found() -> Response {
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// One span per request, with a request id (the caller's `x-request-id`, or
-/// a new one) that is forwarded to the core and returned to the caller.
-/// Only the path is logged: codes and tokens travel in query strings.
-async fn observe(mut request: Request, next: Next) -> Response {
-    let id = request
+/// One span per request, with a request id (the caller's `x-request-id`
+/// if acceptable, or a new one) that every call to the core carries and
+/// that is returned to the caller; and the request's metrics, by route
+/// template. Only the path is logged: codes and tokens travel in query
+/// strings.
+async fn observe(State(state): State<ShimState>, mut request: Request, next: Next) -> Response {
+    let route = crate::metrics::Route::new(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+        request.method(),
+    );
+    let value = match request
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| random_token()[..16].to_owned());
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request
-        .headers_mut()
-        .insert(X_REQUEST_ID.clone(), value.clone());
+        .filter(|v| request_id::is_acceptable(v.as_bytes()))
+    {
+        Some(id) => id.clone(),
+        None => {
+            let value = HeaderValue::try_from(request_id::generate())
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+            request
+                .headers_mut()
+                .insert(X_REQUEST_ID.clone(), value.clone());
+            value
+        }
+    };
     let span = tracing::info_span!(
         "http",
         method = %request.method(),
         path = %request.uri().path(),
-        request_id = %id,
+        request_id = value.to_str().unwrap_or_default(),
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
     );
+    crate::telemetry::otel::set_parent_from(&span, request.headers());
+    crate::telemetry::otel::name_server_span(&span, || {
+        format!("{} {}", request.method(), route.template())
+    });
     let start = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let mut response =
+        propagate::with_request_id(value.clone(), next.run(request).instrument(span.clone())).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    state.metrics().http(route, status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        let status = response.status().as_u16();
         if response.status().is_server_error() {
             tracing::warn!(status, latency_ms, "request failed");
         } else {

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
+
+use super::propagate::Propagate;
+use crate::metrics::Metrics;
 
 use crate::domain::client_ip::TrustedProxies;
 use crate::domain::error::AuthError;
@@ -45,7 +49,15 @@ pub struct ShimState {
 struct Inner {
     channel: CoreChannel,
     config: ShimConfig,
+    metrics: Metrics,
+    /// Whether GET /metrics answers on the HTTP listener (not when the
+    /// metrics have a listener of their own).
+    metrics_on_http: bool,
 }
+
+/// The channel to the core, adding the request id (and trace context) of
+/// the HTTP request being served to every call.
+pub type ShimChannel = InterceptedService<CoreChannel, Propagate>;
 
 impl ShimState {
     /// A shim in front of the core at `upstream` (e.g. http://127.0.0.1:50051).
@@ -69,32 +81,58 @@ impl ShimState {
 
     fn with_channel(channel: CoreChannel, config: ShimConfig) -> ShimState {
         ShimState {
-            inner: Arc::new(Inner { channel, config }),
+            inner: Arc::new(Inner {
+                channel,
+                config,
+                metrics: Metrics::new(),
+                metrics_on_http: true,
+            }),
         }
+    }
+
+    /// The shim counting into `metrics` (the process's, shared with the
+    /// core), and serving them at GET /metrics if `on_http`.
+    pub fn with_metrics(self, metrics: Metrics, on_http: bool) -> ShimState {
+        ShimState {
+            inner: Arc::new(Inner {
+                channel: self.inner.channel.clone(),
+                config: self.inner.config.clone(),
+                metrics,
+                metrics_on_http: on_http,
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn metrics_on_http(&self) -> bool {
+        self.inner.metrics_on_http
     }
 
     pub fn config(&self) -> &ShimConfig {
         &self.inner.config
     }
 
-    pub fn apps(&self) -> AppsClient<CoreChannel> {
-        AppsClient::new(self.inner.channel.clone())
+    pub fn apps(&self) -> AppsClient<ShimChannel> {
+        AppsClient::new(self.channel())
     }
 
-    pub fn oauth(&self) -> OAuthClient<CoreChannel> {
-        OAuthClient::new(self.inner.channel.clone())
+    pub fn oauth(&self) -> OAuthClient<ShimChannel> {
+        OAuthClient::new(self.channel())
     }
 
-    pub fn sessions(&self) -> SessionsClient<CoreChannel> {
-        SessionsClient::new(self.inner.channel.clone())
+    pub fn sessions(&self) -> SessionsClient<ShimChannel> {
+        SessionsClient::new(self.channel())
     }
 
-    pub fn accounts(&self) -> AccountsClient<CoreChannel> {
-        AccountsClient::new(self.inner.channel.clone())
+    pub fn accounts(&self) -> AccountsClient<ShimChannel> {
+        AccountsClient::new(self.channel())
     }
 
-    pub fn channel(&self) -> CoreChannel {
-        self.inner.channel.clone()
+    pub fn channel(&self) -> ShimChannel {
+        InterceptedService::new(self.inner.channel.clone(), Propagate)
     }
 
     /// The URL of a path on this service.
@@ -115,19 +153,22 @@ fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoin
         .http2_keep_alive_interval(Duration::from_secs(30)))
 }
 
-/// A gRPC request carrying what the core should know of the HTTP request:
-/// its request id, and the Authorization header (client credentials or a
-/// bearer token), which the core parses itself so both transports agree.
+/// A gRPC request carrying the Authorization header (client credentials or
+/// a bearer token), which the core parses itself so both transports agree.
+/// (The request id is added to every call by the channel: `Propagate`.)
 pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
-    forwarding(message, headers, &["x-request-id", "authorization"])
+    forwarding(message, headers, &["authorization"])
 }
 
 /// A request to the core for the OAuth endpoints, whose client credentials
 /// the shim has already moved into the message: no `authorization`
 /// metadata, which HTTP/2 would send uncompressed on every call (hpack
 /// never indexes it).
-pub fn grpc_request_without_authorization<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
-    forwarding(message, headers, &["x-request-id"])
+pub fn grpc_request_without_authorization<T>(
+    message: T,
+    _headers: &HeaderMap,
+) -> tonic::Request<T> {
+    tonic::Request::new(message)
 }
 
 /// Forwards the named headers as metadata. Never `x-forwarded-for`: the

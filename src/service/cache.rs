@@ -86,6 +86,8 @@ pub struct IntrospectionCache {
     /// Woken when the signing keys may have changed (a notification, or a
     /// listener that reconnected and may have missed one).
     key_changes: tokio::sync::Notify,
+    client_hits: AtomicU64,
+    client_misses: AtomicU64,
 }
 
 impl IntrospectionCache {
@@ -101,6 +103,8 @@ impl IntrospectionCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             key_changes: tokio::sync::Notify::new(),
+            client_hits: AtomicU64::new(0),
+            client_misses: AtomicU64::new(0),
         }
     }
 
@@ -143,7 +147,14 @@ impl IntrospectionCache {
         if !self.is_synced() {
             return None;
         }
-        self.clients.get(client_id)
+        let found = self.clients.get(client_id);
+        let counter = if found.is_some() {
+            &self.client_hits
+        } else {
+            &self.client_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     pub fn insert_client(&self, ticket: Ticket, app: AppRecord) {
@@ -210,6 +221,8 @@ impl IntrospectionCache {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            client_hits: self.client_hits.load(Ordering::Relaxed),
+            client_misses: self.client_misses.load(Ordering::Relaxed),
             tokens: self.tokens.len(),
             clients: self.clients.len(),
         }
@@ -220,6 +233,9 @@ impl IntrospectionCache {
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
+    /// Client authentications answered from the cache, and not.
+    pub client_hits: u64,
+    pub client_misses: u64,
     pub tokens: usize,
     pub clients: usize,
 }

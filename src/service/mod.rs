@@ -105,7 +105,8 @@ struct Inner {
     password_hashing: password_pool::PasswordPool,
     cache: Arc<cache::IntrospectionCache>,
     cold_lookups: Semaphore,
-    throttles: throttle::Throttles,
+    throttles: Arc<throttle::Throttles>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl AuthService {
@@ -113,14 +114,19 @@ impl AuthService {
     pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
         let keys = jwt::KeyRing::load(&store, config.lifetimes.jwt_access_token).await?;
         let permits = config.password_hash_concurrency.max(1);
+        let cache = Arc::new(cache::IntrospectionCache::new(config.cache_capacity));
+        let throttles = Arc::new(throttle::Throttles::new(&config.rate_limits));
+        let metrics = crate::metrics::Metrics::new();
+        metrics.attach_core(store.clone(), cache.clone(), throttles.clone());
         Ok(AuthService {
             inner: Arc::new(Inner {
                 store,
                 keys,
                 password_hashing: password_pool::PasswordPool::new(permits),
-                cache: Arc::new(cache::IntrospectionCache::new(config.cache_capacity)),
+                cache,
                 cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
-                throttles: throttle::Throttles::new(&config.rate_limits),
+                throttles,
+                metrics,
                 config,
             }),
         })
@@ -147,6 +153,11 @@ impl AuthService {
                 Err(AuthError::unavailable())
             }
         }
+    }
+
+    /// The process's metrics; the in-process shim adds its own to them.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub(crate) fn throttles(&self) -> &throttle::Throttles {

@@ -57,7 +57,11 @@ impl PasswordPool {
         T: Send + 'static,
     {
         let (done, result) = oneshot::channel();
+        // The hashing thread works in the request's span, so that anything
+        // logged there carries the request id.
+        let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            let _entered = span.enter();
             let _ = done.send(work());
         });
         self.jobs.send(job).map_err(|_| AuthError::internal())?;

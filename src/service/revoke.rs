@@ -38,6 +38,7 @@ impl AuthService {
         self.store().revoke_grant(record.grant_id).await?;
         self.cache()
             .invalidate(&Invalidation::Grant(record.grant_id));
+        self.metrics().token_revoked();
         tracing::info!(
             grant_id = record.grant_id,
             app_id = caller.id,

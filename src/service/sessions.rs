@@ -8,6 +8,7 @@ use crate::domain::account::Email;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
 use crate::domain::secret::Secret;
+use crate::metrics::LoginFailure;
 use crate::store::accounts::AccountRecord;
 
 pub struct OpenedSession {
@@ -28,6 +29,24 @@ impl AuthService {
     /// keep counting: a success, or a failure of ours (the database down),
     /// gives the attempt back.
     pub async fn login(
+        &self,
+        email: &str,
+        password: &Secret,
+        client_ip: Option<IpAddr>,
+    ) -> Result<OpenedSession, AuthError> {
+        let result = self.throttled_login(email, password, client_ip).await;
+        if let Err(e) = &result {
+            self.metrics().login_failed(match e.kind {
+                ErrorKind::InvalidCredentials => LoginFailure::InvalidCredentials,
+                ErrorKind::RateLimited => LoginFailure::RateLimited,
+                ErrorKind::AccountDisabled => LoginFailure::AccountDisabled,
+                _ => LoginFailure::Other,
+            });
+        }
+        result
+    }
+
+    async fn throttled_login(
         &self,
         email: &str,
         password: &Secret,

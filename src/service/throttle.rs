@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::domain::error::{AuthError, Throttle};
@@ -104,6 +105,8 @@ pub struct Limiter {
     rate: Option<Rate>,
     /// Per key, the GCRA's theoretical arrival time.
     arrivals: Mutex<HashMap<String, Instant>>,
+    /// Attempts refused, for the metrics.
+    refused: AtomicU64,
 }
 
 /// An attempt that was counted; give it back with `Limiter::refund`.
@@ -116,6 +119,7 @@ impl Limiter {
             what,
             rate,
             arrivals: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -146,6 +150,7 @@ impl Limiter {
         if ahead > tolerance {
             let retry_after = ahead - tolerance;
             tracing::info!(limit = self.what, retry_after = ?retry_after, "rate limited");
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(AuthError::rate_limited(Throttle {
                 limit: rate.limit,
                 retry_after,
@@ -153,6 +158,11 @@ impl Limiter {
         }
         arrivals.insert(key.to_owned(), tat + interval);
         Ok(Attempt(Some(key.to_owned())))
+    }
+
+    /// How many attempts this limit has refused.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Gives a counted attempt back (a login that succeeded).

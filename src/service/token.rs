@@ -17,6 +17,7 @@ use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{Digest, Secret, random_token};
+use crate::metrics::Grant;
 use crate::store::apps::AppRecord;
 use crate::store::grants::{self, NewAccessToken, NewRefreshToken};
 use crate::store::unix_seconds;
@@ -73,11 +74,19 @@ impl AuthService {
             }
         };
         let app = self.authenticate_client(request.client.as_ref()).await?;
-        match grant_type {
-            GrantType::AuthorizationCode => self.redeem_code(&app, request).await,
-            GrantType::ClientCredentials => self.client_credentials(&app, request).await,
-            GrantType::RefreshToken => self.refresh(&app, request).await,
-        }
+        let (issued, grant) = match grant_type {
+            GrantType::AuthorizationCode => (
+                self.redeem_code(&app, request).await?,
+                Grant::AuthorizationCode,
+            ),
+            GrantType::ClientCredentials => (
+                self.client_credentials(&app, request).await?,
+                Grant::ClientCredentials,
+            ),
+            GrantType::RefreshToken => (self.refresh(&app, request).await?, Grant::RefreshToken),
+        };
+        self.metrics().token_issued(grant);
+        Ok(issued)
     }
 
     async fn redeem_code(

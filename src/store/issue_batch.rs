@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
 
 use super::apps::scopes_to_sql;
 use super::grants::NewAccessToken;
@@ -22,6 +23,8 @@ pub(super) struct Pending {
     app_id: i64,
     token: NewAccessToken,
     done: oneshot::Sender<Result<(), StoreError>>,
+    /// The request's span: a row written on its own is logged in it.
+    span: tracing::Span,
 }
 
 pub(super) type Queue = mpsc::UnboundedSender<Pending>;
@@ -56,6 +59,7 @@ impl Store {
                 app_id,
                 token,
                 done,
+                span: tracing::Span::current(),
             })
             .map_err(|_| StoreError::Unavailable("the issuance writer has stopped".into()))?;
         result
@@ -92,7 +96,10 @@ fn start(store: Store) -> Queue {
 async fn write(store: &Store, batch: Vec<Pending>) {
     if batch.len() == 1 {
         let p = batch.into_iter().next().expect("one");
-        let result = store.issue_app_token(p.app_id, &p.token).await;
+        let result = store
+            .issue_app_token(p.app_id, &p.token)
+            .instrument(p.span)
+            .await;
         let _ = p.done.send(result);
         return;
     }
@@ -112,7 +119,10 @@ async fn write(store: &Store, batch: Vec<Pending>) {
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batched issuance failed; retrying row by row");
             for p in batch {
-                let result = store.issue_app_token(p.app_id, &p.token).await;
+                let result = store
+                    .issue_app_token(p.app_id, &p.token)
+                    .instrument(p.span)
+                    .await;
                 let _ = p.done.send(result);
             }
         }

@@ -89,6 +89,8 @@ pub struct TestOptions {
     pub http_request_timeout: Duration,
     pub trusted_proxies: TrustedProxies,
     pub purge_interval: Option<Duration>,
+    /// A listener of its own for /metrics (`--metrics-addr`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for TestOptions {
@@ -100,6 +102,7 @@ impl Default for TestOptions {
             http_request_timeout: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::loopback(),
             purge_interval: None,
+            metrics_addr: None,
         }
     }
 }
@@ -212,6 +215,7 @@ async fn try_spawn_app(
         service: options.service,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
+        metrics_addr: options.metrics_addr,
     })
     .await?;
     test_app.channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))

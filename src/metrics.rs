@@ -1,0 +1,717 @@
+//! Prometheus metrics, served at `/metrics` (OpenMetrics text).
+//!
+//! The hot path (every RPC and HTTP request, every introspection) only adds
+//! to relaxed atomics in tables laid out once: an RPC or a route is an index
+//! into a static table, a status an index into a fixed array, so there is no
+//! allocation, lock or label hashing per request. Labels are written only at
+//! scrape time, by a `prometheus_client` collector, which also reads what
+//! other parts keep anyway (cache counters, the pool's status, rate-limit
+//! refusals) rather than copying it on every request.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::exemplar::Exemplar;
+use prometheus_client::registry::Registry;
+
+use crate::service::cache::IntrospectionCache;
+use crate::service::throttle::Throttles;
+use crate::store::Store;
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the latency buckets, in seconds: from 50µs (a warm
+/// introspection) to 10s (the longest request timeout by default).
+const BUCKETS: [f64; 17] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+/// The same bounds in nanoseconds, for the comparison on the hot path.
+const BUCKET_NANOS: [u64; 17] = [
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// A latency histogram of relaxed atomics; the last bucket is +Inf.
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let i = BUCKET_NANOS
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(BUCKET_NANOS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// What the exposition shows, or None if nothing was observed.
+    fn snapshot(&self) -> Option<Snapshot> {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
+        if count == 0 {
+            return None;
+        }
+        let buckets = BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(counts)
+            .collect();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        Some(Snapshot {
+            sum,
+            count,
+            buckets,
+        })
+    }
+}
+
+/// A histogram at scrape time: the sum in seconds, the count, and each
+/// bucket's upper bound with its own (not cumulative) count.
+struct Snapshot {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+// ---- gRPC ----
+
+/// authd's RPCs, and the standard services next to them. Anything else
+/// (reflection, an unknown path a client made up) counts as "other", so
+/// a client cannot grow the label set.
+pub const RPC_METHODS: &[&str] = &[
+    "/authd.v1.OAuth/Introspect",
+    "/authd.v1.OAuth/IntrospectBatch",
+    "/authd.v1.OAuth/ExchangeToken",
+    "/authd.v1.OAuth/Revoke",
+    "/authd.v1.OAuth/PrepareAuthorization",
+    "/authd.v1.OAuth/Authorize",
+    "/authd.v1.OAuth/GetJwks",
+    "/authd.v1.OAuth/ListAuthorizedApps",
+    "/authd.v1.OAuth/RevokeAuthorizedApp",
+    "/authd.v1.Apps/RegisterApp",
+    "/authd.v1.Apps/VerifyAppCredentials",
+    "/authd.v1.Apps/SetResourceServer",
+    "/authd.v1.Sessions/Login",
+    "/authd.v1.Sessions/Logout",
+    "/authd.v1.Sessions/GetSession",
+    "/authd.v1.Accounts/CreateAccount",
+    "/authd.v1.Accounts/GetAccount",
+    "/authd.v1.Accounts/DisableAccount",
+    "/authd.v1.Accounts/VerifyAccountCredentials",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
+const OTHER_RPC: usize = RPC_METHODS.len();
+
+/// gRPC status codes by number, named as tonic names them.
+pub const GRPC_CODES: [&str; 17] = [
+    "Ok",
+    "Cancelled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// The index of an RPC path in `RPC_METHODS` (or "other"): resolved once
+/// per request, then used for every counter of that request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rpc(usize);
+
+impl Rpc {
+    pub fn from_path(path: &str) -> Rpc {
+        Rpc(RPC_METHODS
+            .iter()
+            .position(|m| *m == path)
+            .unwrap_or(OTHER_RPC))
+    }
+
+    /// The method's path, or "other".
+    pub fn name(self) -> &'static str {
+        RPC_METHODS.get(self.0).copied().unwrap_or("other")
+    }
+}
+
+struct RpcStats {
+    codes: [AtomicU64; GRPC_CODES.len()],
+    latency: Histogram,
+}
+
+// ---- HTTP ----
+
+/// The shim's routes, as the router declares them. Requests that match
+/// none (404s of the fallback) count as "unmatched": the raw path never
+/// becomes a label.
+pub const HTTP_ROUTES: &[&str] = &[
+    "/oauth/introspect",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/authorize",
+    "/oauth/userinfo",
+    "/oauth/authorized_applications",
+    "/oauth/authorized_applications/{id}/revoke",
+    "/api/v1/apps",
+    "/api/v1/apps/verify_credentials",
+    "/api/v1/accounts/verify_credentials",
+    "/api/v1/authorized_applications",
+    "/api/v1/authorized_applications/{id}",
+    "/api/v1/instance",
+    "/api/v2/instance",
+    "/auth/sign_in",
+    "/auth/sign_out",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/jwks.json",
+    "/openapi.json",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/assets/authd.css",
+    "/avatars/original/missing.png",
+    "/headers/original/missing.png",
+];
+const UNMATCHED_ROUTE: usize = HTTP_ROUTES.len();
+const HTTP_METHODS: [&str; 5] = ["GET", "POST", "DELETE", "HEAD", "other"];
+/// Distinct statuses tracked per route and method; one route answers a
+/// handful. Past this, a status counts as "other".
+const STATUS_SLOTS: usize = 16;
+
+/// A route and method, resolved once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    route: usize,
+    method: usize,
+}
+
+impl Route {
+    /// `matched` is the route template axum matched, if any.
+    pub fn new(matched: Option<&str>, method: &http::Method) -> Route {
+        let route = matched
+            .and_then(|m| HTTP_ROUTES.iter().position(|r| *r == m))
+            .unwrap_or(UNMATCHED_ROUTE);
+        let method = match *method {
+            http::Method::GET => 0,
+            http::Method::POST => 1,
+            http::Method::DELETE => 2,
+            http::Method::HEAD => 3,
+            _ => 4,
+        };
+        Route { route, method }
+    }
+
+    fn index(self) -> usize {
+        self.route * HTTP_METHODS.len() + self.method
+    }
+
+    /// The route template, or "unmatched".
+    pub fn template(self) -> &'static str {
+        HTTP_ROUTES.get(self.route).copied().unwrap_or("unmatched")
+    }
+}
+
+struct RouteStats {
+    /// Each slot is a status (0: free) and its count; a status claims a
+    /// free slot once, with a compare-and-swap.
+    statuses: [(AtomicU16, AtomicU64); STATUS_SLOTS],
+    other_statuses: AtomicU64,
+    latency: Histogram,
+}
+
+impl RouteStats {
+    fn new() -> RouteStats {
+        RouteStats {
+            statuses: std::array::from_fn(|_| (AtomicU16::new(0), AtomicU64::new(0))),
+            other_statuses: AtomicU64::new(0),
+            latency: Histogram::new(),
+        }
+    }
+
+    fn count(&self, status: u16) {
+        for (slot, count) in &self.statuses {
+            let current = slot.load(Ordering::Relaxed);
+            let claimed = current == status
+                || (current == 0
+                    && match slot.compare_exchange(0, status, Ordering::Relaxed, Ordering::Relaxed)
+                    {
+                        Ok(_) => true,
+                        Err(other) => other == status,
+                    });
+            if claimed {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other_statuses.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// ---- what the service counts ----
+
+/// How a token was obtained (RFC 6749 grant types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    AuthorizationCode = 0,
+    ClientCredentials = 1,
+    RefreshToken = 2,
+}
+const GRANTS: [&str; 3] = ["authorization_code", "client_credentials", "refresh_token"];
+
+/// Why a login failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginFailure {
+    InvalidCredentials = 0,
+    RateLimited = 1,
+    AccountDisabled = 2,
+    /// Anything else: the database down, an internal error.
+    Other = 3,
+}
+const LOGIN_FAILURES: [&str; 4] = [
+    "invalid_credentials",
+    "rate_limited",
+    "account_disabled",
+    "other",
+];
+
+/// What the core reads at scrape time.
+struct CoreSources {
+    store: Store,
+    cache: Arc<IntrospectionCache>,
+    throttles: Arc<Throttles>,
+}
+
+/// The metrics of one authd process (or of one `Application` in tests):
+/// cheap to clone, shared by the core and the in-process shim.
+#[derive(Clone)]
+pub struct Metrics(Arc<Stats>);
+
+struct Stats {
+    rpcs: Vec<RpcStats>,
+    routes: Vec<RouteStats>,
+    tokens_issued: [AtomicU64; GRANTS.len()],
+    tokens_revoked: AtomicU64,
+    login_failures: [AtomicU64; LOGIN_FAILURES.len()],
+    core: std::sync::OnceLock<CoreSources>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Metrics of the HTTP shim only, until `attach_core` adds the core's.
+    pub fn new() -> Metrics {
+        Metrics(Arc::new(Stats {
+            rpcs: (0..=OTHER_RPC)
+                .map(|_| RpcStats {
+                    codes: std::array::from_fn(|_| AtomicU64::new(0)),
+                    latency: Histogram::new(),
+                })
+                .collect(),
+            routes: (0..(UNMATCHED_ROUTE + 1) * HTTP_METHODS.len())
+                .map(|_| RouteStats::new())
+                .collect(),
+            tokens_issued: std::array::from_fn(|_| AtomicU64::new(0)),
+            tokens_revoked: AtomicU64::new(0),
+            login_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            core: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Adds the core's metrics: the gRPC ones, and what is read from the
+    /// store, the cache and the rate limiters at scrape time.
+    pub fn attach_core(
+        &self,
+        store: Store,
+        cache: Arc<IntrospectionCache>,
+        throttles: Arc<Throttles>,
+    ) {
+        let _ = self.0.core.set(CoreSources {
+            store,
+            cache,
+            throttles,
+        });
+    }
+
+    /// One RPC answered with `code` (a gRPC status number) after `elapsed`.
+    pub fn rpc(&self, rpc: Rpc, code: i32, elapsed: Duration) {
+        let stats = &self.0.rpcs[rpc.0];
+        let code = usize::try_from(code)
+            .ok()
+            .filter(|c| *c < GRPC_CODES.len())
+            .unwrap_or(2); // Unknown
+        stats.codes[code].fetch_add(1, Ordering::Relaxed);
+        stats.latency.observe(elapsed);
+    }
+
+    /// One HTTP request answered with `status` after `elapsed`.
+    pub fn http(&self, route: Route, status: u16, elapsed: Duration) {
+        let stats = &self.0.routes[route.index()];
+        stats.count(status);
+        stats.latency.observe(elapsed);
+    }
+
+    pub fn token_issued(&self, grant: Grant) {
+        self.0.tokens_issued[grant as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn token_revoked(&self) {
+        self.0.tokens_revoked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn login_failed(&self, why: LoginFailure) {
+        self.0.login_failures[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition, in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("authd");
+        registry.register_collector(Box::new(self.clone()));
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+type NoExemplar = Option<&'static Exemplar<NoLabelSet, u64>>;
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Vec<(&'static str, String)>, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            metric.encode_counter(&value, NoExemplar::None)?;
+        } else {
+            metric
+                .encode_family(&labels)?
+                .encode_counter(&value, NoExemplar::None)?;
+        }
+    }
+    Ok(())
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Gauge)?
+        .encode_gauge(&value)
+}
+
+fn histograms<'h>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Vec<(&'static str, String)>, &'h Histogram)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, histogram) in samples {
+        if let Some(h) = histogram.snapshot() {
+            metric
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+        }
+    }
+    Ok(())
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = &*self.0;
+        let routes = || {
+            stats.routes.iter().enumerate().map(|(i, s)| {
+                let route = HTTP_ROUTES
+                    .get(i / HTTP_METHODS.len())
+                    .copied()
+                    .unwrap_or("unmatched");
+                let method = HTTP_METHODS[i % HTTP_METHODS.len()];
+                (route, method, s)
+            })
+        };
+        let mut http_samples = Vec::new();
+        for (route, method, s) in routes() {
+            let labels = |status: String| {
+                vec![
+                    ("route", route.to_owned()),
+                    ("method", method.to_owned()),
+                    ("status", status),
+                ]
+            };
+            for (slot, count) in &s.statuses {
+                let status = slot.load(Ordering::Relaxed);
+                let count = count.load(Ordering::Relaxed);
+                if status != 0 && count > 0 {
+                    http_samples.push((labels(status.to_string()), count));
+                }
+            }
+            let other = s.other_statuses.load(Ordering::Relaxed);
+            if other > 0 {
+                http_samples.push((labels("other".into()), other));
+            }
+        }
+        counter(
+            &mut encoder,
+            "http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            http_samples,
+        )?;
+        histograms(
+            &mut encoder,
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to the response head), by route and method.",
+            routes().map(|(route, method, s)| {
+                (
+                    vec![("route", route.to_owned()), ("method", method.to_owned())],
+                    &s.latency,
+                )
+            }),
+        )?;
+
+        let Some(core) = stats.core.get() else {
+            return Ok(());
+        };
+        let rpc_name = |i: usize| Rpc(i).name().trim_start_matches('/').to_owned();
+        let mut rpc_samples = Vec::new();
+        for (i, s) in stats.rpcs.iter().enumerate() {
+            for (code, count) in GRPC_CODES.iter().zip(&s.codes) {
+                let count = count.load(Ordering::Relaxed);
+                if count > 0 {
+                    rpc_samples.push((
+                        vec![("method", rpc_name(i)), ("code", (*code).to_owned())],
+                        count,
+                    ));
+                }
+            }
+        }
+        counter(
+            &mut encoder,
+            "grpc_requests",
+            "RPCs answered, by method and gRPC status code.",
+            rpc_samples,
+        )?;
+        histograms(
+            &mut encoder,
+            "grpc_request_duration_seconds",
+            "Time to answer an RPC (to the response head), by method.",
+            stats
+                .rpcs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (vec![("method", rpc_name(i))], &s.latency)),
+        )?;
+
+        let cache = core.cache.stats();
+        counter(
+            &mut encoder,
+            "cache_hits",
+            "Lookups answered from the introspection cache (token: by token digest; client: client authentication).",
+            [
+                (vec![("cache", "token".to_owned())], cache.hits),
+                (vec![("cache", "client".to_owned())], cache.client_hits),
+            ],
+        )?;
+        counter(
+            &mut encoder,
+            "cache_misses",
+            "Lookups the introspection cache could not answer (while it is in use).",
+            [
+                (vec![("cache", "token".to_owned())], cache.misses),
+                (vec![("cache", "client".to_owned())], cache.client_misses),
+            ],
+        )?;
+        let mut entries = encoder.encode_descriptor(
+            "cache_entries",
+            "Entries in the caches.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (name, n) in [("token", cache.tokens), ("client", cache.clients)] {
+            entries
+                .encode_family(&[("cache", name)])?
+                .encode_gauge(&i64::try_from(n).unwrap_or(i64::MAX))?;
+        }
+
+        let pool = core.store.pool_status();
+        let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        gauge(
+            &mut encoder,
+            "db_pool_max",
+            "Most PostgreSQL connections the pool may open.",
+            as_gauge(pool.max_size),
+        )?;
+        gauge(
+            &mut encoder,
+            "db_pool_size",
+            "PostgreSQL connections the pool holds, in use or idle.",
+            as_gauge(pool.size),
+        )?;
+        gauge(
+            &mut encoder,
+            "db_pool_available",
+            "Idle PostgreSQL connections in the pool.",
+            as_gauge(pool.available),
+        )?;
+        gauge(
+            &mut encoder,
+            "db_pool_waiting",
+            "Requests waiting for a PostgreSQL connection.",
+            as_gauge(pool.waiting),
+        )?;
+
+        counter(
+            &mut encoder,
+            "tokens_issued",
+            "Access tokens issued, by grant type.",
+            GRANTS.iter().zip(&stats.tokens_issued).map(|(g, n)| {
+                (
+                    vec![("grant_type", (*g).to_owned())],
+                    n.load(Ordering::Relaxed),
+                )
+            }),
+        )?;
+        counter(
+            &mut encoder,
+            "tokens_revoked",
+            "Tokens revoked by their client (RFC 7009), each with its grant.",
+            [(Vec::new(), stats.tokens_revoked.load(Ordering::Relaxed))],
+        )?;
+        counter(
+            &mut encoder,
+            "login_failures",
+            "Failed logins, by reason.",
+            LOGIN_FAILURES
+                .iter()
+                .zip(&stats.login_failures)
+                .map(|(r, n)| (vec![("reason", (*r).to_owned())], n.load(Ordering::Relaxed))),
+        )?;
+        let throttles = &core.throttles;
+        counter(
+            &mut encoder,
+            "rate_limited",
+            "Attempts refused by a rate limit, by limit.",
+            [
+                ("login_by_ip", &throttles.login_by_ip),
+                ("login_by_account", &throttles.login_by_account),
+                ("app_registration_by_ip", &throttles.app_registration_by_ip),
+            ]
+            .into_iter()
+            .map(|(name, limiter)| (vec![("limit", name.to_owned())], limiter.refused())),
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpcs_and_routes_resolve_to_their_slots_and_unknown_ones_to_one_label() {
+        assert_eq!(
+            Rpc::from_path("/authd.v1.OAuth/Introspect").name(),
+            "/authd.v1.OAuth/Introspect"
+        );
+        assert_eq!(Rpc::from_path("/made.up/Path").name(), "other");
+        let route = Route::new(Some("/oauth/token"), &http::Method::POST);
+        assert_eq!(HTTP_ROUTES[route.route], "/oauth/token");
+        assert_eq!(Route::new(None, &http::Method::GET).route, UNMATCHED_ROUTE);
+        assert_eq!(
+            Route::new(Some("/nope"), &http::Method::GET).route,
+            UNMATCHED_ROUTE
+        );
+    }
+
+    #[test]
+    fn the_exposition_has_counters_and_cumulative_buckets() {
+        let metrics = Metrics::new();
+        let route = Route::new(Some("/oauth/token"), &http::Method::POST);
+        metrics.http(route, 200, Duration::from_micros(40));
+        metrics.http(route, 200, Duration::from_millis(3));
+        metrics.http(route, 401, Duration::from_millis(3));
+        let text = metrics.render();
+        assert!(text.contains(
+            "authd_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"} 2\n"
+        ), "{text}");
+        assert!(text.contains(
+            "authd_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"401\"} 1\n"
+        ), "{text}");
+        assert!(text.contains(
+            "authd_http_request_duration_seconds_count{route=\"/oauth/token\",method=\"POST\"} 3\n"
+        ), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+        // No core attached: no gRPC metrics.
+        assert!(!text.contains("authd_grpc_requests"), "{text}");
+    }
+
+    #[test]
+    fn statuses_past_the_slots_count_as_other() {
+        let stats = RouteStats::new();
+        for status in 100..100 + STATUS_SLOTS as u16 + 3 {
+            stats.count(status);
+        }
+        stats.count(100);
+        assert_eq!(stats.other_statuses.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.statuses[0].1.load(Ordering::Relaxed), 2);
+    }
+}
