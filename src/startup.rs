@@ -110,6 +110,14 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        // PostgreSQL answered a moment ago (the migrations ran), so every
+        // service starts out SERVING, by name too, before the first call can
+        // ask; the health watcher takes over from here.
+        for name in crate::grpc::SERVICE_NAMES {
+            health_reporter
+                .set_service_status(*name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
         let mut tasks = Vec::new();
         if config.service.cache_capacity > 0 {
             // Until it has connected, introspection bypasses the cache.
