@@ -40,6 +40,8 @@ pub struct GrpcOptions {
     pub trusted_proxies: TrustedProxies,
     /// The longest any RPC may take before it is answered UNAVAILABLE.
     pub request_timeout: Duration,
+    /// TLS, or plaintext (`None`).
+    pub tls: Option<crate::tls::GrpcServerTls>,
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves; then stops taking
@@ -77,6 +79,8 @@ pub async fn serve_unix(
     let options = GrpcOptions {
         trusted_proxies: TrustedProxies::none(),
         request_timeout,
+        // Local, and only this user can reach it.
+        tls: None,
     };
     serve_incoming(incoming, service, options, health_service, shutdown).await
 }
@@ -109,7 +113,11 @@ where
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = &options.tls {
+        server = server.tls_config(tls.server_config())?;
+    }
+    server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(trace::RpcTraceLayer::new(options.request_timeout))
         .add_service(health_service)

@@ -172,21 +172,40 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the shim on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. A client must send its request headers
-/// within the request timeout (HTTP/1; the body has its own deadline in
-/// `input`), so slow clients cannot pin connections open.
+/// Serves the shim on `listener`, in plaintext, until `shutdown`
+/// resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: ShimState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with_tls(listener, state, None, shutdown).await
+}
+
+/// Serves the shim on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish. A client must finish its TLS handshake
+/// (with `tls`), and then send its request headers (HTTP/1; the body has
+/// its own deadline in `input`), each within the request timeout, so slow
+/// clients cannot pin connections open.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    state: ShimState,
+    tls: Option<crate::tls::HttpServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
+    use tokio_util::either::Either;
 
     let request_timeout = state.config().request_timeout;
+    // Served over TLS, the cookies are Secure whatever the issuer says.
+    let state = if tls.is_some() {
+        state.over_tls()
+    } else {
+        state
+    };
     // Mastodon (Rails) ignores a trailing slash, and clients rely on it:
     // Mastodon.py asks for "/api/v1/instance/". Routing happens after the
     // slash is trimmed, so the layer wraps the router from outside.
@@ -201,7 +220,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
         .keep_alive_timeout(request_timeout);
+    let builder = std::sync::Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Handshakes still under way when shutdown begins are dropped: they
+    // carry no request yet.
+    let handshakes = tokio_util::sync::CancellationToken::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -226,17 +249,43 @@ pub async fn serve(
                 request.map(axum::body::Body::new)
             },
         );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let io = match tls {
+                None => Either::Left(stream),
+                Some(tls) => {
+                    let handshake =
+                        tokio::time::timeout(request_timeout, tls.acceptor().accept(stream));
+                    match tokio::select! {
+                        finished = handshake => finished,
+                        _ = handshakes.cancelled() => return,
+                    } {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(io),
+                TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
             }
         });
     }
     drop(listener);
+    handshakes.cancel();
     graceful.shutdown().await;
     Ok(())
 }

@@ -43,6 +43,8 @@ pub struct ShimState {
 struct Inner {
     channel: Channel,
     config: ShimConfig,
+    /// The shim's own listener speaks TLS.
+    over_tls: bool,
 }
 
 impl ShimState {
@@ -50,10 +52,21 @@ impl ShimState {
     /// The channel connects lazily and reconnects by itself, so the shim
     /// starts even while the core is down, and answers 503 until it is up.
     pub fn new(upstream: &str, config: ShimConfig) -> anyhow::Result<ShimState> {
-        let channel = upstream_endpoint(upstream.to_owned(), &config)?
-            .tcp_nodelay(true)
-            .connect_lazy();
-        Ok(ShimState::with_channel(channel, config))
+        ShimState::with_upstream_tls(upstream, None, config)
+    }
+
+    /// A shim in front of the core at `upstream`, over TLS when `tls` is
+    /// given (for an https:// upstream).
+    pub fn with_upstream_tls(
+        upstream: &str,
+        tls: Option<crate::tls::GrpcClientTls>,
+        config: ShimConfig,
+    ) -> anyhow::Result<ShimState> {
+        let mut endpoint = upstream_endpoint(upstream.to_owned(), &config)?.tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls.client_config())?;
+        }
+        Ok(ShimState::with_channel(endpoint.connect_lazy(), config))
     }
 
     /// A shim in the same process as the core, reaching it over the Unix
@@ -78,8 +91,29 @@ impl ShimState {
 
     fn with_channel(channel: Channel, config: ShimConfig) -> ShimState {
         ShimState {
-            inner: Arc::new(Inner { channel, config }),
+            inner: Arc::new(Inner {
+                channel,
+                config,
+                over_tls: false,
+            }),
         }
+    }
+
+    /// The same shim, served by a listener that speaks TLS.
+    pub(crate) fn over_tls(self) -> ShimState {
+        ShimState {
+            inner: Arc::new(Inner {
+                channel: self.inner.channel.clone(),
+                config: self.inner.config.clone(),
+                over_tls: true,
+            }),
+        }
+    }
+
+    /// Whether cookies get the Secure attribute: when the public URL is
+    /// https (TLS ends at a proxy, say), or the listener itself speaks TLS.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.over_tls || self.inner.config.secure_cookies()
     }
 
     pub fn config(&self) -> &ShimConfig {
