@@ -19,4 +19,5 @@ mod openapi;
 mod purge;
 mod revoke;
 mod sessions;
+mod tls;
 mod token;
