@@ -214,11 +214,11 @@ impl Application {
         tracing::info!(
             %grpc_addr,
             tls = config.grpc_tls.is_some(),
-            client_certificates = config
+            client_certificates = %config
                 .grpc_tls
                 .as_ref()
                 .and_then(|tls| tls.client_auth())
-                .map_or("not asked for", |mode| mode.as_str()),
+                .map_or("off", |mode| mode.as_str()),
             "authd gRPC listening"
         );
 

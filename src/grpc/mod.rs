@@ -19,6 +19,7 @@ use crate::service::AuthService;
 
 pub mod accounts;
 pub mod apps;
+pub mod client_cert;
 pub mod convert;
 pub mod metadata;
 pub mod oauth;
@@ -113,12 +114,17 @@ where
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let client_certificates = options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.client_auth().is_some());
     let mut server = Server::builder();
     if let Some(tls) = &options.tls {
         server = server.tls_config(tls.server_config())?;
     }
     server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(client_cert::ClientCertLayer::new(client_certificates))
         .layer(trace::RpcTraceLayer::new(options.request_timeout))
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -279,6 +279,78 @@ async fn grpc_requiring_client_certificates_refuses_one_from_another_ca() {
     assert!(refusal.contains("UnknownCA"), "{refusal}");
 }
 
+/// The database of `app`, as a DATABASE_URL in key=value form.
+fn database_url(config: &tokio_postgres::Config) -> String {
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        tokio_postgres::config::Host::Unix(dir) => dir.display().to_string(),
+    };
+    format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports()[0],
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    )
+}
+
+#[tokio::test]
+async fn the_client_certificate_subject_is_in_the_rpc_log_line() {
+    use tokio::io::AsyncBufReadExt;
+    let pki = Pki::new();
+    // The authd binary, as a replica on this test's database, so that its
+    // log is its own.
+    let app = spawn_app().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "off"])
+        .arg("--grpc-tls-cert")
+        .arg(pki.path("server.pem"))
+        .arg("--grpc-tls-key")
+        .arg(pki.path("server.key"))
+        .arg("--grpc-tls-client-ca")
+        .arg(pki.path("ca.pem"))
+        .env("DATABASE_URL", database_url(&app.db_config()))
+        .env("RUST_LOG", "info")
+        .env("AUTHD_PURGE_INTERVAL", "never")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut next_line = async |wanted: &str| {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains(wanted) {
+                    return line;
+                }
+            }
+            panic!("authd exited before logging {wanted:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("authd did not log {wanted:?}"))
+    };
+    let listening = next_line("authd gRPC listening").await;
+    assert!(
+        listening.contains("client_certificates=required"),
+        "{listening}"
+    );
+    let addr = listening
+        .split("grpc_addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(pki.grpc_client(Some("client")).client_config())
+        .unwrap()
+        .connect_lazy();
+    register_over(channel).await.unwrap();
+    let line = next_line("/authd.v1.Apps/RegisterApp").await;
+    assert!(line.contains("client=CN=shim-1"), "{line}");
+    child.kill().await.unwrap();
+}
+
 #[tokio::test]
 async fn grpc_optional_client_certificates_let_a_client_without_one_in() {
     let pki = Pki::new();
