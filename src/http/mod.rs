@@ -256,24 +256,13 @@ pub async fn serve_with_tls(
         tokio::spawn(async move {
             let io = match tls {
                 None => Either::Left(stream),
-                Some(tls) => {
-                    let handshake =
-                        tokio::time::timeout(request_timeout, tls.acceptor().accept(stream));
-                    match tokio::select! {
-                        finished = handshake => finished,
-                        _ = handshakes.cancelled() => return,
-                    } {
-                        Ok(Ok(stream)) => Either::Right(stream),
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                Some(tls) => match handshake(&tls, stream, request_timeout, &handshakes).await {
+                    Ok(stream) => Either::Right(stream),
+                    Err(reason) => {
+                        tracing::debug!(%reason, %peer, "TLS handshake did not finish");
+                        return;
                     }
-                }
+                },
             };
             let connection = builder.serve_connection_with_upgrades(
                 TokioIo::new(io),
@@ -288,4 +277,23 @@ pub async fn serve_with_tls(
     handshakes.cancel();
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The TLS handshake of a new connection, within `timeout`, unless
+/// shutdown begins first.
+async fn handshake(
+    tls: &crate::tls::HttpServerTls,
+    stream: tokio::net::TcpStream,
+    timeout: std::time::Duration,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String> {
+    let handshake = tokio::time::timeout(timeout, tls.acceptor().accept(stream));
+    tokio::select! {
+        finished = handshake => match finished {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("timed out after {}", humantime::format_duration(timeout))),
+        },
+        _ = shutdown.cancelled() => Err("shutting down".into()),
+    }
 }
