@@ -24,11 +24,11 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 /// a file, its path.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
-    #[error("{flag} {}: cannot read the file: {source}", path.display())]
+    #[error("{flag} {}: cannot read the file: {error}", path.display())]
     Unreadable {
         flag: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{flag} {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())]
     NoCertificate { flag: &'static str, path: PathBuf },
@@ -460,10 +460,10 @@ impl<'a> PemFile<'a> {
     }
 
     fn read(&self) -> Result<Vec<u8>> {
-        std::fs::read(self.path).map_err(|source| TlsConfigError::Unreadable {
+        std::fs::read(self.path).map_err(|error| TlsConfigError::Unreadable {
             flag: self.flag,
             path: self.path.to_owned(),
-            source,
+            error,
         })
     }
 
