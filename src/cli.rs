@@ -80,9 +80,12 @@ pub enum Command {
     /// Ask a running authd whether it is serving (grpc.health.v1); exits 0
     /// when it is. For container health checks.
     Healthcheck {
-        /// The gRPC address to check.
+        /// The gRPC address to check: HOST:PORT, or https://HOST:PORT for
+        /// a TLS port whose certificate the system's roots trust.
         #[arg(long, env = "AUTHD_GRPC_ADDR", default_value = "127.0.0.1:50051")]
         addr: String,
+        #[command(flatten)]
+        tls: crate::tls::HealthcheckTlsArgs,
     },
 }
 
@@ -184,7 +187,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Some(Command::App(AppCommand::Admin(command))) => admin::run_app(command).await,
         Some(Command::Token(command)) => admin::run_token(command).await,
         Some(Command::Key(command)) => admin::run_key(command).await,
-        Some(Command::Healthcheck { addr }) => healthcheck(&addr).await,
+        Some(Command::Healthcheck { addr, tls }) => healthcheck(&addr, &tls).await,
         Some(Command::Bench(args)) => crate::bench::run(args).await.map(drop),
         Some(Command::BenchEcho { addr }) => crate::bench::serve_echo(addr).await,
         Some(Command::App(AppCommand::ResourceServer {
@@ -211,18 +214,26 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn healthcheck(addr: &str) -> anyhow::Result<()> {
+pub async fn healthcheck(addr: &str, tls: &crate::tls::HealthcheckTlsArgs) -> anyhow::Result<()> {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
+    let (https, addr) = match addr.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, addr.strip_prefix("http://").unwrap_or(addr)),
+    };
     // A wildcard listen address is not something to connect to.
     let addr = addr
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "[::1]");
+    let tls = tls.load(https)?;
     let check = async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))?;
+        if let Some(tls) = &tls {
+            endpoint = endpoint.tls_config(tls.client_config())?;
+        }
+        let channel = endpoint.connect().await?;
         let mut client = HealthClient::new(channel);
         let status = client
             .check(HealthCheckRequest::default())

@@ -47,6 +47,9 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
+    #[command(flatten)]
+    pub grpc_tls: crate::tls::GrpcTlsArgs,
+
     /// Issuer identifier: `iss` of introspection responses and JWTs, and the
     /// public base URL of the HTTP API (metadata, account URLs). Cookies
     /// are Secure when it is https.
@@ -171,6 +174,8 @@ pub struct HttpArgs {
     /// the HTTP listener (with --http-addr off, only here).
     #[arg(long, env = "AUTHD_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: crate::tls::HttpTlsArgs,
 }
 
 /// A socket address, or none ("off").
@@ -194,6 +199,9 @@ pub struct ShimArgs {
     #[arg(long, env = "AUTHD_UPSTREAM", default_value = "http://127.0.0.1:50051")]
     pub upstream: String,
 
+    #[command(flatten)]
+    pub upstream_tls: crate::tls::UpstreamTlsArgs,
+
     /// Public base URL (see `authd serve --issuer`).
     #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub issuer: String,
@@ -211,12 +219,20 @@ pub struct ShimArgs {
 pub struct HttpConfig {
     pub addr: SocketAddr,
     pub shim: crate::http::ShimConfig,
+    /// TLS on the listener; `None`: plaintext.
+    pub tls: Option<crate::tls::HttpServerTls>,
 }
 
 impl HttpArgs {
-    pub fn config(&self, public_url: &str) -> Option<HttpConfig> {
-        self.http_addr.0.map(|addr| HttpConfig {
+    /// The listener's settings, `None` when it is off. Its TLS files are
+    /// read here, so that a bad one stops authd before anything starts.
+    pub fn config(&self, public_url: &str) -> anyhow::Result<Option<HttpConfig>> {
+        let Some(addr) = self.http_addr.0 else {
+            return Ok(None);
+        };
+        Ok(Some(HttpConfig {
             addr,
+            tls: self.tls.load()?,
             shim: crate::http::ShimConfig {
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 body_limit: self.http_body_limit,
@@ -224,7 +240,7 @@ impl HttpArgs {
                 request_timeout: self.http_request_timeout,
                 trusted_proxies: self.trusted_proxies.clone(),
             },
-        })
+        }))
     }
 }
 
@@ -254,6 +270,8 @@ pub enum DatabaseConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub grpc_addr: SocketAddr,
+    /// TLS on the gRPC listener; `None`: plaintext.
+    pub grpc_tls: Option<crate::tls::GrpcServerTls>,
     /// The HTTP shim, when served alongside.
     pub http: Option<HttpConfig>,
     pub database: DatabaseConfig,
@@ -313,14 +331,17 @@ impl ServeArgs {
         if let Some(n) = self.password_hash_concurrency {
             service.password_hash_concurrency = n.max(1);
         }
+        let request_timeout = self.request_timeout.unwrap_or(self.database.db_timeout * 2);
         Ok(Config {
             grpc_addr: self.grpc_addr,
-            http: self.http.config(&self.issuer),
+            // Read first: a bad file stops authd before PostgreSQL starts.
+            grpc_tls: self.grpc_tls.load(request_timeout)?,
+            http: self.http.config(&self.issuer)?,
             database: self.database.database_config()?,
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,
             trusted_proxies: self.http.trusted_proxies.clone(),
-            request_timeout: self.request_timeout.unwrap_or(self.database.db_timeout * 2),
+            request_timeout,
             purge_interval: self.purge_interval.0,
             service,
             health_interval: self.health_interval,

@@ -179,6 +179,7 @@ impl Application {
             let options = crate::grpc::GrpcOptions {
                 trusted_proxies: config.trusted_proxies.clone(),
                 request_timeout: config.request_timeout,
+                tls: config.grpc_tls.clone(),
             };
             tasks.push(tokio::spawn(async move {
                 crate::grpc::serve(
@@ -191,7 +192,16 @@ impl Application {
                 .await
             }));
         }
-        tracing::info!(%grpc_addr, "authd gRPC listening");
+        tracing::info!(
+            %grpc_addr,
+            tls = config.grpc_tls.is_some(),
+            client_certificates = %config
+                .grpc_tls
+                .as_ref()
+                .and_then(|tls| tls.client_auth())
+                .map_or("off", |mode| mode.as_str()),
+            "authd gRPC listening"
+        );
 
         let mut http_task = None;
         let http_addr = match &config.http {
@@ -206,10 +216,11 @@ impl Application {
                     .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
                 let addr = listener.local_addr()?;
                 let stop = shutdown.clone();
+                let tls = http.tls.clone();
                 http_task = Some(tokio::spawn(async move {
-                    crate::http::serve(listener, shim, stop.cancelled_owned()).await
+                    crate::http::serve_with_tls(listener, shim, tls, stop.cancelled_owned()).await
                 }));
-                tracing::info!(http_addr = %addr, "authd HTTP listening");
+                tracing::info!(http_addr = %addr, tls = http.tls.is_some(), "authd HTTP listening");
                 Some(addr)
             }
             None => None,
@@ -348,36 +359,79 @@ async fn run_purge(store: Store, interval: Duration, stop: CancellationToken) {
 /// Serves the HTTP shim alone, in front of the core at `args.upstream`,
 /// until SIGINT or SIGTERM.
 pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result<()> {
-    let http = args
-        .http
-        .config(&args.issuer)
-        .context("authd shim needs an HTTP address (--http-addr)")?;
-    let shim = ShimState::new(&args.upstream, http.shim)?;
-    let shim = shim
-        .clone()
-        .with_metrics(shim.metrics().clone(), args.http.metrics_addr.is_none());
-    let listener = TcpListener::bind(http.addr)
-        .await
-        .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
-    tracing::info!(http_addr = %listener.local_addr()?, upstream = %args.upstream, "authd shim listening");
-    let shutdown = CancellationToken::new();
-    if let Some(addr) = args.http.metrics_addr {
-        // Stops with the shutdown token; nothing waits for it.
-        let _ = serve_metrics(addr, shim.metrics().clone(), shutdown.clone()).await?;
-    }
-    let server = tokio::spawn(crate::http::serve(
-        listener,
-        shim,
-        shutdown.clone().cancelled_owned(),
-    ));
+    let shim = Shim::start(args).await?;
     signal.recv().await;
     tracing::info!("shutting down: finishing in-flight requests");
-    shutdown.cancel();
-    match tokio::time::timeout(args.shutdown_grace, server).await {
-        Ok(joined) => joined??,
-        Err(_) => tracing::warn!("shutdown grace period over: closing remaining connections"),
+    shim.stop(args.shutdown_grace).await
+}
+
+/// `authd shim`, running: the HTTP shim alone, in front of a remote core.
+pub struct Shim {
+    http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Shim {
+    pub async fn start(args: &ShimArgs) -> anyhow::Result<Shim> {
+        let http = args
+            .http
+            .config(&args.issuer)?
+            .context("authd shim needs an HTTP address (--http-addr)")?;
+        let upstream_tls = args.upstream_tls.load(&args.upstream)?;
+        let upstream_tls_on = upstream_tls.is_some();
+        let shim = ShimState::with_upstream_tls(&args.upstream, upstream_tls, http.shim)?;
+        let shim = shim
+            .clone()
+            .with_metrics(shim.metrics().clone(), args.http.metrics_addr.is_none());
+        let listener = TcpListener::bind(http.addr)
+            .await
+            .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
+        let http_addr = listener.local_addr()?;
+        tracing::info!(
+            %http_addr,
+            tls = http.tls.is_some(),
+            upstream = %args.upstream,
+            upstream_tls = upstream_tls_on,
+            upstream_client_certificate = args.upstream_tls.upstream_tls_cert.is_some(),
+            "authd shim listening"
+        );
+        let shutdown = CancellationToken::new();
+        if let Some(addr) = args.http.metrics_addr {
+            // Stops with the shutdown token; nothing waits for it.
+            let _ = serve_metrics(addr, shim.metrics().clone(), shutdown.clone()).await?;
+        }
+        let server = tokio::spawn(crate::http::serve_with_tls(
+            listener,
+            shim,
+            http.tls,
+            shutdown.clone().cancelled_owned(),
+        ));
+        Ok(Shim {
+            http_addr,
+            shutdown,
+            server,
+        })
     }
-    Ok(())
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Stops taking requests and lets in-flight ones finish, for at most
+    /// `grace`.
+    pub async fn stop(self, grace: Duration) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let mut server = self.server;
+        match tokio::time::timeout(grace, &mut server).await {
+            Ok(joined) => joined??,
+            Err(_) => {
+                tracing::warn!("shutdown grace period over: closing remaining connections");
+                server.abort();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Serves /metrics alone on `addr` until `stop`.

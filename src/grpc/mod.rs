@@ -23,6 +23,7 @@ use crate::service::AuthService;
 pub mod accounts;
 pub mod admin;
 pub mod apps;
+pub mod client_cert;
 pub mod convert;
 pub mod metadata;
 pub mod oauth;
@@ -45,6 +46,8 @@ pub struct GrpcOptions {
     pub trusted_proxies: TrustedProxies,
     /// The longest any RPC may take before it is answered UNAVAILABLE.
     pub request_timeout: Duration,
+    /// TLS, or plaintext (`None`).
+    pub tls: Option<crate::tls::GrpcServerTls>,
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves; then stops taking
@@ -115,6 +118,8 @@ pub fn in_process(
     let options = GrpcOptions {
         trusted_proxies: TrustedProxies::none(),
         request_timeout,
+        // In-process: nothing crosses a wire.
+        tls: None,
     };
     let trace = trace::RpcTraceLayer::new(request_timeout, service.metrics().clone());
     let routes = core_routes(service, &options, health_service)?.prepare();
@@ -145,9 +150,19 @@ where
         + 'static,
 {
     let trace = trace::RpcTraceLayer::new(options.request_timeout, service.metrics().clone());
+    let client_certificates = options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.client_auth().is_some());
+    let mut server = Server::builder();
+    if let Some(tls) = &options.tls {
+        server = server.tls_config(tls.server_config())?;
+    }
     let routes = core_routes(service, &options, health_service)?;
-    Server::builder()
+    server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Outside the trace layer, so that the subject is in its span.
+        .layer(client_cert::ClientCertLayer::new(client_certificates))
         .layer(trace)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -95,12 +95,39 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
                 ErrorKind::Unavailable,
                 "The authorization service is unavailable; try again shortly",
             ),
-            _ => {
-                tracing::error!(code = ?status.code(), message = status.message(), "unexpected status from core");
-                AuthError::internal()
-            }
+            _ => match transport_failure(status) {
+                // The channel to the core failed under the call: a TLS
+                // refusal (say, of the shim's client certificate), or a
+                // connection cut. The core was not reached.
+                Some(error) => {
+                    tracing::warn!(%error, "the core could not be reached");
+                    AuthError::new(
+                        ErrorKind::Unavailable,
+                        "The authorization service is unavailable; try again shortly",
+                    )
+                }
+                None => {
+                    tracing::error!(code = ?status.code(), message = status.message(), "unexpected status from core");
+                    AuthError::internal()
+                }
+            },
         },
     }
+}
+
+/// The chain of errors under a status that the client's own transport
+/// made (tonic's `transport error`), if it is one.
+fn transport_failure(status: &Status) -> Option<String> {
+    let source = std::error::Error::source(status)?;
+    source.downcast_ref::<tonic::transport::Error>()?;
+    let mut chain = source.to_string();
+    let mut next = source.source();
+    while let Some(e) = next {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        next = e.source();
+    }
+    Some(chain)
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Re
         if let Some(prompt) = fields.iter_mut().find(|(k, _)| *k == "prompt") {
             prompt.1 = "consent".into();
         }
-        let cookie = cookies::clear_session(state.config().secure_cookies());
+        let cookie = cookies::clear_session(state.secure_cookies());
         return Ok(with_cookie(to_login(&authorize_url(&fields)), cookie));
     }
     let prompt_consent = p
@@ -112,7 +112,7 @@ pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Re
             .await;
         return Ok(code_response(from_core(issued).map_err(fail)?));
     }
-    let (csrf, cookie) = cookies::csrf_token(&input.headers, state.config().secure_cookies());
+    let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
     let page = pages::consent_page(&pages::Consent {
         prepared: &prepared,
         fields,

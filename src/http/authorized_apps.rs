@@ -49,7 +49,7 @@ pub async fn page(State(state): State<ShimState>, input: PageInput) -> Result<Re
         }
         other => other?,
     };
-    let (csrf, cookie) = cookies::csrf_token(&input.headers, state.config().secure_cookies());
+    let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
     let revoked = input.params.flag("revoked").map_err(|e| input.error(e))?;
     let notice = revoked.then_some("Access revoked.");
     Ok(with_cookie(

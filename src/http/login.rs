@@ -50,7 +50,7 @@ fn form(
     email: &str,
     error: Option<&str>,
 ) -> Response {
-    let (csrf, cookie) = cookies::csrf_token(headers, state.config().secure_cookies());
+    let (csrf, cookie) = cookies::csrf_token(headers, state.secure_cookies());
     let page = pages::login_page(&csrf, safe_next(next), email, error);
     with_cookie((status, page).into_response(), cookie)
 }
@@ -83,7 +83,7 @@ pub async fn sign_in(
     let next = p.string("next").map_err(fail)?;
     let email = p.string("email").map_err(fail)?;
     let password = p.string("password").map_err(fail)?;
-    let secure = state.config().secure_cookies();
+    let secure = state.secure_cookies();
     if let Some(old) = cookies::get(&input.headers, SESSION_COOKIE) {
         let _ = state
             .sessions()
@@ -160,7 +160,7 @@ pub async fn sign_out(
         )
         .map_err(|e| input.error(e))?;
     }
-    let cookie = cookies::clear_session(state.config().secure_cookies());
+    let cookie = cookies::clear_session(state.secure_cookies());
     Ok(with_cookie(super::found("/auth/sign_in"), cookie))
 }
 

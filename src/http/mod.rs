@@ -197,21 +197,40 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the shim on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. A client must send its request headers
-/// within the request timeout (HTTP/1; the body has its own deadline in
-/// `input`), so slow clients cannot pin connections open.
+/// Serves the shim on `listener`, in plaintext, until `shutdown`
+/// resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: ShimState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with_tls(listener, state, None, shutdown).await
+}
+
+/// Serves the shim on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish. A client must finish its TLS handshake
+/// (with `tls`), and then send its request headers (HTTP/1; the body has
+/// its own deadline in `input`), each within the request timeout, so slow
+/// clients cannot pin connections open.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    state: ShimState,
+    tls: Option<crate::tls::HttpServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
+    use tokio_util::either::Either;
 
     let request_timeout = state.config().request_timeout;
+    // Served over TLS, the cookies are Secure whatever the issuer says.
+    let state = if tls.is_some() {
+        state.over_tls()
+    } else {
+        state
+    };
     // Mastodon (Rails) ignores a trailing slash, and clients rely on it:
     // Mastodon.py asks for "/api/v1/instance/". Routing happens after the
     // slash is trimmed, so the layer wraps the router from outside.
@@ -226,7 +245,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
         .keep_alive_timeout(request_timeout);
+    let builder = std::sync::Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Handshakes still under way when shutdown begins are dropped: they
+    // carry no request yet.
+    let handshakes = tokio_util::sync::CancellationToken::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -251,17 +274,51 @@ pub async fn serve(
                 request.map(axum::body::Body::new)
             },
         );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let io = match tls {
+                None => Either::Left(stream),
+                Some(tls) => match handshake(&tls, stream, request_timeout, &handshakes).await {
+                    Ok(stream) => Either::Right(stream),
+                    Err(reason) => {
+                        tracing::debug!(%reason, %peer, "TLS handshake did not finish");
+                        return;
+                    }
+                },
+            };
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(io),
+                TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
             }
         });
     }
     drop(listener);
+    handshakes.cancel();
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The TLS handshake of a new connection, within `timeout`, unless
+/// shutdown begins first.
+async fn handshake(
+    tls: &crate::tls::HttpServerTls,
+    stream: tokio::net::TcpStream,
+    timeout: std::time::Duration,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String> {
+    let handshake = tokio::time::timeout(timeout, tls.acceptor().accept(stream));
+    tokio::select! {
+        finished = handshake => match finished {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("timed out after {}", humantime::format_duration(timeout))),
+        },
+        _ = shutdown.cancelled() => Err("shutting down".into()),
+    }
 }

@@ -53,6 +53,8 @@ struct Inner {
     /// Whether GET /metrics answers on the HTTP listener (not when the
     /// metrics have a listener of their own).
     metrics_on_http: bool,
+    /// The shim's own listener speaks TLS.
+    over_tls: bool,
 }
 
 /// The channel to the core, adding the request id (and trace context) of
@@ -64,11 +66,22 @@ impl ShimState {
     /// The channel connects lazily and reconnects by itself, so the shim
     /// starts even while the core is down, and answers 503 until it is up.
     pub fn new(upstream: &str, config: ShimConfig) -> anyhow::Result<ShimState> {
-        let channel = upstream_endpoint(upstream.to_owned(), &config)?
-            .tcp_nodelay(true)
-            .connect_lazy();
+        ShimState::with_upstream_tls(upstream, None, config)
+    }
+
+    /// A shim in front of the core at `upstream`, over TLS when `tls` is
+    /// given (for an https:// upstream).
+    pub fn with_upstream_tls(
+        upstream: &str,
+        tls: Option<crate::tls::GrpcClientTls>,
+        config: ShimConfig,
+    ) -> anyhow::Result<ShimState> {
+        let mut endpoint = upstream_endpoint(upstream.to_owned(), &config)?.tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls.client_config())?;
+        }
         Ok(ShimState::with_channel(
-            crate::grpc::remote(channel),
+            crate::grpc::remote(endpoint.connect_lazy()),
             config,
         ))
     }
@@ -86,6 +99,7 @@ impl ShimState {
                 config,
                 metrics: Metrics::new(),
                 metrics_on_http: true,
+                over_tls: false,
             }),
         }
     }
@@ -99,6 +113,20 @@ impl ShimState {
                 config: self.inner.config.clone(),
                 metrics,
                 metrics_on_http: on_http,
+                over_tls: self.inner.over_tls,
+            }),
+        }
+    }
+
+    /// The same shim, served by a listener that speaks TLS.
+    pub(crate) fn over_tls(self) -> ShimState {
+        ShimState {
+            inner: Arc::new(Inner {
+                channel: self.inner.channel.clone(),
+                config: self.inner.config.clone(),
+                metrics: self.inner.metrics.clone(),
+                metrics_on_http: self.inner.metrics_on_http,
+                over_tls: true,
             }),
         }
     }
@@ -109,6 +137,12 @@ impl ShimState {
 
     pub fn metrics_on_http(&self) -> bool {
         self.inner.metrics_on_http
+    }
+
+    /// Whether cookies get the Secure attribute: when the public URL is
+    /// https (TLS ends at a proxy, say), or the listener itself speaks TLS.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.over_tls || self.inner.config.secure_cookies()
     }
 
     pub fn config(&self) -> &ShimConfig {

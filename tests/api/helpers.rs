@@ -79,6 +79,8 @@ pub struct TestApp {
     pub db_name: String,
     /// Replicas share the first one's database and leave it alone.
     owns_database: bool,
+    /// "https" when the HTTP listener speaks TLS.
+    http_scheme: &'static str,
 }
 
 #[derive(Clone)]
@@ -91,6 +93,13 @@ pub struct TestOptions {
     pub purge_interval: Option<Duration>,
     /// A listener of its own for /metrics (`--metrics-addr`).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// TLS on the gRPC listener, and what the test's channel presents to
+    /// it (with TLS on, the channel connects lazily, so that a test can
+    /// expect a refusal).
+    pub grpc_tls: Option<authd::tls::GrpcServerTls>,
+    pub grpc_client_tls: Option<authd::tls::GrpcClientTls>,
+    /// TLS on the HTTP listener.
+    pub http_tls: Option<authd::tls::HttpServerTls>,
 }
 
 impl Default for TestOptions {
@@ -103,6 +112,9 @@ impl Default for TestOptions {
             trusted_proxies: TrustedProxies::loopback(),
             purge_interval: None,
             metrics_addr: None,
+            grpc_tls: None,
+            grpc_client_tls: None,
+            http_tls: None,
         }
     }
 }
@@ -193,11 +205,18 @@ async fn try_spawn_app(
         channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
         db_name,
         owns_database,
+        http_scheme: if options.http_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
     };
     let app = Application::build(Config {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        grpc_tls: options.grpc_tls.clone(),
         http: Some(HttpConfig {
             addr: http_addr,
+            tls: options.http_tls.clone(),
             shim: ShimConfig {
                 public_url,
                 body_limit: 64 * 1024,
@@ -218,11 +237,21 @@ async fn try_spawn_app(
         metrics_addr: options.metrics_addr,
     })
     .await?;
-    test_app.channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect to authd");
+    test_app.channel = match &options.grpc_tls {
+        None => Channel::from_shared(format!("http://{}", app.grpc_addr()))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to authd"),
+        Some(_) => {
+            let mut endpoint =
+                Channel::from_shared(format!("https://{}", app.grpc_addr())).expect("uri");
+            if let Some(tls) = &options.grpc_client_tls {
+                endpoint = endpoint.tls_config(tls.client_config()).expect("tls");
+            }
+            endpoint.connect_lazy()
+        }
+    };
     test_app.app = Some(app);
     Ok(test_app)
 }
@@ -559,7 +588,8 @@ impl TestApp {
     /// The shim's base URL.
     pub fn url(&self, path: &str) -> String {
         format!(
-            "http://{}{path}",
+            "{}://{}{path}",
+            self.http_scheme,
             self.application().http_addr().expect("http listener")
         )
     }

@@ -24,4 +24,5 @@ mod readme;
 mod revoke;
 mod sessions;
 mod telemetry;
+mod tls;
 mod token;
