@@ -118,7 +118,11 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
 /// The chain of errors under a status that the client's own transport
 /// made (tonic's `transport error`), if it is one.
 fn transport_failure(status: &Status) -> Option<String> {
-    let source = std::error::Error::source(status)?;
+    let mut source = std::error::Error::source(status)?;
+    // The shim's channel wraps what its transport said (CoreCallError).
+    if let Some(wrapped) = source.downcast_ref::<super::CoreCallError>() {
+        source = std::error::Error::source(wrapped)?;
+    }
     source.downcast_ref::<tonic::transport::Error>()?;
     let mut chain = source.to_string();
     let mut next = source.source();
