@@ -49,3 +49,24 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> otel::Guard {
         otel::Guard::none()
     }
 }
+
+static X_REQUEST_ID: http::HeaderName =
+    http::HeaderName::from_static(crate::domain::request_id::HEADER);
+
+/// The request id of a request arriving at either listener: the caller's
+/// `x-request-id` if it is acceptable, or a new one, which then replaces
+/// the caller's in `headers` (so that what is passed on carries it).
+/// Returns the id, and whether it was made here.
+pub fn request_id(headers: &mut http::HeaderMap) -> (http::HeaderValue, bool) {
+    use crate::domain::request_id;
+    if let Some(id) = headers
+        .get(&X_REQUEST_ID)
+        .filter(|v| request_id::is_acceptable(v.as_bytes()))
+    {
+        return (id.clone(), false);
+    }
+    let id = http::HeaderValue::try_from(request_id::generate())
+        .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
+    headers.insert(X_REQUEST_ID.clone(), id.clone());
+    (id, true)
+}

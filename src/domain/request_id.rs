@@ -3,6 +3,9 @@
 //! core, so their length and alphabet are bounded: a caller must not be
 //! able to forge log lines or fill them with kilobytes.
 
+/// The header (and gRPC metadata key) that carries a request id.
+pub const HEADER: &str = "x-request-id";
+
 /// Longest request id accepted from a caller.
 pub const MAX_LEN: usize = 128;
 

@@ -22,7 +22,7 @@ use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::request_id;
 use crate::metrics::{Metrics, Rpc};
 
-static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static(request_id::HEADER);
 
 #[derive(Clone, Debug)]
 pub struct RpcTraceLayer {
@@ -74,21 +74,7 @@ where
         // A caller's acceptable id is kept (the shim always sends one); a
         // new one is made otherwise, and only then returned to the caller,
         // which does not know it (the shim's calls pay nothing for this).
-        let (id, generated) = match request
-            .headers()
-            .get(&X_REQUEST_ID)
-            .filter(|v| request_id::is_acceptable(v.as_bytes()))
-        {
-            Some(id) => (id.clone(), false),
-            None => {
-                let id = http::HeaderValue::try_from(request_id::generate())
-                    .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
-                request
-                    .headers_mut()
-                    .insert(X_REQUEST_ID.clone(), id.clone());
-                (id, true)
-            }
-        };
+        let (id, generated) = crate::telemetry::request_id(request.headers_mut());
         let span = tracing::info_span!(
             "rpc",
             method = %request.uri().path(),

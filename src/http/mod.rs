@@ -15,8 +15,6 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 use tracing::Instrument;
 
-use crate::domain::request_id;
-
 pub mod api;
 pub mod authorize;
 pub mod authorized_apps;
@@ -113,7 +111,7 @@ pub(crate) async fn not_found() -> Response {
         .into_response()
 }
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request_id::HEADER);
 
 /// One span per request, with a request id (the caller's `x-request-id`
 /// if acceptable, or a new one) that every call to the core carries and
@@ -128,21 +126,7 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
             .map(MatchedPath::as_str),
         request.method(),
     );
-    let value = match request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .filter(|v| request_id::is_acceptable(v.as_bytes()))
-    {
-        Some(id) => id.clone(),
-        None => {
-            let value = HeaderValue::try_from(request_id::generate())
-                .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-            request
-                .headers_mut()
-                .insert(X_REQUEST_ID.clone(), value.clone());
-            value
-        }
-    };
+    let (value, _) = crate::telemetry::request_id(request.headers_mut());
     let span = tracing::info_span!(
         "http",
         method = %request.method(),

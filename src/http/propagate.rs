@@ -6,7 +6,7 @@
 use axum::http::{HeaderName, HeaderValue};
 use tonic::service::Interceptor;
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request_id::HEADER);
 
 tokio::task_local! {
     /// The request id of the HTTP request this task is serving.
