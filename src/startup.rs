@@ -422,15 +422,10 @@ impl Shim {
     /// `grace`.
     pub async fn stop(self, grace: Duration) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let mut server = self.server;
-        match tokio::time::timeout(grace, &mut server).await {
-            Ok(joined) => joined??,
-            Err(_) => {
-                tracing::warn!("shutdown grace period over: closing remaining connections");
-                server.abort();
-            }
-        }
-        Ok(())
+        let mut result = Ok(());
+        let deadline = tokio::time::Instant::now() + grace;
+        finish(self.server, deadline, grace, &mut result).await;
+        result
     }
 }
 
