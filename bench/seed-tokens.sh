@@ -17,8 +17,11 @@ WITH g AS (
     FROM generate_series(1, $n)
     RETURNING id
 )
-INSERT INTO access_tokens (digest, grant_id, format, scopes)
-SELECT sha256(convert_to('seeded-token-' || g.id || '-' || random(), 'UTF8')), g.id, 'opaque', ARRAY['read']
+-- Selectors as authd makes them: the millisecond, then random bytes.
+INSERT INTO access_tokens (selector, digest, grant_id, format, scopes)
+SELECT decode(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0'), 'hex')
+           || substring(uuid_send(gen_random_uuid()) FROM 1 FOR 10),
+       sha256(convert_to('seeded-token-' || g.id || '-' || random(), 'UTF8')), g.id, 'opaque', ARRAY['read']
 FROM g;
 SQL
 # A table that has held a million tokens for a while has been vacuumed and

@@ -2,7 +2,6 @@
 use super::{AuthService, is_expired, now};
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
-use crate::domain::secret::Digest;
 use crate::store::accounts::AccountRecord;
 use crate::store::apps::AppRecord;
 use crate::store::grants::TokenRecord;
@@ -25,7 +24,7 @@ impl AuthService {
         }
         let token = self
             .store()
-            .access_token(&Digest::of(bearer))
+            .access_token(&super::introspect::token_key(bearer))
             .await?
             .ok_or_else(AuthError::invalid_token)?;
         if token.revoked {

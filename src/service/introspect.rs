@@ -9,7 +9,7 @@ use super::bearer::MAX_TOKEN_LEN;
 use super::{AuthService, is_expired, now};
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
-use crate::domain::secret::Digest;
+use crate::domain::secret::{Digest, Selector, TokenKey};
 use crate::store::apps::AppRecord;
 use crate::store::grants::{TokenKind, TokenRecord};
 
@@ -97,6 +97,10 @@ impl AuthService {
         if let Some(hit) = cache.token(&digest, now()) {
             return Ok(Some(hit));
         }
+        let key = TokenKey {
+            selector: selector_of(token),
+            digest,
+        };
         // Taken before the signature check: a key withdrawn meanwhile
         // flushes the cache, and this read must then not be cached.
         let ticket = cache.ticket();
@@ -107,13 +111,13 @@ impl AuthService {
         let _turn = self.cold_lookup().await?;
         let store = self.store();
         let found = match hint {
-            TokenTypeHint::AccessToken => match store.access_token(&digest).await? {
+            TokenTypeHint::AccessToken => match store.access_token(&key).await? {
                 Some(t) => Some(t),
-                None => store.refresh_token(&digest).await?,
+                None => store.refresh_token(&key).await?,
             },
-            TokenTypeHint::RefreshToken => match store.refresh_token(&digest).await? {
+            TokenTypeHint::RefreshToken => match store.refresh_token(&key).await? {
                 Some(t) => Some(t),
-                None => store.access_token(&digest).await?,
+                None => store.access_token(&key).await?,
             },
         };
         if let Some(record) = &found
@@ -167,6 +171,23 @@ pub(crate) fn plausible_token(token: &str) -> bool {
     token.len() <= MAX_TOKEN_LEN
         && token.bytes().filter(|&b| b == b'.').count() == 2
         && token.bytes().all(|b| base64url(b) || b == b'.')
+}
+
+/// How `token` is looked up in the database: by the selector in an opaque
+/// token or in a JWT's `jti`, and by its digest.
+pub(crate) fn token_key(token: &str) -> TokenKey {
+    TokenKey {
+        selector: selector_of(token),
+        digest: Digest::of(token),
+    }
+}
+
+fn selector_of(token: &str) -> Option<Selector> {
+    if token.contains('.') {
+        super::jwt::unverified_jti(token).and_then(|jti| Selector::of_opaque(&jti))
+    } else {
+        Selector::of_opaque(token)
+    }
 }
 
 fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {

@@ -16,7 +16,7 @@ use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret::{Digest, Secret, random_token};
+use crate::domain::secret::{Digest, Secret};
 use crate::metrics::Grant;
 use crate::store::apps::AppRecord;
 use crate::store::grants::{self, NewAccessToken, NewRefreshToken};
@@ -233,7 +233,7 @@ impl AuthService {
         let mut conn = self.store().conn().await?;
         let tx = grants::begin(&mut conn).await?;
         let current = tx
-            .lock_refresh_token(&Digest::of(&request.refresh_token))
+            .lock_refresh_token(&super::introspect::token_key(&request.refresh_token))
             .await?
             .ok_or_else(invalid)?;
         if current.app_id != app.id {
@@ -305,13 +305,19 @@ impl AuthService {
         at: SystemTime,
     ) -> Result<MintedAccessToken, AuthError> {
         let lifetimes = self.lifetimes();
-        let (value, ttl) = match app.access_token_format {
-            AccessTokenFormat::Opaque => (Secret::generate(), lifetimes.access_token),
+        // An opaque token carries its selector; a JWT carries it in its jti.
+        let (value, selector, ttl) = match app.access_token_format {
+            AccessTokenFormat::Opaque => {
+                let (value, selector) = Secret::generate_token();
+                (value, selector, lifetimes.access_token)
+            }
             AccessTokenFormat::Jwt => {
                 let ttl = lifetimes.jwt_access_token;
                 let sub = account_id.map_or_else(|| app.client_id.clone(), |id| id.to_string());
                 let scope = scopes.to_string();
-                let jti = random_token();
+                // The jti is made like an opaque token, so that the row is
+                // found by its selector in the same way.
+                let (jti, selector) = Secret::generate_token();
                 let claims = AccessTokenClaims {
                     iss: &self.config().issuer,
                     exp: expiry_seconds(at + ttl),
@@ -319,14 +325,19 @@ impl AuthService {
                     sub: &sub,
                     client_id: &app.client_id,
                     iat: unix_seconds(at),
-                    jti: &jti,
+                    jti: jti.expose(),
                     scope: &scope,
                 };
-                (Secret::new(self.inner.keys.sign(&claims)?), Some(ttl))
+                (
+                    Secret::new(self.inner.keys.sign(&claims)?),
+                    selector,
+                    Some(ttl),
+                )
             }
         };
         Ok(MintedAccessToken {
             row: NewAccessToken {
+                selector,
                 digest: value.digest(),
                 format: app.access_token_format,
                 scopes: scopes.clone(),
@@ -339,8 +350,9 @@ impl AuthService {
     }
 
     fn new_refresh_token(&self, scopes: &ScopeSet, at: SystemTime) -> (Secret, NewRefreshToken) {
-        let value = Secret::generate();
+        let (value, selector) = Secret::generate_token();
         let row = NewRefreshToken {
+            selector,
             digest: value.digest(),
             scopes: scopes.clone(),
             created_at: at,

@@ -15,7 +15,7 @@ use super::apps::{AppRecord, parse_stored_scopes, scopes_to_sql};
 use super::{Conn, Store, StoreError};
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret::Digest;
+use crate::domain::secret::{Digest, Selector, TokenKey};
 
 /// A code as stored.
 #[derive(Clone, Debug)]
@@ -43,6 +43,7 @@ pub struct NewCode<'a> {
 }
 
 pub struct NewAccessToken {
+    pub selector: Selector,
     pub digest: Digest,
     pub format: AccessTokenFormat,
     pub scopes: ScopeSet,
@@ -51,6 +52,7 @@ pub struct NewAccessToken {
 }
 
 pub struct NewRefreshToken {
+    pub selector: Selector,
     pub digest: Digest,
     pub scopes: ScopeSet,
     pub created_at: SystemTime,
@@ -115,25 +117,48 @@ impl TokenRecord {
     }
 }
 
-const ACCESS_TOKEN_BY_DIGEST: &str = "
-    SELECT t.scopes, t.created_at, t.expires_at,
+/// A token's row is found by its selector ($1), or, if it was issued before
+/// tokens had selectors, by its digest ($2) in the small partial index that
+/// holds those rows only. The caller then compares the row's digest with
+/// the presented token's (`digest_matches`).
+const ACCESS_TOKEN_BY_KEY: &str = "
+    SELECT t.digest, t.scopes, t.created_at, t.expires_at,
            (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
            g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
-    FROM access_tokens t
+    FROM (SELECT * FROM access_tokens WHERE selector = $1
+          UNION ALL
+          SELECT * FROM access_tokens WHERE selector IS NULL AND digest = $2) t
     JOIN grants g ON g.id = t.grant_id
     JOIN apps ap ON ap.id = g.app_id
-    LEFT JOIN accounts ac ON ac.id = g.account_id
-    WHERE t.digest = $1";
+    LEFT JOIN accounts ac ON ac.id = g.account_id";
 
-const REFRESH_TOKEN_BY_DIGEST: &str = "
-    SELECT r.scopes, r.created_at, r.expires_at,
+const REFRESH_TOKEN_BY_KEY: &str = "
+    SELECT r.digest, r.scopes, r.created_at, r.expires_at,
            (r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
            g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
-    FROM refresh_tokens r
+    FROM (SELECT * FROM refresh_tokens WHERE selector = $1
+          UNION ALL
+          SELECT * FROM refresh_tokens WHERE selector IS NULL AND digest = $2) r
     JOIN grants g ON g.id = r.grant_id
     JOIN apps ap ON ap.id = g.app_id
-    LEFT JOIN accounts ac ON ac.id = g.account_id
-    WHERE r.digest = $1";
+    LEFT JOIN accounts ac ON ac.id = g.account_id";
+
+/// Whether the row found for `key` is the presented token's: its stored
+/// digest equals the token's, compared in constant time. A selector alone
+/// (say, a forged token that reuses one) finds a row but proves nothing.
+fn digest_matches(row: &Row, key: &TokenKey) -> Result<bool, StoreError> {
+    let stored: &[u8] = row.try_get("digest")?;
+    Ok(Digest::from_slice(stored).is_some_and(|stored| stored.ct_eq(&key.digest)))
+}
+
+/// The lookup parameters for `key`: its selector (NULL when it has none,
+/// which matches no row) and its digest.
+fn key_params(key: &TokenKey) -> (Option<&[u8]>, &[u8]) {
+    (
+        key.selector.as_ref().map(|s| s.as_bytes().as_slice()),
+        key.digest.as_bytes().as_slice(),
+    )
+}
 
 impl Store {
     pub async fn insert_code(&self, code: &NewCode<'_>) -> Result<(), StoreError> {
@@ -205,8 +230,8 @@ impl Store {
             WITH g AS (
                 INSERT INTO grants (app_id, scopes, created_at) VALUES ($1, $2, $3) RETURNING id
             )
-            INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at)
-            SELECT $4, g.id, $5, $2, $3, $6 FROM g";
+            INSERT INTO access_tokens (selector, digest, grant_id, format, scopes, created_at, expires_at)
+            SELECT $7, $4, g.id, $5, $2, $3, $6 FROM g";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
         conn.execute(
@@ -218,19 +243,20 @@ impl Store {
                 &token.digest.as_bytes().as_slice(),
                 &token.format.as_str(),
                 &token.expires_at,
+                &token.selector.as_bytes().as_slice(),
             ],
         )
         .await?;
         Ok(())
     }
 
-    pub async fn access_token(&self, digest: &Digest) -> Result<Option<TokenRecord>, StoreError> {
-        self.token_lookup(TokenKind::Access, ACCESS_TOKEN_BY_DIGEST, digest)
+    pub async fn access_token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+        self.token_lookup(TokenKind::Access, ACCESS_TOKEN_BY_KEY, key)
             .await
     }
 
-    pub async fn refresh_token(&self, digest: &Digest) -> Result<Option<TokenRecord>, StoreError> {
-        self.token_lookup(TokenKind::Refresh, REFRESH_TOKEN_BY_DIGEST, digest)
+    pub async fn refresh_token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+        self.token_lookup(TokenKind::Refresh, REFRESH_TOKEN_BY_KEY, key)
             .await
     }
 
@@ -238,14 +264,17 @@ impl Store {
         &self,
         kind: TokenKind,
         sql: &str,
-        digest: &Digest,
+        key: &TokenKey,
     ) -> Result<Option<TokenRecord>, StoreError> {
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(sql).await?;
-        conn.query_opt(&stmt, &[&digest.as_bytes().as_slice()])
-            .await?
-            .map(|row| TokenRecord::from_row(kind, &row))
-            .transpose()
+        let (selector, digest) = key_params(key);
+        for row in conn.query(&stmt, &[&selector, &digest]).await? {
+            if digest_matches(&row, key)? {
+                return Ok(Some(TokenRecord::from_row(kind, &row)?));
+            }
+        }
+        Ok(None)
     }
 
     /// Revokes a grant: every access token and refresh token in it.
@@ -405,8 +434,8 @@ impl GrantTx<'_> {
         token: &NewAccessToken,
     ) -> Result<i64, StoreError> {
         const SQL: &str =
-            "INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at)
-                           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+            "INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at, selector)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         let stmt = self.tx.prepare_cached(SQL).await?;
         let row = self
             .tx
@@ -419,6 +448,7 @@ impl GrantTx<'_> {
                     &scopes_to_sql(&token.scopes),
                     &token.created_at,
                     &token.expires_at,
+                    &token.selector.as_bytes().as_slice(),
                 ],
             )
             .await?;
@@ -431,8 +461,8 @@ impl GrantTx<'_> {
         access_token_id: i64,
         token: &NewRefreshToken,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO refresh_tokens (digest, grant_id, access_token_id, scopes, created_at, expires_at)
-                           VALUES ($1, $2, $3, $4, $5, $6)";
+        const SQL: &str = "INSERT INTO refresh_tokens (digest, grant_id, access_token_id, scopes, created_at, expires_at, selector)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7)";
         let stmt = self.tx.prepare_cached(SQL).await?;
         self.tx
             .execute(
@@ -444,6 +474,7 @@ impl GrantTx<'_> {
                     &scopes_to_sql(&token.scopes),
                     &token.created_at,
                     &token.expires_at,
+                    &token.selector.as_bytes().as_slice(),
                 ],
             )
             .await?;
@@ -454,22 +485,29 @@ impl GrantTx<'_> {
     /// and revocation of the same family take turns.
     pub async fn lock_refresh_token(
         &self,
-        digest: &Digest,
+        key: &TokenKey,
     ) -> Result<Option<RefreshRecord>, StoreError> {
+        // Found as in REFRESH_TOKEN_BY_KEY; FOR UPDATE does not take a UNION.
         const SQL: &str = "
-            SELECT r.id, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
+            SELECT r.id, r.digest, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
                    r.expires_at, r.used_at, g.revoked_at IS NOT NULL AS grant_revoked,
                    coalesce(a.disabled_at IS NOT NULL, false) AS account_disabled
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
             LEFT JOIN accounts a ON a.id = g.account_id
-            WHERE r.digest = $1
+            WHERE r.id IN (SELECT id FROM refresh_tokens WHERE selector = $1
+                           UNION ALL
+                           SELECT id FROM refresh_tokens WHERE selector IS NULL AND digest = $2)
             FOR UPDATE OF r, g";
         let stmt = self.tx.prepare_cached(SQL).await?;
-        let Some(row) = self
-            .tx
-            .query_opt(&stmt, &[&digest.as_bytes().as_slice()])
-            .await?
-        else {
+        let (selector, digest) = key_params(key);
+        let mut found = None;
+        for row in self.tx.query(&stmt, &[&selector, &digest]).await? {
+            if digest_matches(&row, key)? {
+                found = Some(row);
+                break;
+            }
+        }
+        let Some(row) = found else {
             return Ok(None);
         };
         let scopes: Vec<String> = row.try_get("scopes")?;

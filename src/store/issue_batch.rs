@@ -34,14 +34,14 @@ pub(super) type Queue = mpsc::UnboundedSender<Pending>;
 const INSERT_BATCH: &str = "
     WITH batch AS (
         SELECT nextval(pg_get_serial_sequence('grants', 'id')) AS grant_id, r.*
-        FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::timestamptz[])
-             AS r(app_id, scopes, created_at, digest, format, expires_at)
+        FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::timestamptz[], $7::bytea[])
+             AS r(app_id, scopes, created_at, digest, format, expires_at, selector)
     ), g AS (
         INSERT INTO grants (id, app_id, scopes, created_at) OVERRIDING SYSTEM VALUE
         SELECT grant_id, app_id, string_to_array(scopes, ' '), created_at FROM batch
     )
-    INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at)
-    SELECT digest, grant_id, format, string_to_array(scopes, ' '), created_at, expires_at FROM batch";
+    INSERT INTO access_tokens (selector, digest, grant_id, format, scopes, created_at, expires_at)
+    SELECT selector, digest, grant_id, format, string_to_array(scopes, ' '), created_at, expires_at FROM batch";
 
 impl Store {
     /// Stores a client_credentials token and its grant, in a batch with
@@ -140,13 +140,19 @@ async fn insert(store: &Store, batch: &[Pending]) -> Result<(), StoreError> {
         .iter()
         .map(|p| p.token.digest.as_bytes().as_slice())
         .collect();
+    let selectors: Vec<&[u8]> = batch
+        .iter()
+        .map(|p| p.token.selector.as_bytes().as_slice())
+        .collect();
     let formats: Vec<&str> = batch.iter().map(|p| p.token.format.as_str()).collect();
     let expires: Vec<Option<SystemTime>> = batch.iter().map(|p| p.token.expires_at).collect();
     let conn = store.conn().await?;
     let stmt = conn.prepare_cached(INSERT_BATCH).await?;
     conn.execute(
         &stmt,
-        &[&app_ids, &scopes, &created, &digests, &formats, &expires],
+        &[
+            &app_ids, &scopes, &created, &digests, &formats, &expires, &selectors,
+        ],
     )
     .await?;
     Ok(())

@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "signing_key_notify",
         sql: include_str!("../../migrations/0003_signing_key_notify.sql"),
     },
+    Migration {
+        version: 4,
+        name: "token_selectors",
+        sql: include_str!("../../migrations/0004_token_selectors.sql"),
+    },
 ];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.

@@ -26,3 +26,4 @@ mod sessions;
 mod telemetry;
 mod tls;
 mod token;
+mod token_selectors;
