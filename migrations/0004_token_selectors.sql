@@ -9,18 +9,26 @@
 --
 -- Tokens issued before this migration have no selector. They keep working,
 -- found by their digest in a partial index that holds only them, and that
--- new tokens never enter.
+-- new tokens never enter. The selector index leaves them out in turn, so
+-- that a lookup of `selector IS NULL` can only be answered by the digest
+-- index, whatever the planner's statistics say.
 
 ALTER TABLE access_tokens
     ADD COLUMN selector bytea CHECK (length(selector) = 16);
-CREATE UNIQUE INDEX access_tokens_selector_key ON access_tokens (selector);
+CREATE UNIQUE INDEX access_tokens_selector_key ON access_tokens (selector)
+    WHERE selector IS NOT NULL;
 CREATE UNIQUE INDEX access_tokens_legacy_digest_key ON access_tokens (digest)
     WHERE selector IS NULL;
 ALTER TABLE access_tokens DROP CONSTRAINT access_tokens_digest_key;
 
 ALTER TABLE refresh_tokens
     ADD COLUMN selector bytea CHECK (length(selector) = 16);
-CREATE UNIQUE INDEX refresh_tokens_selector_key ON refresh_tokens (selector);
+CREATE UNIQUE INDEX refresh_tokens_selector_key ON refresh_tokens (selector)
+    WHERE selector IS NOT NULL;
 CREATE UNIQUE INDEX refresh_tokens_legacy_digest_key ON refresh_tokens (digest)
     WHERE selector IS NULL;
 ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_digest_key;
+
+-- Statistics for the new column, so that the first plans know how many rows
+-- have no selector.
+ANALYZE access_tokens, refresh_tokens;
