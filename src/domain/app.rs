@@ -68,7 +68,7 @@ impl NewApp {
                 "Name is too long (maximum is 60 characters)",
             ));
         }
-        if name.chars().any(char::is_control) {
+        if !super::text::displayable(name) {
             return Err(AuthError::validation_failed("Name is invalid"));
         }
         let redirect_uris = RedirectUri::parse_list(&input.redirect_uris)
@@ -101,6 +101,11 @@ fn parse_website(input: &str) -> Result<Option<String>, AuthError> {
         return Err(AuthError::validation_failed(
             "Website is too long (maximum is 2000 characters)",
         ));
+    }
+    // The URL parser would percent-encode a control or format character
+    // where it stands, but the website is stored and shown as written.
+    if !super::text::displayable(input) || input.chars().any(char::is_whitespace) {
+        return Err(invalid());
     }
     let url = Url::parse(input).map_err(|_| invalid())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {

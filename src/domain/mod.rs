@@ -12,3 +12,4 @@ pub mod redirect_uri;
 pub mod request_id;
 pub mod scope;
 pub mod secret;
+pub mod text;

@@ -12,6 +12,13 @@ use url::Url;
 pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 const MAX_LEN: usize = 2000;
+/// Most redirect URIs one app may register. Real apps register one to a
+/// handful (one per platform); the bound keeps registration work and the
+/// stored row small whatever a client sends.
+pub const MAX_URIS: usize = 32;
+/// Most bytes of redirect URI input read at all, before any is parsed:
+/// `MAX_URIS` URIs of the longest length, plus separators.
+pub const MAX_LIST_BYTES: usize = MAX_URIS * (MAX_LEN + 1);
 const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file"];
 
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +38,8 @@ pub enum RedirectUriError {
     TooLong,
     #[error("Redirect URI can't be blank")]
     Empty,
+    #[error("Redirect URI: too many (maximum is 32).")]
+    TooMany,
 }
 
 impl RedirectUri {
@@ -80,12 +89,30 @@ impl RedirectUri {
 
     /// Parses Mastodon's forms: each element may hold several URIs separated
     /// by whitespace or newlines. Duplicates collapse, order is kept.
+    ///
+    /// The input's size is checked before any of it is parsed (at most
+    /// [`MAX_LIST_BYTES`] bytes and [`MAX_URIS`] elements), and duplicates
+    /// are found with a set, so the work is linear in a bounded input.
     pub fn parse_list<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<RedirectUri>, RedirectUriError> {
+        if inputs.len() > MAX_URIS {
+            return Err(RedirectUriError::TooMany);
+        }
+        let mut total = 0usize;
+        for input in inputs {
+            total = total.saturating_add(input.as_ref().len() + 1);
+            if total > MAX_LIST_BYTES {
+                return Err(RedirectUriError::TooMany);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
         let mut uris: Vec<RedirectUri> = Vec::new();
         for input in inputs {
             for part in input.as_ref().split_whitespace() {
                 let uri = RedirectUri::parse(part)?;
-                if !uris.contains(&uri) {
+                if seen.insert(uri.0.clone()) {
+                    if uris.len() == MAX_URIS {
+                        return Err(RedirectUriError::TooMany);
+                    }
                     uris.push(uri);
                 }
             }

@@ -39,6 +39,24 @@ pub const SERVICE_NAMES: &[&str] = &[
     "authd.v1.Admin",
 ];
 
+/// The largest request message each service decodes, instead of tonic's
+/// 4 MB default: what its largest legitimate request can carry, so that a
+/// hostile one is refused (RESOURCE_EXHAUSTED) before it is decoded at
+/// all. The domain's parsers bound each field again within these.
+pub mod max_message {
+    use crate::domain::redirect_uri;
+
+    /// RegisterApp: its redirect URIs (at most
+    /// [`redirect_uri::MAX_LIST_BYTES`]) and a few short fields.
+    pub const APPS: usize = redirect_uri::MAX_LIST_BYTES + 16 * 1024;
+    /// IntrospectBatch: 1000 tokens of up to 1 KiB each (authd's JWTs are
+    /// under one); every other OAuth request is far smaller.
+    pub const OAUTH: usize = crate::service::introspect::MAX_BATCH * 1024 + 16 * 1024;
+    /// Sessions, Accounts and Admin: passwords of at most 1024 bytes, names,
+    /// emails and ids.
+    pub const SMALL: usize = 16 * 1024;
+}
+
 /// How the gRPC listeners treat their callers.
 #[derive(Clone, Debug)]
 pub struct GrpcOptions {
@@ -192,21 +210,36 @@ fn core_routes(
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AppsServer::new(apps::AppsService {
-            service: service.clone(),
-            trusted_proxies: options.trusted_proxies.clone(),
-        }))
-        .add_service(OAuthServer::new(oauth::OAuthService {
-            service: service.clone(),
-        }))
-        .add_service(SessionsServer::new(accounts::SessionsService {
-            service: service.clone(),
-            trusted_proxies: options.trusted_proxies.clone(),
-        }))
-        .add_service(AdminServer::new(admin::AdminService {
-            service: service.clone(),
-        }))
-        .add_service(AccountsServer::new(accounts::AccountsService { service })))
+        .add_service(
+            AppsServer::new(apps::AppsService {
+                service: service.clone(),
+                trusted_proxies: options.trusted_proxies.clone(),
+            })
+            .max_decoding_message_size(max_message::APPS),
+        )
+        .add_service(
+            OAuthServer::new(oauth::OAuthService {
+                service: service.clone(),
+            })
+            .max_decoding_message_size(max_message::OAUTH),
+        )
+        .add_service(
+            SessionsServer::new(accounts::SessionsService {
+                service: service.clone(),
+                trusted_proxies: options.trusted_proxies.clone(),
+            })
+            .max_decoding_message_size(max_message::SMALL),
+        )
+        .add_service(
+            AdminServer::new(admin::AdminService {
+                service: service.clone(),
+            })
+            .max_decoding_message_size(max_message::SMALL),
+        )
+        .add_service(
+            AccountsServer::new(accounts::AccountsService { service })
+                .max_decoding_message_size(max_message::SMALL),
+        ))
 }
 
 /// Keeps the health status in step with PostgreSQL: SERVING while a ping

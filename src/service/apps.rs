@@ -14,20 +14,22 @@ pub struct RegisteredApp {
 }
 
 impl AuthService {
-    /// Registers an app. Registrations that would be stored count against
-    /// the per-address limit (input errors cost nothing, so they do not).
+    /// Registers an app. Every attempt counts against the per-address
+    /// limit before its input is read, as Mastodon's rack-attack counts
+    /// every POST /api/v1/apps: parsing is bounded work, but it is work,
+    /// and a flood of invalid registrations must not be free.
     pub async fn register_app(
         &self,
         input: &AppRegistration,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<RegisteredApp, AuthError> {
-        let app = NewApp::parse(input)?;
         if let Some(ip) = client_ip {
             let _counted = self
                 .throttles()
                 .app_registration_by_ip
                 .attempt(&super::throttle::address_key(ip))?;
         }
+        let app = NewApp::parse(input)?;
         let client_id = random_token();
         let client_secret = Secret::generate();
         let record = self

@@ -89,6 +89,10 @@ impl Store {
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, StoreError> {
+        if !crate::domain::text::storable(email) {
+            // No stored row can hold a NUL; PostgreSQL would refuse it.
+            return Ok(None);
+        }
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE lower(email) = lower($1)");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;

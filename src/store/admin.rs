@@ -50,6 +50,10 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<AccountRecord>, StoreError> {
+        if !crate::domain::text::storable(username) {
+            // No stored row can hold a NUL; PostgreSQL would refuse it.
+            return Ok(None);
+        }
         let sql =
             format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE lower(username) = lower($1)");
         let conn = self.conn().await?;
@@ -172,6 +176,10 @@ impl Store {
         &self,
         client_id: &str,
     ) -> Result<Option<(AppRecord, u64)>, StoreError> {
+        if !crate::domain::text::storable(client_id) {
+            // No stored row can hold a NUL; PostgreSQL would refuse it.
+            return Ok(None);
+        }
         let delete = format!("DELETE FROM apps WHERE client_id = $1 RETURNING {APP_COLUMNS}");
         const LOCK: &str = "SELECT id FROM apps WHERE client_id = $1 FOR UPDATE";
         const LIVE_GRANTS: &str =

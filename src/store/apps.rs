@@ -91,6 +91,10 @@ impl Store {
     }
 
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        if !crate::domain::text::storable(client_id) {
+            // No stored row can hold a NUL; PostgreSQL would refuse it.
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLUMNS} FROM apps WHERE client_id = $1");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
@@ -115,6 +119,10 @@ impl Store {
         client_id: &str,
         resource_server: bool,
     ) -> Result<Option<AppRecord>, StoreError> {
+        if !crate::domain::text::storable(client_id) {
+            // No stored row can hold a NUL; PostgreSQL would refuse it.
+            return Ok(None);
+        }
         let sql = format!(
             "UPDATE apps SET is_resource_server = $2 WHERE client_id = $1 RETURNING {COLUMNS}"
         );

@@ -30,6 +30,12 @@ pub enum StoreError {
     Unavailable(String),
     #[error("unique constraint {0} violated")]
     UniqueViolation(String),
+    /// A value the server cannot hold (SQLSTATE class 22, data exception:
+    /// a NUL in text, a number out of range). The input's fault, never an
+    /// internal error; the domain's parsers refuse such input first, so
+    /// this is the backstop for a field they missed.
+    #[error("value refused by the database: {0}")]
+    InvalidInput(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -64,6 +70,9 @@ fn classify(e: &tokio_postgres::Error) -> StoreError {
         return StoreError::UniqueViolation(constraint);
     }
     let class = &code.code()[..2];
+    if class == "22" {
+        return StoreError::InvalidInput(e.to_string());
+    }
     // 08: connection exception; 57: operator intervention (shutdown, query
     // canceled by statement_timeout); 53: insufficient resources.
     if matches!(class, "08" | "57" | "53") || *code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE {
@@ -82,6 +91,10 @@ impl From<StoreError> for AuthError {
             StoreError::UniqueViolation(c) => {
                 tracing::error!(constraint = %c, "unexpected unique violation");
                 AuthError::internal()
+            }
+            StoreError::InvalidInput(detail) => {
+                tracing::info!(error = %detail, "input refused by the database");
+                AuthError::invalid_request("The request holds a value that cannot be stored.")
             }
             StoreError::Other(detail) => {
                 tracing::error!(error = %detail, "database error");

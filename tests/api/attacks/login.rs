@@ -322,7 +322,7 @@ async fn app_registration_flood_from_one_address_gets_429_as_mastodon_answers() 
             200
         );
     }
-    // Invalid input is refused without counting.
+    // Invalid input is refused, and counted (a flood of it is not free).
     let invalid = app
         .http()
         .post(app.url("/api/v1/apps"))
