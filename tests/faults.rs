@@ -1500,6 +1500,18 @@ async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_f
                 Some(_) => {
                     let answer = introspect(&channel, &client, &token).await;
                     assert_eq!(answer.ok(), Some(true), "cached token during the outage");
+                    let metrics = http()
+                        .get(authd.url("/metrics"))
+                        .send()
+                        .await
+                        .expect("metrics")
+                        .text()
+                        .await
+                        .expect("text");
+                    assert!(
+                        metrics.contains("authd_cache_serving_during_outage 1"),
+                        "the metrics do not say the cache serves during the outage"
+                    );
                     let deadline = down + Duration::from_secs(12);
                     loop {
                         assert!(
