@@ -86,6 +86,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_CACHE_CAPACITY", default_value_t = 1_000_000)]
     pub cache_capacity: usize,
 
+    /// When set, introspection may answer from the cache for at most this
+    /// long after PostgreSQL became unreachable; off by default.
+    #[arg(long, env = "AUTHD_SERVE_CACHED_DURING_OUTAGE", value_parser = humantime::parse_duration)]
+    pub serve_cached_during_outage: Option<Duration>,
+
     /// Most database lookups that cache misses (unknown, forged or cold
     /// tokens and clients) may run at once; the rest of the pool stays free
     /// for everything else.
@@ -322,6 +327,7 @@ impl ServeArgs {
             session: self.session_ttl,
         };
         service.cache_capacity = self.cache_capacity;
+        service.serve_cached_during_outage = self.serve_cached_during_outage;
         service.cold_lookup_concurrency = self.cold_lookup_concurrency.max(1);
         service.rate_limits = RateLimits {
             login_per_ip: self.login_limit_per_ip.0,

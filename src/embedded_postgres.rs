@@ -18,7 +18,9 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid, getppid};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
 
 const SUPERUSER: &str = "authd";
 const DEFAULT_RUN_AS: &str = "postgres";
@@ -34,6 +36,11 @@ const RECOVERY_TIMEOUT: Duration = Duration::from_secs(600);
 const READY_POLL: Duration = Duration::from_millis(50);
 const FAST_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const IMMEDIATE_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Restart backoff after a crash: doubles from the first to the second, and starts over
+/// once a server has run for `RESTART_STABLE`.
+const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(10);
+const RESTART_STABLE: Duration = Duration::from_secs(60);
 const THROWAWAY_DIR: &str = "authd-test-pg";
 /// Only names the socket file of throwaway clusters; distinct from 5432 so nobody mistakes
 /// it for the system server.
@@ -149,6 +156,8 @@ pub struct EmbeddedPostgres {
     postmaster: Postmaster,
     /// Throwaway clusters delete their files on `stop`.
     remove_on_stop: bool,
+    /// What it was started with, so that a supervisor can start it again.
+    opts: EmbeddedPostgresOptions,
 }
 
 /// The OS identity the server runs as when we are root.
@@ -189,6 +198,7 @@ impl EmbeddedPostgres {
 
     async fn start_inner(opts: EmbeddedPostgresOptions, remove_on_stop: bool) -> Result<Self> {
         let port = opts.port;
+        let kept = opts.clone();
         let prepared = tokio::task::spawn_blocking(move || prepare_and_spawn(opts))
             .await
             .map_err(|e| EmbeddedPostgresError::Io {
@@ -196,12 +206,16 @@ impl EmbeddedPostgres {
                 source: io::Error::other(e.to_string()),
             })??;
         let mut pg = EmbeddedPostgres {
-            data_dir: prepared.data_dir,
+            data_dir: prepared.data_dir.clone(),
             socket_dir: prepared.socket_dir,
             fallback_socket_dir: prepared.fallback_socket_dir,
             port,
             postmaster: prepared.postmaster,
             remove_on_stop,
+            opts: EmbeddedPostgresOptions {
+                data_dir: prepared.data_dir.clone(),
+                ..kept
+            },
         };
         if let Err(reason) = pg.wait_ready().await {
             // Never leave a half-started server behind: the caller gets no handle to stop it.
@@ -342,6 +356,93 @@ impl EmbeddedPostgres {
                 }
             }
             tokio::time::sleep(READY_POLL).await;
+        }
+    }
+}
+
+/// A private PostgreSQL that is started again, with backoff, whenever it exits without
+/// having been asked to (a crash, the OOM killer, a stray SIGKILL). Meanwhile the store's
+/// connections fail, so calls answer UNAVAILABLE and health says NOT_SERVING.
+#[derive(Debug)]
+pub struct SupervisedPostgres {
+    stop: CancellationToken,
+    task: JoinHandle<Result<()>>,
+}
+
+impl EmbeddedPostgres {
+    /// Hands the server to a task that restarts it after every crash until `stop`.
+    pub fn supervise(self) -> SupervisedPostgres {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(supervise(self, stop.clone()));
+        SupervisedPostgres { stop, task }
+    }
+}
+
+impl SupervisedPostgres {
+    /// Stops supervising and shuts the server down in order.
+    pub async fn stop(self) -> Result<(), EmbeddedPostgresError> {
+        self.stop.cancel();
+        self.task.await.map_err(|e| EmbeddedPostgresError::Io {
+            context: "embedded postgres supervisor failed".into(),
+            source: io::Error::other(e.to_string()),
+        })?
+    }
+}
+
+async fn supervise(mut pg: EmbeddedPostgres, stop: CancellationToken) -> Result<()> {
+    let mut backoff = RESTART_BACKOFF_MIN;
+    loop {
+        let started = Instant::now();
+        let crashed = tokio::select! {
+            _ = stop.cancelled() => false,
+            _ = pg.postmaster.exit.wait_for(|s| s.is_some()) => true,
+        };
+        if !crashed {
+            return pg.stop().await;
+        }
+        // It is gone; nothing is left to signal.
+        pg.postmaster.released = true;
+        if started.elapsed() >= RESTART_STABLE {
+            backoff = RESTART_BACKOFF_MIN;
+        }
+        let status = pg
+            .postmaster
+            .exit_status()
+            .unwrap_or_else(|| "exited, status unknown".into());
+        error!(
+            pid = pg.postmaster.pid.as_raw(),
+            status,
+            data_dir = %pg.data_dir.display(),
+            log = %pg.data_dir.join(LOG_FILE).display(),
+            retry_in_ms = backoff.as_millis() as u64,
+            "embedded PostgreSQL exited unexpectedly; calls answer UNAVAILABLE until it is restarted (its log says why it stopped)"
+        );
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            let attempt = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                r = EmbeddedPostgres::start_inner(pg.opts.clone(), pg.remove_on_stop) => r,
+            };
+            backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+            match attempt {
+                Ok(new) => {
+                    warn!(
+                        pid = new.postmaster.pid.as_raw(),
+                        data_dir = %new.data_dir.display(),
+                        "embedded PostgreSQL restarted after a crash"
+                    );
+                    pg = new;
+                    break;
+                }
+                Err(e) => error!(
+                    error = %e,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "could not restart the embedded PostgreSQL; trying again"
+                ),
+            }
         }
     }
 }

@@ -592,6 +592,13 @@ impl Collector for Metrics {
                 .encode_gauge(&i64::try_from(n).unwrap_or(i64::MAX))?;
         }
 
+        gauge(
+            &mut encoder,
+            "cache_serving_during_outage",
+            "1 while introspection answers from the cache because PostgreSQL is unreachable (--serve-cached-during-outage).",
+            i64::from(core.cache.is_serving_during_outage()),
+        )?;
+
         let pool = core.store.pool_status();
         let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         gauge(

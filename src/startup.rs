@@ -12,7 +12,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseConfig, ShimArgs};
-use crate::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresError, running_server_config};
+use crate::embedded_postgres::{
+    EmbeddedPostgres, EmbeddedPostgresError, SupervisedPostgres, running_server_config,
+};
 use crate::http::ShimState;
 use crate::service::AuthService;
 use crate::store::{Store, StoreConfig, migrate};
@@ -27,7 +29,7 @@ pub struct Application {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     /// The HTTP shim, stopped first on shutdown.
     http_task: Option<JoinHandle<anyhow::Result<()>>>,
-    embedded: Option<EmbeddedPostgres>,
+    embedded: Option<SupervisedPostgres>,
 }
 
 /// The database a command uses: an existing one, or a private one started
@@ -250,7 +252,7 @@ impl Application {
             shutdown,
             tasks,
             http_task,
-            embedded: database.embedded,
+            embedded: database.embedded.map(EmbeddedPostgres::supervise),
         })
     }
 

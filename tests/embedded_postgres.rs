@@ -768,3 +768,128 @@ fn cluster_outlives_the_thread_and_runtime_that_started_it() {
         .expect("test timed out");
     });
 }
+
+/// One client_credentials token over the shim; Some(token) only on a 200.
+async fn issue(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> Option<String> {
+    let response = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    Some(body["access_token"].as_str()?.to_owned())
+}
+
+#[tokio::test]
+async fn a_killed_private_postgres_is_restarted_and_keeps_every_issued_token() {
+    init_tracing();
+    let data_dir = temp_path("authd-supervised");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    command
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .env_remove("DATABASE_URL");
+    let (authd, http_addr) = spawn_until_logged(command, "authd HTTP listening", "http_addr=");
+    let base = format!("http://{http_addr}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let app: serde_json::Value = http
+        .post(format!("{base}/api/v1/apps"))
+        .json(&serde_json::json!({"client_name": "under load", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+
+    // Light load: two issuers in a loop; the postmaster is killed while they run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut issuers = Vec::new();
+    for _ in 0..2 {
+        let (http, base, id, secret, stop) = (
+            http.clone(),
+            base.clone(),
+            id.clone(),
+            secret.clone(),
+            stop.clone(),
+        );
+        issuers.push(tokio::spawn(async move {
+            let mut issued = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(token) = issue(&http, &base, &id, &secret).await {
+                    issued.push(token);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            issued
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let crashed = postmaster_pid(&data_dir);
+    kill(Pid::from_raw(crashed), Signal::SIGKILL).expect("kill postmaster");
+
+    // authd starts it again by itself, within a bound.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "authd did not serve again after its PostgreSQL was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200)
+            && issue(&http, &base, &id, &secret).await.is_some()
+        {
+            break;
+        }
+    }
+    assert_ne!(postmaster_pid(&data_dir), crashed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut issued = Vec::new();
+    for issuer in issuers {
+        issued.extend(issuer.await.expect("issuer"));
+    }
+    assert!(!issued.is_empty());
+
+    // Every token that was answered 200 survived the crash.
+    for token in &issued {
+        let facts: serde_json::Value = http
+            .post(format!("{base}/oauth/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            facts["active"], true,
+            "a token answered 200 was lost: {facts}"
+        );
+    }
+    assert!(terminate(authd).await.success());
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -1464,3 +1464,85 @@ async fn a_replica_whose_listener_hangs_stops_trusting_its_cache() {
     })
     .await;
 }
+
+/// Finding 10 of issue 14: with `--serve-cached-during-outage`, a token
+/// cached before PostgreSQL went away still introspects active during the
+/// outage, for at most the bound; without the flag, UNAVAILABLE at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_for_its_bound() {
+    bounded(async {
+        for grace in [Some("4s"), None] {
+            let mut cluster = Cluster::start("outage-cache").await;
+            let extra: Vec<&str> = match grace {
+                Some(g) => vec!["--serve-cached-during-outage", g],
+                None => vec![],
+            };
+            let authd = Authd::spawn("outage-cache", &cluster.url, &extra).await;
+            authd
+                .wait_logged("invalidation listener connected", Duration::from_secs(20))
+                .await;
+            let channel = authd.channel().await;
+            let client = register_app(&channel, "read").await;
+            let token = client_credentials(&channel, &client)
+                .await
+                .expect("token")
+                .access_token;
+            // The first introspection caches the client and the token.
+            for _ in 0..2 {
+                assert!(introspect(&channel, &client, &token).await.unwrap());
+            }
+            // Taken before the stop: the listener hears the shutdown begin.
+            let down = Instant::now();
+            cluster.stop().await;
+            // Give the listener time to notice.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            match grace {
+                Some(_) => {
+                    let answer = introspect(&channel, &client, &token).await;
+                    assert_eq!(answer.ok(), Some(true), "cached token during the outage");
+                    let metrics = http()
+                        .get(authd.url("/metrics"))
+                        .send()
+                        .await
+                        .expect("metrics")
+                        .text()
+                        .await
+                        .expect("text");
+                    assert!(
+                        metrics.contains("authd_cache_serving_during_outage 1"),
+                        "the metrics do not say the cache serves during the outage"
+                    );
+                    let deadline = down + Duration::from_secs(12);
+                    loop {
+                        assert!(
+                            Instant::now() < deadline,
+                            "cache still served past its bound"
+                        );
+                        match introspect(&channel, &client, &token).await {
+                            Ok(true) => tokio::time::sleep(Duration::from_millis(200)).await,
+                            Err(status) => {
+                                assert_eq!(status.code(), tonic::Code::Unavailable);
+                                assert!(
+                                    down.elapsed() >= Duration::from_secs(4),
+                                    "stopped after {:?}: {status:?}",
+                                    down.elapsed()
+                                );
+                                break;
+                            }
+                            Ok(false) => panic!("inactive during the outage"),
+                        }
+                    }
+                }
+                None => {
+                    let status = introspect(&channel, &client, &token)
+                        .await
+                        .expect_err("no answer without the database");
+                    assert_eq!(status.code(), tonic::Code::Unavailable);
+                }
+            }
+            let status = authd.terminate(Duration::from_secs(30)).await;
+            assert!(status.success());
+        }
+    })
+    .await;
+}

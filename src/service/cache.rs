@@ -88,6 +88,13 @@ pub struct IntrospectionCache {
     key_changes: tokio::sync::Notify,
     client_hits: AtomicU64,
     client_misses: AtomicU64,
+    /// `--serve-cached-during-outage`: how long after the listener lost its
+    /// connection what is cached may still be served.
+    outage_grace: Option<std::time::Duration>,
+    /// When the listener last lost its connection, while it is down.
+    unsynced_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Answers are being served from the cache during an outage.
+    serving_during_outage: AtomicBool,
 }
 
 impl IntrospectionCache {
@@ -105,7 +112,57 @@ impl IntrospectionCache {
             key_changes: tokio::sync::Notify::new(),
             client_hits: AtomicU64::new(0),
             client_misses: AtomicU64::new(0),
+            outage_grace: None,
+            unsynced_since: std::sync::Mutex::new(None),
+            serving_during_outage: AtomicBool::new(false),
         }
+    }
+
+    /// Lets what is cached be served for at most `grace` after the
+    /// database became unreachable (`--serve-cached-during-outage`).
+    pub fn with_outage_grace(mut self, grace: Option<std::time::Duration>) -> Self {
+        self.outage_grace = grace;
+        self
+    }
+
+    /// Whether answers come from the cache during an outage right now.
+    pub fn is_serving_during_outage(&self) -> bool {
+        self.serving_during_outage.load(Ordering::SeqCst) && self.readable_in_outage()
+    }
+
+    /// Synced, or in an outage that is younger than the grace.
+    fn readable(&self) -> bool {
+        if self.is_synced() {
+            return true;
+        }
+        if !self.readable_in_outage() {
+            return false;
+        }
+        if !self.serving_during_outage.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                grace = ?self.outage_grace,
+                "database unreachable: introspection answers from the cache (--serve-cached-during-outage); a revocation made elsewhere meanwhile is not seen"
+            );
+        }
+        true
+    }
+
+    fn readable_in_outage(&self) -> bool {
+        let Some(grace) = self.outage_grace else {
+            return false;
+        };
+        let since = *self
+            .unsynced_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fresh = since.is_some_and(|t| t.elapsed() < grace);
+        if !fresh && since.is_some() && self.serving_during_outage.swap(false, Ordering::SeqCst) {
+            tracing::warn!(
+                grace = ?grace,
+                "database still unreachable after the grace of --serve-cached-during-outage: introspection answers 503"
+            );
+        }
+        fresh
     }
 
     pub fn is_synced(&self) -> bool {
@@ -118,7 +175,7 @@ impl IntrospectionCache {
 
     /// A cached record of an active token, unless it has expired since.
     pub fn token(&self, digest: &Digest, now: SystemTime) -> Option<Arc<TokenRecord>> {
-        if !self.is_synced() {
+        if !self.readable() {
             return None;
         }
         let found = self
@@ -144,7 +201,7 @@ impl IntrospectionCache {
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<AppRecord>> {
-        if !self.is_synced() {
+        if !self.readable() {
             return None;
         }
         let found = self.clients.get(client_id);
@@ -207,10 +264,27 @@ impl IntrospectionCache {
     /// Either way what is cached may be stale now, so it is dropped.
     pub fn set_synced(&self, synced: bool) {
         if !synced {
-            self.synced.store(false, Ordering::SeqCst);
+            let was = self.synced.swap(false, Ordering::SeqCst);
+            if self.outage_grace.is_some() {
+                let mut since = self
+                    .unsynced_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if was || since.is_none() {
+                    *since = was.then(std::time::Instant::now);
+                }
+                // Kept for the outage; no insert lands while unsynced.
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
         }
         self.invalidate(&Invalidation::Everything);
         if synced {
+            *self
+                .unsynced_since
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            self.serving_during_outage.store(false, Ordering::SeqCst);
             self.synced.store(true, Ordering::SeqCst);
             // A key change may have been missed while deaf.
             self.key_changes.notify_one();

@@ -70,6 +70,9 @@ pub struct ServiceConfig {
     /// tokens and clients) may run at once, so that a flood of them cannot
     /// take the whole pool from everything else.
     pub cold_lookup_concurrency: usize,
+    /// How long after the database became unreachable introspection may
+    /// still answer from the cache; None: not at all.
+    pub serve_cached_during_outage: Option<std::time::Duration>,
     /// Limits on logins and app registrations.
     pub rate_limits: throttle::RateLimits,
 }
@@ -87,6 +90,7 @@ impl ServiceConfig {
                 .max(1),
             cache_capacity: 1_000_000,
             cold_lookup_concurrency: 8,
+            serve_cached_during_outage: None,
             rate_limits: throttle::RateLimits::default(),
         }
     }
@@ -114,7 +118,10 @@ impl AuthService {
     pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
         let keys = jwt::KeyRing::load(&store, config.lifetimes.jwt_access_token).await?;
         let permits = config.password_hash_concurrency.max(1);
-        let cache = Arc::new(cache::IntrospectionCache::new(config.cache_capacity));
+        let cache = Arc::new(
+            cache::IntrospectionCache::new(config.cache_capacity)
+                .with_outage_grace(config.serve_cached_during_outage),
+        );
         let throttles = Arc::new(throttle::Throttles::new(&config.rate_limits));
         let metrics = crate::metrics::Metrics::new();
         metrics.attach_core(store.clone(), cache.clone(), throttles.clone());
