@@ -104,7 +104,7 @@ fn parse_website(input: &str) -> Result<Option<String>, AuthError> {
     }
     // The URL parser would percent-encode a control or format character
     // where it stands, but the website is stored and shown as written.
-    if !super::text::displayable(input) || input.chars().any(char::is_whitespace) {
+    if !super::text::displayable(input) {
         return Err(invalid());
     }
     let url = Url::parse(input).map_err(|_| invalid())?;

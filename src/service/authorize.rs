@@ -110,11 +110,22 @@ impl AuthService {
         let challenge =
             CodeChallenge::parse(&request.code_challenge, &request.code_challenge_method)?;
         let account = self.session_account(request.session.as_ref()).await?;
-        let previously_granted = self
+        // Consent is skipped only while the user still holds an unrevoked
+        // token of this app with at least these scopes (Doorkeeper's
+        // `matching_token?`): once every such token is revoked (RFC 7009,
+        // an admin, a password reset), the user is asked again.
+        let consented = self
             .store()
             .consented_scopes(account.id, app.id)
             .await?
             .is_some_and(|granted| scopes.is_within(&granted));
+        let previously_granted = consented
+            && self
+                .store()
+                .live_token_scopes(account.id, app.id)
+                .await?
+                .iter()
+                .any(|held| scopes.is_within(held));
         Ok(PreparedAuthorization {
             app,
             account,

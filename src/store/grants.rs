@@ -200,6 +200,30 @@ impl Store {
         }
     }
 
+    /// The scopes of each unrevoked access token the account holds for the
+    /// app (in an unrevoked grant): what Doorkeeper's `matching_token?`
+    /// looks for before it skips the consent page. Revoking a token, its
+    /// grant, every token of the account (a password reset, an admin) or of
+    /// the app ends what it grants here.
+    pub async fn live_token_scopes(
+        &self,
+        account_id: i64,
+        app_id: i64,
+    ) -> Result<Vec<ScopeSet>, StoreError> {
+        const SQL: &str = "
+            SELECT t.scopes FROM grants g JOIN access_tokens t ON t.grant_id = g.id
+            WHERE g.account_id = $1 AND g.app_id = $2
+              AND g.revoked_at IS NULL AND t.revoked_at IS NULL
+            ORDER BY t.id DESC LIMIT 100";
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(SQL).await?;
+        conn.query(&stmt, &[&account_id, &app_id])
+            .await?
+            .iter()
+            .map(|row| parse_stored_scopes(&row.try_get::<_, Vec<String>>(0)?))
+            .collect()
+    }
+
     /// Adds `scopes` to what the account has consented to give the app.
     pub async fn record_consent(
         &self,

@@ -268,7 +268,12 @@ async fn cli_revokes_tokens_by_account_and_by_app() {
 
     let by_app = authd(
         &app,
-        &["token", "revoke", "--client-id", &client.client_id],
+        // `--client-id=` form: a client_id may begin with '-'.
+        &[
+            "token",
+            "revoke",
+            &format!("--client-id={}", client.client_id),
+        ],
         "",
     )
     .await;

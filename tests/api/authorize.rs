@@ -90,14 +90,70 @@ async fn prepare_authorization_shows_the_consent_and_remembers_it() {
         .get(0);
     assert_eq!(n, 0);
 
-    app.oauth().authorize(request.clone()).await.unwrap();
+    let code = app
+        .oauth()
+        .authorize(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    // A code alone is no token: Doorkeeper's matching_token? finds none.
+    let unredeemed = app
+        .oauth()
+        .prepare_authorization(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!unredeemed.previously_granted, "no token was issued yet");
+    let token = app
+        .exchange_code(&client, &code, "https://app.example/cb", "")
+        .await
+        .unwrap();
     let again = app
+        .oauth()
+        .prepare_authorization(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.previously_granted, "same scopes were granted before");
+    // Consent does not outlive the token it was given for (issue 14).
+    app.revoke(&client, &token.access_token).await.unwrap();
+    let revoked = app
+        .oauth()
+        .prepare_authorization(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !revoked.previously_granted,
+        "after its only token is revoked, the user is asked again"
+    );
+    let code = app
+        .oauth()
+        .authorize(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    app.exchange_code(&client, &code, "https://app.example/cb", "")
+        .await
+        .unwrap();
+    // A password reset (every token of the account revoked) ends it too.
+    app.db()
+        .await
+        .execute(
+            "UPDATE grants SET revoked_at = now() WHERE account_id = (SELECT id FROM accounts WHERE username = 'alice')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let reset = app
         .oauth()
         .prepare_authorization(request)
         .await
         .unwrap()
         .into_inner();
-    assert!(again.previously_granted, "same scopes were granted before");
+    assert!(!reset.previously_granted, "revoked grants end consent");
     let more = app.authorize_request(&user, &client, "https://app.example/cb", "read write");
     let wider = app
         .oauth()
