@@ -299,6 +299,18 @@ impl ScopeSet {
         ScopeSet::from_scopes([Scope::Read])
     }
 
+    /// These scopes without the admin API's (`admin:*`): what an account
+    /// whose role is not admin may be granted of them.
+    pub fn without_admin(&self) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .copied()
+                .filter(|s| !s.as_str().starts_with("admin:"))
+                .collect(),
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
