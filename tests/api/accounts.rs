@@ -139,7 +139,11 @@ async fn a_bad_admin_token_is_refused() {
     assert_eq!(mallory_grant.scope, "read");
     let introspected = app.introspect(&client, &mallory_grant.access_token).await;
     assert_eq!(introspected.active, Some(true));
-    assert_eq!(introspected.scope.as_deref(), Some("read"), "{introspected:?}");
+    assert_eq!(
+        introspected.scope.as_deref(),
+        Some("read"),
+        "{introspected:?}"
+    );
     assert_error(
         app.accounts()
             .create_account(with_bearer(new_account("eve"), &mallory_grant.access_token))

@@ -631,11 +631,22 @@ async fn admin_rpcs_refuse_callers_without_admin_rights() {
         .user_token(&root, &console, "admin:read")
         .await
         .access_token;
-    let mallory = app.create_user("mallory", false).await;
+    // A token with admin scopes whose account is no longer an admin: its
+    // scopes were granted while it was (a non-admin is never granted
+    // them), and each admin call checks the role again.
+    let mallory = app.create_user("mallory", true).await;
     let not_admin = app
         .user_token(&mallory, &console, "admin:read admin:write")
         .await
         .access_token;
+    app.db()
+        .await
+        .execute(
+            "UPDATE accounts SET is_admin = false WHERE username = 'mallory'",
+            &[],
+        )
+        .await
+        .unwrap();
 
     // Reading needs admin:read; the read-only token may.
     admin(&app)

@@ -170,7 +170,7 @@ async fn set_resource_server_needs_an_admin() {
     let admin_app = app.register_app(&[OOB], "read admin:write").await;
     let rs = app.register_app(&[OOB], "read").await;
     let admin = app.create_user("root", true).await;
-    let mallory = app.create_user("mallory", false).await;
+    let mallory = app.create_user("mallory", true).await;
     let admin_token = app
         .user_token(&admin, &admin_app, "admin:write")
         .await
@@ -179,6 +179,16 @@ async fn set_resource_server_needs_an_admin() {
         .user_token(&mallory, &admin_app, "admin:write")
         .await
         .access_token;
+    // The token's account stops being an admin: the role is checked on
+    // each call, whatever the token's scopes say.
+    app.db()
+        .await
+        .execute(
+            "UPDATE accounts SET is_admin = false WHERE username = 'mallory'",
+            &[],
+        )
+        .await
+        .unwrap();
     let request = || v1::SetResourceServerRequest {
         client_id: rs.client_id.clone(),
         resource_server: true,

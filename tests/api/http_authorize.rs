@@ -190,9 +190,30 @@ async fn consent_is_skipped_when_the_same_scopes_were_granted_unless_force_login
     app.create_user("alice", false).await;
     let browser = app.browser();
     browser.login(&email("alice"), PASSWORD, "/").await;
-    browser
+    let approved = browser
         .approve(&authorize_query(&client, CB, "read", "a"))
         .await;
+    // Consent is remembered while a token of the app is held: redeem it.
+    let code = url::Url::parse(&location(&approved))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let token = app
+        .http()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", client.client_secret.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
 
     let again = browser
         .get(&format!(

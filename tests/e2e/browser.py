@@ -61,8 +61,11 @@ with sync_playwright() as playwright:
     assert len(code) == 43, code
     page.screenshot(path=SHOTS / "code.png")
 
-    # Consent is remembered: the same request again goes straight to a code.
+    # No token has been issued for the app yet, so consent is asked again
+    # (Doorkeeper's matching_token?: a code alone remembers nothing).
     page.goto(authorize_url)
+    assert "would like to perform actions on your behalf" in page.content(), page.content()
+    page.click("button[value=allow]")
     second_code = page.inner_text("#code")
     assert second_code != code, "each authorization gets its own code"
 
