@@ -109,6 +109,13 @@ struct Inner {
     password_hashing: password_pool::PasswordPool,
     cache: Arc<cache::IntrospectionCache>,
     cold_lookups: Semaphore,
+    /// Cold lookups of clients (authenticating one not yet cached), apart
+    /// from tokens', so that a flood of unknown tokens cannot make every
+    /// new client wait behind it.
+    client_lookups: Semaphore,
+    /// When the queueing warning was last written (seconds since start).
+    queue_warned_at: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
     throttles: Arc<throttle::Throttles>,
     metrics: crate::metrics::Metrics,
 }
@@ -132,6 +139,9 @@ impl AuthService {
                 password_hashing: password_pool::PasswordPool::new(permits),
                 cache,
                 cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
+                client_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
+                queue_warned_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+                started: std::time::Instant::now(),
                 throttles,
                 metrics,
                 config,
@@ -152,11 +162,44 @@ impl AuthService {
     /// Waits for a turn to run a cache-miss lookup (see
     /// `cold_lookup_concurrency`).
     pub(crate) async fn cold_lookup(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
-        match tokio::time::timeout(COLD_LOOKUP_WAIT, self.inner.cold_lookups.acquire()).await {
+        self.wait_for_turn(&self.inner.cold_lookups, "token").await
+    }
+
+    /// Waits for a turn to look up a client that is not cached: a queue of
+    /// its own, apart from token lookups.
+    pub(crate) async fn client_lookup(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
+        self.wait_for_turn(&self.inner.client_lookups, "client")
+            .await
+    }
+
+    async fn wait_for_turn<'a>(
+        &'a self,
+        queue: &'a Semaphore,
+        what: &'static str,
+    ) -> Result<tokio::sync::SemaphorePermit<'a>, AuthError> {
+        match tokio::time::timeout(COLD_LOOKUP_WAIT, queue.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(AuthError::internal()),
             Err(_) => {
-                tracing::warn!("cache-miss lookups are queueing past their limit");
+                // At most one line a second: under a flood this fires for
+                // every waiting call, thousands of times a second.
+                use std::sync::atomic::Ordering;
+                let now = self.inner.started.elapsed().as_secs();
+                let last = self.inner.queue_warned_at.load(Ordering::Relaxed);
+                if (last == u64::MAX || now > last)
+                    && self
+                        .inner
+                        .queue_warned_at
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(
+                        lookup = what,
+                        "cache-miss lookups are queueing past their limit (logged at most once a second)"
+                    );
+                }
                 Err(AuthError::unavailable())
             }
         }
