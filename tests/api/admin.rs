@@ -639,14 +639,7 @@ async fn admin_rpcs_refuse_callers_without_admin_rights() {
         .user_token(&mallory, &console, "admin:read admin:write")
         .await
         .access_token;
-    app.db()
-        .await
-        .execute(
-            "UPDATE accounts SET is_admin = false WHERE username = 'mallory'",
-            &[],
-        )
-        .await
-        .unwrap();
+    app.demote("mallory").await;
 
     // Reading needs admin:read; the read-only token may.
     admin(&app)

@@ -181,14 +181,7 @@ async fn set_resource_server_needs_an_admin() {
         .access_token;
     // The token's account stops being an admin: the role is checked on
     // each call, whatever the token's scopes say.
-    app.db()
-        .await
-        .execute(
-            "UPDATE accounts SET is_admin = false WHERE username = 'mallory'",
-            &[],
-        )
-        .await
-        .unwrap();
+    app.demote("mallory").await;
     let request = || v1::SetResourceServerRequest {
         client_id: rs.client_id.clone(),
         resource_server: true,

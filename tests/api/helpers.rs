@@ -377,6 +377,19 @@ impl TestApp {
         client
     }
 
+    /// Takes the admin role from an account, as an operator would in the
+    /// database, after its tokens were issued.
+    pub async fn demote(&self, username: &str) {
+        self.db()
+            .await
+            .execute(
+                "UPDATE accounts SET is_admin = false WHERE username = $1",
+                &[&username],
+            )
+            .await
+            .expect("demote");
+    }
+
     pub async fn register_app(&self, redirect_uris: &[&str], scopes: &str) -> TestClient {
         self.register_app_with(v1::RegisterAppRequest {
             client_name: "Test App".into(),
