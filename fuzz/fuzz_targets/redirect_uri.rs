@@ -11,7 +11,7 @@
 //! - `with_params` yields a URL that keeps the registered scheme, host,
 //!   port, path and query as a prefix and appends exactly the given pairs.
 #![no_main]
-use authd::domain::redirect_uri::{OOB, RedirectUri, RedirectUriError};
+use authd::domain::redirect_uri::{MAX_LIST_BYTES, MAX_URIS, OOB, RedirectUri, RedirectUriError};
 use libfuzzer_sys::fuzz_target;
 use url::{Host, Url};
 
@@ -126,30 +126,38 @@ fuzz_target!(|data: &[u8]| {
         check_parse(input);
     }
 
-    // parse_list: each whitespace-separated URI, first occurrences in order.
+    // parse_list: each whitespace-separated URI, first occurrences in order,
+    // refused as a whole when it is too long or names too many distinct URIs,
+    // and otherwise at its first invalid URI.
     let tokens: Vec<&str> = s.split_whitespace().collect();
-    match RedirectUri::parse_list(&[s]) {
-        Ok(list) => {
-            let mut want: Vec<&str> = Vec::new();
-            for t in &tokens {
-                if !want.contains(t) {
-                    want.push(t);
+    let want: Result<Vec<&str>, RedirectUriError> = (|| {
+        if s.len() + 1 > MAX_LIST_BYTES {
+            return Err(RedirectUriError::TooMany);
+        }
+        let mut want: Vec<&str> = Vec::new();
+        for t in &tokens {
+            RedirectUri::parse(t)?;
+            if !want.contains(t) {
+                if want.len() == MAX_URIS {
+                    return Err(RedirectUriError::TooMany);
                 }
-            }
-            let got: Vec<&str> = list.iter().map(RedirectUri::as_str).collect();
-            assert_eq!(got, want);
-            for t in &tokens {
-                assert!(check_parse(t).is_some());
+                want.push(t);
             }
         }
-        Err(e) => assert_eq!(
-            Some(e),
-            if tokens.is_empty() {
-                Some(RedirectUriError::Empty)
-            } else {
-                tokens.iter().find_map(|t| RedirectUri::parse(t).err())
-            }
-        ),
+        if want.is_empty() {
+            return Err(RedirectUriError::Empty);
+        }
+        Ok(want)
+    })();
+    let got = RedirectUri::parse_list(&[s]);
+    assert_eq!(
+        got.as_ref().map(|list| list.iter().map(RedirectUri::as_str).collect::<Vec<_>>()),
+        want.as_ref().map(Clone::clone)
+    );
+    if got.is_ok() {
+        for t in &tokens {
+            assert!(check_parse(t).is_some());
+        }
     }
     let lines: Vec<&str> = s.split('\n').collect();
     assert_eq!(RedirectUri::parse_list(&lines), RedirectUri::parse_list(&[s]));
