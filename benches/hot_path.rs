@@ -28,6 +28,7 @@ fn record(grant_id: i64) -> TokenRecord {
         account_id: Some(7),
         username: Some("alice".into()),
         account_disabled: false,
+        holder_may_use_admin_scopes: false,
         scopes: ScopeSet::parse("read write:statuses").unwrap(),
         created_at: SystemTime::now(),
         expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),

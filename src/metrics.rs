@@ -319,10 +319,12 @@ const LOGIN_FAILURES: [&str; 4] = [
 ];
 
 /// What the core reads at scrape time.
-struct CoreSources {
-    store: Store,
-    cache: Arc<IntrospectionCache>,
-    throttles: Arc<Throttles>,
+/// What the core's metrics are read from at scrape time.
+pub struct CoreSources {
+    pub store: Store,
+    pub cache: Arc<IntrospectionCache>,
+    pub throttles: Arc<Throttles>,
+    pub cold_lookups: Arc<crate::service::cold_lookups::ColdLookups>,
 }
 
 /// The metrics of one authd process (or of one `Application` in tests):
@@ -367,17 +369,8 @@ impl Metrics {
 
     /// Adds the core's metrics: the gRPC ones, and what is read from the
     /// store, the cache and the rate limiters at scrape time.
-    pub fn attach_core(
-        &self,
-        store: Store,
-        cache: Arc<IntrospectionCache>,
-        throttles: Arc<Throttles>,
-    ) {
-        let _ = self.0.core.set(CoreSources {
-            store,
-            cache,
-            throttles,
-        });
+    pub fn attach_core(&self, sources: CoreSources) {
+        let _ = self.0.core.set(sources);
     }
 
     /// One RPC answered with `code` (a gRPC status number) after `elapsed`.
@@ -597,6 +590,29 @@ impl Collector for Metrics {
             "cache_serving_during_outage",
             "1 while introspection answers from the cache because PostgreSQL is unreachable (--serve-cached-during-outage).",
             i64::from(core.cache.is_serving_during_outage()),
+        )?;
+
+        use crate::service::cold_lookups::Lookup;
+        let cold = core.cold_lookups.stats();
+        let mut waiting = encoder.encode_descriptor(
+            "cold_lookups_waiting",
+            "Cache misses waiting for a turn at the database now (token: token lookups; client: authenticating an uncached client).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (lookup, n) in Lookup::ALL.iter().zip(cold.waiting) {
+            waiting
+                .encode_family(&[("lookup", lookup.as_str())])?
+                .encode_gauge(&i64::try_from(n).unwrap_or(i64::MAX))?;
+        }
+        counter(
+            &mut encoder,
+            "cold_lookups_timed_out",
+            "Cache misses that waited past their bound for a turn at the database and were answered unavailable.",
+            Lookup::ALL
+                .iter()
+                .zip(cold.timed_out)
+                .map(|(lookup, n)| (vec![("lookup", lookup.as_str().to_owned())], n)),
         )?;
 
         let pool = core.store.pool_status();

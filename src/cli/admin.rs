@@ -122,6 +122,21 @@ pub enum AppAdmin {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Allow an application to be granted admin:* scopes through
+    /// client_credentials, acting for itself (or, with --off, forbid it:
+    /// the default). Its tokens already issued introspect with or without
+    /// them from now on, on every replica.
+    AdminScopes {
+        /// The application's client_id.
+        client_id: String,
+        /// Forbid instead of allow.
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 /// Whose tokens.
@@ -256,6 +271,7 @@ fn app_json(a: &AppRecord) -> serde_json::Value {
         "scopes": a.scopes.to_vec_strings(),
         "access_token_format": a.access_token_format.as_str(),
         "resource_server": a.is_resource_server,
+        "admin_scopes": a.may_use_admin_scopes,
         "created_at": time(a.created_at),
     })
 }
@@ -420,7 +436,7 @@ pub async fn run_app(command: AppAdmin) -> anyhow::Result<()> {
             emit(
                 output,
                 format!(
-                    "id                  {}\nclient_id           {}\nname                {}\nwebsite             {}\nredirect_uris       {}\nscopes              {}\ntoken format        {}\nresource server     {}\ncreated             {}\nlive grants         {}\nactive tokens       {}\naccounts            {}",
+                    "id                  {}\nclient_id           {}\nname                {}\nwebsite             {}\nredirect_uris       {}\nscopes              {}\ntoken format        {}\nresource server     {}\nadmin scopes        {}\ncreated             {}\nlive grants         {}\nactive tokens       {}\naccounts            {}",
                     a.id,
                     a.client_id,
                     a.name,
@@ -433,6 +449,11 @@ pub async fn run_app(command: AppAdmin) -> anyhow::Result<()> {
                     a.scopes.to_vec_strings().join(" "),
                     a.access_token_format.as_str(),
                     if a.is_resource_server { "yes" } else { "no" },
+                    if a.may_use_admin_scopes {
+                        "through client_credentials"
+                    } else {
+                        "no"
+                    },
                     time(a.created_at),
                     u.live_grants,
                     u.active_access_tokens,
@@ -467,6 +488,30 @@ pub async fn run_app(command: AppAdmin) -> anyhow::Result<()> {
                     "app": app_json(&deleted.app),
                     "revoked_grants": deleted.revoked_grants,
                 }),
+            );
+            Ok(())
+        }
+        AppAdmin::AdminScopes {
+            client_id,
+            off,
+            output,
+            database,
+        } => {
+            let what = format!("application with client_id {client_id}");
+            let app = as_operator(&database, None, &what, async |s| {
+                s.set_app_admin_scopes(AdminCaller::Operator, &client_id, !off)
+                    .await
+            })
+            .await?;
+            emit(
+                output,
+                format!(
+                    "{} ({}) may {}be granted admin scopes through client_credentials",
+                    app.name,
+                    app.client_id,
+                    if app.may_use_admin_scopes { "" } else { "not " }
+                ),
+                json!({ "app": app_json(&app) }),
             );
             Ok(())
         }

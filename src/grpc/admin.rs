@@ -88,6 +88,19 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn set_app_admin_scopes(
+        &self,
+        request: Request<v1::SetAppAdminScopesRequest>,
+    ) -> Result<Response<v1::App>, Status> {
+        let token = bearer_token(&request, "");
+        let r = request.get_ref();
+        let app = self
+            .service
+            .set_app_admin_scopes(AdminCaller::Bearer(&token), &r.client_id, r.allowed)
+            .await?;
+        Ok(Response::new(convert::app(&app)))
+    }
+
     async fn revoke_tokens(
         &self,
         request: Request<v1::RevokeTokensRequest>,

@@ -21,6 +21,7 @@ pub fn app(app: &AppRecord) -> v1::App {
         access_token_format: app.access_token_format.as_str().to_owned(),
         resource_server: app.is_resource_server,
         created_at: unix_seconds(app.created_at),
+        admin_scopes: app.may_use_admin_scopes,
     }
 }
 

@@ -268,6 +268,27 @@ impl AuthService {
     /// consents and the app's credentials stay: to lock a person out,
     /// disable the account or reset its password; to stop a client, delete
     /// the app.
+    /// Allows or forbids `client_credentials` to grant the app `admin:*`
+    /// scopes. Its cached tokens are dropped, here and (by the database's
+    /// notification) on every replica, so that its tokens already issued
+    /// introspect with or without them from now on.
+    pub async fn set_app_admin_scopes(
+        &self,
+        caller: AdminCaller<'_>,
+        client_id: &str,
+        allowed: bool,
+    ) -> Result<AppRecord, AuthError> {
+        let actor = self.admit(caller, Scope::AdminWrite).await?;
+        let app = self
+            .store()
+            .set_app_admin_scopes(client_id, allowed)
+            .await?
+            .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
+        self.cache().invalidate(&Invalidation::App(app.id));
+        tracing::info!(by = %actor, app_id = app.id, client_id = %app.client_id, allowed, "set whether the app may hold admin scopes");
+        Ok(app)
+    }
+
     pub async fn revoke_tokens(
         &self,
         caller: AdminCaller<'_>,

@@ -110,24 +110,7 @@ impl AuthService {
         let challenge =
             CodeChallenge::parse(&request.code_challenge, &request.code_challenge_method)?;
         let account = self.session_account(request.session.as_ref()).await?;
-        // Admin scopes only for admins: for anyone else the grant is
-        // narrowed to the rest (RFC 6749 section 3.3 lets the server grant
-        // less, and the token response says what was granted), so that a
-        // token's introspection and its JWT never claim admin rights its
-        // holder lacks. Mastodon offers them to anyone and checks the role
-        // on each admin call; a resource server trusting introspection
-        // cannot.
-        let scopes = if account.is_admin {
-            scopes
-        } else {
-            let narrowed = scopes.without_admin();
-            if narrowed.is_empty() {
-                return Err(AuthError::invalid_scope(
-                    "The requested scope is invalid, unknown, or malformed.",
-                ));
-            }
-            narrowed
-        };
+        let scopes = super::grantable_scopes(scopes, account.is_admin)?;
         // Consent is skipped only while the user still holds an unrevoked
         // token of this app with at least these scopes (Doorkeeper's
         // `matching_token?`): once every such token is revoked (RFC 7009,

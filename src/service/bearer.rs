@@ -26,6 +26,7 @@ impl AuthService {
             .store()
             .access_token(&super::introspect::token_key(bearer))
             .await?
+            .map(super::introspect::held)
             .ok_or_else(AuthError::invalid_token)?;
         if token.revoked {
             return Err(AuthError::token_revoked());
@@ -53,9 +54,8 @@ impl AuthService {
     ) -> Result<AccountRecord, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
         let account_id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
-        if !ctx.token.scopes.satisfies(required) {
-            return Err(AuthError::insufficient_scope());
-        }
+        // The role first: a token of an account that is no longer an admin
+        // has lost its admin scopes too, and "forbidden" says why.
         let account = self
             .store()
             .account_by_id(account_id)
@@ -67,6 +67,9 @@ impl AuthService {
                 "admin call by a non-admin account refused"
             );
             return Err(AuthError::forbidden());
+        }
+        if !ctx.token.scopes.satisfies(required) {
+            return Err(AuthError::insufficient_scope());
         }
         Ok(account)
     }

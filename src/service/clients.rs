@@ -47,7 +47,7 @@ impl AuthService {
             return Ok(Some(app));
         }
         let ticket = cache.ticket();
-        let _turn = self.client_lookup().await?;
+        let _turn = self.cold_lookups().client().await?;
         let app = self.store().app_by_client_id(client_id).await?;
         if let Some(app) = &app {
             cache.insert_client(ticket, app.clone());

@@ -75,7 +75,7 @@ impl AuthService {
             ));
         }
         Ok(self
-            .find_token(token, hint)
+            .find_token(token, hint, Some(caller.id))
             .await?
             .filter(|record| may_see(&caller, record))
             .and_then(|record| active_view(record, now())))
@@ -83,49 +83,89 @@ impl AuthService {
 
     /// Looks a token up as an access token and as a refresh token, in the
     /// order the hint suggests: from the cache when it can, otherwise from
-    /// the database (then cached, if active).
+    /// the database (then cached, if active). `for_client` is the
+    /// authenticated caller, whose share of cold lookups a miss takes.
     pub(crate) async fn find_token(
         &self,
         token: &str,
         hint: TokenTypeHint,
+        for_client: Option<i64>,
     ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
-        if !plausible_token(token) {
-            return Ok(None);
-        }
-        let digest = Digest::of(token);
+        Ok(self
+            .find_tokens(std::slice::from_ref(&token), hint, for_client)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// [`find_token`](Self::find_token) for many tokens at once, in their
+    /// order. The misses share one turn at the database and are looked up
+    /// together: one query for each kind of token, whatever their number.
+    async fn find_tokens(
+        &self,
+        tokens: &[impl AsRef<str>],
+        hint: TokenTypeHint,
+        for_client: Option<i64>,
+    ) -> Result<Vec<Option<Arc<TokenRecord>>>, AuthError> {
         let cache = self.cache();
-        if let Some(hit) = cache.token(&digest, now()) {
-            return Ok(Some(hit));
-        }
-        let key = TokenKey {
-            selector: selector_of(token),
-            digest,
-        };
-        // Taken before the signature check: a key withdrawn meanwhile
-        // flushes the cache, and this read must then not be cached.
+        let at = now();
+        let mut found: Vec<Option<Arc<TokenRecord>>> = tokens.iter().map(|_| None).collect();
+        // Taken before the signature checks: a key withdrawn meanwhile
+        // flushes the cache, and these reads must then not be cached.
         let ticket = cache.ticket();
-        // A JWT whose signature is not ours cannot be in the database.
-        if token.contains('.') && !self.keys().signature_is_valid(token).await? {
-            return Ok(None);
+        let mut misses: Vec<(usize, TokenKey)> = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let token = token.as_ref();
+            if !plausible_token(token) {
+                continue;
+            }
+            let digest = Digest::of(token);
+            if let Some(hit) = cache.token(&digest, at) {
+                found[i] = Some(hit);
+                continue;
+            }
+            // A JWT whose signature is not ours cannot be in the database.
+            if token.contains('.') && !self.keys().signature_is_valid(token).await? {
+                continue;
+            }
+            misses.push((
+                i,
+                TokenKey {
+                    selector: selector_of(token),
+                    digest,
+                },
+            ));
         }
-        let _turn = self.cold_lookup().await?;
-        let store = self.store();
-        let found = match hint {
-            TokenTypeHint::AccessToken => match store.access_token(&key).await? {
-                Some(t) => Some(t),
-                None => store.refresh_token(&key).await?,
-            },
-            TokenTypeHint::RefreshToken => match store.refresh_token(&key).await? {
-                Some(t) => Some(t),
-                None => store.access_token(&key).await?,
-            },
+        if misses.is_empty() {
+            return Ok(found);
+        }
+        let _turn = self.cold_lookups().token(for_client).await?;
+        let (first, second) = match hint {
+            TokenTypeHint::AccessToken => (TokenKind::Access, TokenKind::Refresh),
+            TokenTypeHint::RefreshToken => (TokenKind::Refresh, TokenKind::Access),
         };
-        if let Some(record) = &found
-            && !is_expired(record.expires_at, now())
-        {
-            cache.insert_token(ticket, digest, record.clone());
+        for kind in [first, second] {
+            if misses.is_empty() {
+                break;
+            }
+            let keys: Vec<&TokenKey> = misses.iter().map(|(_, key)| key).collect();
+            let records = self.store().tokens_by_keys(kind, &keys).await?;
+            let mut still_missing = Vec::new();
+            for ((i, key), record) in misses.into_iter().zip(records) {
+                match record {
+                    Some(record) => {
+                        let record = held(record);
+                        if !is_expired(record.expires_at, now()) {
+                            cache.insert_token(ticket, key.digest, record.clone());
+                        }
+                        found[i] = Some(Arc::new(record));
+                    }
+                    None => still_missing.push((i, key)),
+                }
+            }
+            misses = still_missing;
         }
-        Ok(found.map(Arc::new))
+        Ok(found)
     }
 
     /// Introspects each of `tokens` for one authenticated caller.
@@ -142,10 +182,7 @@ impl AuthService {
         }
         let caller = self.authenticate_client(caller).await?;
         let at = now();
-        // Side by side, so that misses wait for the database together; the
-        // cold-lookup limit still bounds how many reach it at once.
-        let found =
-            futures::future::try_join_all(tokens.iter().map(|t| self.find_token(t, hint))).await?;
+        let found = self.find_tokens(tokens, hint, Some(caller.id)).await?;
         Ok(found
             .into_iter()
             .map(|record| {
@@ -155,6 +192,16 @@ impl AuthService {
             })
             .collect())
     }
+}
+
+/// A token as its holder holds it now: `admin:*` scopes only while the
+/// holder may hold them (an admin account, or an app an admin allowed), so
+/// that a token whose account lost the admin role stops claiming it.
+pub(crate) fn held(mut record: TokenRecord) -> TokenRecord {
+    if !record.holder_may_use_admin_scopes {
+        record.scopes = record.scopes.without_admin();
+    }
+    record
 }
 
 /// Most tokens in one IntrospectBatch call.
@@ -195,7 +242,13 @@ fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {
 }
 
 fn active_view(record: Arc<TokenRecord>, at: SystemTime) -> Option<ActiveToken> {
-    if record.revoked || record.account_disabled || is_expired(record.expires_at, at) {
+    // A token left with no scope at all (its only ones were admin scopes
+    // its holder lost) grants nothing.
+    if record.revoked
+        || record.account_disabled
+        || record.scopes.is_empty()
+        || is_expired(record.expires_at, at)
+    {
         return None;
     }
     Some(ActiveToken(record))

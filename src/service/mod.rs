@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
-
 use crate::domain::error::AuthError;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::store::Store;
@@ -19,6 +17,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod cache;
 pub mod clients;
+pub mod cold_lookups;
 pub mod introspect;
 pub mod jwt;
 pub mod keys;
@@ -108,14 +107,7 @@ struct Inner {
     keys: jwt::KeyRing,
     password_hashing: password_pool::PasswordPool,
     cache: Arc<cache::IntrospectionCache>,
-    cold_lookups: Semaphore,
-    /// Cold lookups of clients (authenticating one not yet cached), apart
-    /// from tokens', so that a flood of unknown tokens cannot make every
-    /// new client wait behind it.
-    client_lookups: Semaphore,
-    /// When the queueing warning was last written (seconds since start).
-    queue_warned_at: std::sync::atomic::AtomicU64,
-    started: std::time::Instant,
+    cold_lookups: Arc<cold_lookups::ColdLookups>,
     throttles: Arc<throttle::Throttles>,
     metrics: crate::metrics::Metrics,
 }
@@ -131,17 +123,22 @@ impl AuthService {
         );
         let throttles = Arc::new(throttle::Throttles::new(&config.rate_limits));
         let metrics = crate::metrics::Metrics::new();
-        metrics.attach_core(store.clone(), cache.clone(), throttles.clone());
+        let cold_lookups = Arc::new(cold_lookups::ColdLookups::new(
+            config.cold_lookup_concurrency,
+        ));
+        metrics.attach_core(crate::metrics::CoreSources {
+            store: store.clone(),
+            cache: cache.clone(),
+            throttles: throttles.clone(),
+            cold_lookups: cold_lookups.clone(),
+        });
         Ok(AuthService {
             inner: Arc::new(Inner {
                 store,
                 keys,
                 password_hashing: password_pool::PasswordPool::new(permits),
                 cache,
-                cold_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
-                client_lookups: Semaphore::new(config.cold_lookup_concurrency.max(1)),
-                queue_warned_at: std::sync::atomic::AtomicU64::new(u64::MAX),
-                started: std::time::Instant::now(),
+                cold_lookups,
                 throttles,
                 metrics,
                 config,
@@ -159,50 +156,9 @@ impl AuthService {
         &self.inner.cache
     }
 
-    /// Waits for a turn to run a cache-miss lookup (see
-    /// `cold_lookup_concurrency`).
-    pub(crate) async fn cold_lookup(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
-        self.wait_for_turn(&self.inner.cold_lookups, "token").await
-    }
-
-    /// Waits for a turn to look up a client that is not cached: a queue of
-    /// its own, apart from token lookups.
-    pub(crate) async fn client_lookup(
-        &self,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
-        self.wait_for_turn(&self.inner.client_lookups, "client")
-            .await
-    }
-
-    async fn wait_for_turn<'a>(
-        &'a self,
-        queue: &'a Semaphore,
-        what: &'static str,
-    ) -> Result<tokio::sync::SemaphorePermit<'a>, AuthError> {
-        match tokio::time::timeout(COLD_LOOKUP_WAIT, queue.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(AuthError::internal()),
-            Err(_) => {
-                // At most one line a second: under a flood this fires for
-                // every waiting call, thousands of times a second.
-                use std::sync::atomic::Ordering;
-                let now = self.inner.started.elapsed().as_secs();
-                let last = self.inner.queue_warned_at.load(Ordering::Relaxed);
-                if (last == u64::MAX || now > last)
-                    && self
-                        .inner
-                        .queue_warned_at
-                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    tracing::warn!(
-                        lookup = what,
-                        "cache-miss lookups are queueing past their limit (logged at most once a second)"
-                    );
-                }
-                Err(AuthError::unavailable())
-            }
-        }
+    /// Turns for cache-miss lookups (see `cold_lookup_concurrency`).
+    pub(crate) fn cold_lookups(&self) -> &cold_lookups::ColdLookups {
+        &self.inner.cold_lookups
     }
 
     /// The process's metrics; the in-process shim adds its own to them.
@@ -238,10 +194,6 @@ impl AuthService {
     }
 }
 
-/// How long a cache miss waits for a turn at the database before it fails
-/// as unavailable.
-const COLD_LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The scopes a request gets when it names none: `read`, or, for an app
 /// that registered only parts of `read`, those parts. Mastodon's default
 /// (`read`) intersected with what the app may have.
@@ -274,6 +226,32 @@ pub(crate) fn requested_scopes(requested: &str, allowed: &ScopeSet) -> Result<Sc
         ));
     }
     Ok(scopes)
+}
+
+/// The scopes a holder may be granted of `scopes`: all of them for one that
+/// may hold admin scopes (an admin account; an app an admin allowed), the
+/// rest otherwise. RFC 6749 section 3.3 lets the server grant less than was
+/// asked, and the token response says what was granted, so clients that
+/// ask for admin scopes opportunistically keep working; a request for
+/// admin scopes alone is refused, as nothing of it can be granted.
+///
+/// Mastodon grants them to anyone and checks the role on each admin API
+/// call; a resource server trusting introspection or a JWT cannot, so
+/// authd never lets a token claim rights its holder lacks.
+pub(crate) fn grantable_scopes(
+    scopes: ScopeSet,
+    holder_may_use_admin_scopes: bool,
+) -> Result<ScopeSet, AuthError> {
+    if holder_may_use_admin_scopes {
+        return Ok(scopes);
+    }
+    let narrowed = scopes.without_admin();
+    if narrowed.is_empty() {
+        return Err(AuthError::invalid_scope(
+            "The requested scope is invalid, unknown, or malformed.",
+        ));
+    }
+    Ok(narrowed)
 }
 
 pub(crate) fn now() -> SystemTime {

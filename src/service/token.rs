@@ -199,7 +199,12 @@ impl AuthService {
         app: &AppRecord,
         request: &TokenRequest,
     ) -> Result<IssuedTokens, AuthError> {
-        let scopes = requested_scopes(&request.scope, &app.scopes)?;
+        // admin:* only for an app an admin allowed to hold them: an app
+        // registers itself, anonymously, with any scopes it likes.
+        let scopes = super::grantable_scopes(
+            requested_scopes(&request.scope, &app.scopes)?,
+            app.may_use_admin_scopes,
+        )?;
         let at = now();
         let access = self.mint_access_token(app, None, &scopes, at)?;
         self.store()
@@ -262,11 +267,20 @@ impl AuthService {
             return Err(invalid());
         }
         // RFC 6749 section 6: the new access token may be narrower; the
-        // refresh token keeps the scopes of the one it replaces.
-        let scopes = if request.scope.trim().is_empty() {
+        // refresh token keeps the scopes of the one it replaces, less the
+        // admin scopes of an account that has lost its admin role.
+        let family_scopes = if current.holder_may_use_admin_scopes {
             current.scopes.clone()
         } else {
-            requested_scopes(&request.scope, &current.scopes)?
+            current.scopes.without_admin()
+        };
+        if family_scopes.is_empty() {
+            return Err(invalid());
+        }
+        let scopes = if request.scope.trim().is_empty() {
+            family_scopes.clone()
+        } else {
+            requested_scopes(&request.scope, &family_scopes)?
         };
         tx.mark_refresh_token_used(current.id).await?;
         if let Some(old) = current.access_token_id {
@@ -276,7 +290,7 @@ impl AuthService {
         let access_id = tx
             .insert_access_token(current.grant_id, &access.row)
             .await?;
-        let (refresh, refresh_row) = self.new_refresh_token(&current.scopes, at);
+        let (refresh, refresh_row) = self.new_refresh_token(&family_scopes, at);
         tx.insert_refresh_token(current.grant_id, access_id, &refresh_row)
             .await?;
         tx.commit().await?;

@@ -20,11 +20,14 @@ pub struct AppRecord {
     pub scopes: ScopeSet,
     pub access_token_format: AccessTokenFormat,
     pub is_resource_server: bool,
+    /// Whether an admin allowed `client_credentials` to yield `admin:*`
+    /// scopes to this app acting for itself.
+    pub may_use_admin_scopes: bool,
     pub created_at: SystemTime,
 }
 
 pub(crate) const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
-                       access_token_format, is_resource_server, created_at";
+                       access_token_format, is_resource_server, may_use_admin_scopes, created_at";
 
 impl AppRecord {
     pub(crate) fn from_row(row: &Row) -> Result<AppRecord, StoreError> {
@@ -44,6 +47,7 @@ impl AppRecord {
             access_token_format: AccessTokenFormat::parse(&format)
                 .map_err(|_| StoreError::Other(format!("unknown token format {format:?}")))?,
             is_resource_server: row.try_get("is_resource_server")?,
+            may_use_admin_scopes: row.try_get("may_use_admin_scopes")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -119,16 +123,35 @@ impl Store {
         client_id: &str,
         resource_server: bool,
     ) -> Result<Option<AppRecord>, StoreError> {
+        self.set_app_flag(client_id, "is_resource_server", resource_server)
+            .await
+    }
+
+    pub async fn set_app_admin_scopes(
+        &self,
+        client_id: &str,
+        allowed: bool,
+    ) -> Result<Option<AppRecord>, StoreError> {
+        self.set_app_flag(client_id, "may_use_admin_scopes", allowed)
+            .await
+    }
+
+    /// Sets one boolean column of the app with `client_id`; `column` is
+    /// one of ours, never input.
+    async fn set_app_flag(
+        &self,
+        client_id: &str,
+        column: &'static str,
+        value: bool,
+    ) -> Result<Option<AppRecord>, StoreError> {
         if !crate::domain::text::storable(client_id) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
         }
-        let sql = format!(
-            "UPDATE apps SET is_resource_server = $2 WHERE client_id = $1 RETURNING {COLUMNS}"
-        );
+        let sql = format!("UPDATE apps SET {column} = $2 WHERE client_id = $1 RETURNING {COLUMNS}");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
-        conn.query_opt(&stmt, &[&client_id, &resource_server])
+        conn.query_opt(&stmt, &[&client_id, &value])
             .await?
             .map(|row| AppRecord::from_row(&row))
             .transpose()

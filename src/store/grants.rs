@@ -72,6 +72,8 @@ pub struct RefreshRecord {
     pub used_at: Option<SystemTime>,
     pub grant_revoked: bool,
     pub account_disabled: bool,
+    /// As [`TokenRecord::holder_may_use_admin_scopes`].
+    pub holder_may_use_admin_scopes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +92,10 @@ pub struct TokenRecord {
     pub account_id: Option<i64>,
     pub username: Option<String>,
     pub account_disabled: bool,
+    /// Whether the token's holder may hold `admin:*` scopes now: its
+    /// account is an admin, or, for an app acting for itself, an admin
+    /// allowed the app to.
+    pub holder_may_use_admin_scopes: bool,
     pub scopes: ScopeSet,
     pub created_at: SystemTime,
     pub expires_at: Option<SystemTime>,
@@ -109,6 +115,7 @@ impl TokenRecord {
             account_id: row.try_get("account_id")?,
             username: row.try_get("username")?,
             account_disabled: disabled_at.is_some(),
+            holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
             scopes: parse_stored_scopes(&scopes)?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
@@ -117,31 +124,48 @@ impl TokenRecord {
     }
 }
 
-/// A token's row is found by its selector ($1), or, if it was issued before
-/// tokens had selectors, by its digest ($2) in the small partial index that
-/// holds those rows only. The caller then compares the row's digest with
-/// the presented token's (`digest_matches`).
-const ACCESS_TOKEN_BY_KEY: &str = "
-    SELECT t.digest, t.scopes, t.created_at, t.expires_at,
-           (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
-           g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
-    FROM (SELECT * FROM access_tokens WHERE selector = $1
-          UNION ALL
-          SELECT * FROM access_tokens WHERE selector IS NULL AND digest = $2) t
-    JOIN grants g ON g.id = t.grant_id
-    JOIN apps ap ON ap.id = g.app_id
-    LEFT JOIN accounts ac ON ac.id = g.account_id";
+/// The rows of a token table (`$table`, where `$spent` says a row can no
+/// longer be used) found by selector and by legacy digest, each with what
+/// its grant, app and account say of it. A row is found by its selector,
+/// or, if it was issued before tokens had selectors, by its digest in the
+/// small partial index that holds those rows only. The caller then
+/// compares the row's digest with the presented token's (`digest_matches`).
+macro_rules! token_lookup_sql {
+    ($table:literal, $spent:literal, $selector:literal, $digest:literal) => {
+        concat!(
+            "SELECT t.selector, t.digest, t.scopes, t.created_at, t.expires_at,
+                    (", $spent, " OR g.revoked_at IS NOT NULL) AS revoked,
+                    g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at,
+                    CASE WHEN g.account_id IS NULL THEN ap.may_use_admin_scopes
+                         ELSE coalesce(ac.is_admin, false) END AS holder_may_use_admin_scopes
+             FROM (SELECT * FROM ", $table, " WHERE selector ", $selector, "
+                   UNION ALL
+                   SELECT * FROM ", $table, " WHERE selector IS NULL AND digest ", $digest, ") t
+             JOIN grants g ON g.id = t.grant_id
+             JOIN apps ap ON ap.id = g.app_id
+             LEFT JOIN accounts ac ON ac.id = g.account_id"
+        )
+    };
+}
 
-const REFRESH_TOKEN_BY_KEY: &str = "
-    SELECT r.digest, r.scopes, r.created_at, r.expires_at,
-           (r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
-           g.id AS grant_id, g.app_id, ap.client_id, g.account_id, ac.username, ac.disabled_at
-    FROM (SELECT * FROM refresh_tokens WHERE selector = $1
-          UNION ALL
-          SELECT * FROM refresh_tokens WHERE selector IS NULL AND digest = $2) r
-    JOIN grants g ON g.id = r.grant_id
-    JOIN apps ap ON ap.id = g.app_id
-    LEFT JOIN accounts ac ON ac.id = g.account_id";
+/// One token: its selector is $1, its digest $2.
+const ACCESS_TOKEN_BY_KEY: &str =
+    token_lookup_sql!("access_tokens", "t.revoked_at IS NOT NULL", "= $1", "= $2");
+const REFRESH_TOKEN_BY_KEY: &str =
+    token_lookup_sql!("refresh_tokens", "t.used_at IS NOT NULL", "= $1", "= $2");
+/// Many tokens in one query: their selectors are $1, their digests $2.
+const ACCESS_TOKENS_BY_KEYS: &str = token_lookup_sql!(
+    "access_tokens",
+    "t.revoked_at IS NOT NULL",
+    "= ANY($1)",
+    "= ANY($2)"
+);
+const REFRESH_TOKENS_BY_KEYS: &str = token_lookup_sql!(
+    "refresh_tokens",
+    "t.used_at IS NOT NULL",
+    "= ANY($1)",
+    "= ANY($2)"
+);
 
 /// Whether the row found for `key` is the presented token's: its stored
 /// digest equals the token's, compared in constant time. A selector alone
@@ -282,6 +306,52 @@ impl Store {
     pub async fn refresh_token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
         self.token_lookup(TokenKind::Refresh, REFRESH_TOKEN_BY_KEY, key)
             .await
+    }
+
+    /// Looks up many tokens of one kind in one query: the record found for
+    /// each key, in the keys' order.
+    pub async fn tokens_by_keys(
+        &self,
+        kind: TokenKind,
+        keys: &[&TokenKey],
+    ) -> Result<Vec<Option<TokenRecord>>, StoreError> {
+        use std::collections::HashMap;
+        let sql = match kind {
+            TokenKind::Access => ACCESS_TOKENS_BY_KEYS,
+            TokenKind::Refresh => REFRESH_TOKENS_BY_KEYS,
+        };
+        let mut by_selector: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        let mut by_digest: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(selector) = &key.selector {
+                by_selector
+                    .entry(selector.as_bytes().as_slice())
+                    .or_default()
+                    .push(i);
+            }
+            by_digest
+                .entry(key.digest.as_bytes().as_slice())
+                .or_default()
+                .push(i);
+        }
+        let selectors: Vec<&[u8]> = by_selector.keys().copied().collect();
+        let digests: Vec<&[u8]> = by_digest.keys().copied().collect();
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        let mut found: Vec<Option<TokenRecord>> = keys.iter().map(|_| None).collect();
+        for row in conn.query(&stmt, &[&selectors, &digests]).await? {
+            let selector: Option<&[u8]> = row.try_get("selector")?;
+            let candidates = match selector {
+                Some(selector) => by_selector.get(selector),
+                None => by_digest.get(row.try_get::<_, &[u8]>("digest")?),
+            };
+            for &i in candidates.into_iter().flatten() {
+                if found[i].is_none() && digest_matches(&row, keys[i])? {
+                    found[i] = Some(TokenRecord::from_row(kind, &row)?);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn token_lookup(
@@ -515,8 +585,11 @@ impl GrantTx<'_> {
         const SQL: &str = "
             SELECT r.id, r.digest, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
                    r.expires_at, r.used_at, g.revoked_at IS NOT NULL AS grant_revoked,
-                   coalesce(a.disabled_at IS NOT NULL, false) AS account_disabled
+                   coalesce(a.disabled_at IS NOT NULL, false) AS account_disabled,
+                   CASE WHEN g.account_id IS NULL THEN ap.may_use_admin_scopes
+                        ELSE coalesce(a.is_admin, false) END AS holder_may_use_admin_scopes
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+            JOIN apps ap ON ap.id = g.app_id
             LEFT JOIN accounts a ON a.id = g.account_id
             WHERE r.id IN (SELECT id FROM refresh_tokens WHERE selector = $1
                            UNION ALL
@@ -546,6 +619,7 @@ impl GrantTx<'_> {
             used_at: row.try_get("used_at")?,
             grant_revoked: row.try_get("grant_revoked")?,
             account_disabled: row.try_get("account_disabled")?,
+            holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
         }))
     }
 

@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "token_selectors",
         sql: include_str!("../../migrations/0004_token_selectors.sql"),
     },
+    Migration {
+        version: 5,
+        name: "admin_scopes",
+        sql: include_str!("../../migrations/0005_admin_scopes.sql"),
+    },
 ];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.

@@ -148,17 +148,25 @@ async fn a_bad_admin_token_is_refused() {
         app.accounts()
             .create_account(with_bearer(new_account("eve"), &mallory_grant.access_token))
             .await,
+        // The role is checked before the scope: whatever its token holds, a
+        // non-admin is refused as one.
         Code::PermissionDenied,
-        "insufficient_scope",
+        "forbidden",
     );
     let only_admin = app
         .oauth()
         .authorize(app.authorize_request(&mallory, &client, OOB, "admin:write"))
         .await;
     assert_error(only_admin, Code::InvalidArgument, "invalid_scope");
-    // An app-only token.
+    // An app-only token: client_credentials never yields admin:write to an
+    // app no admin allowed to hold it, and a token of the rest is no user.
+    assert_error(
+        app.client_credentials(&client, "admin:write").await,
+        Code::InvalidArgument,
+        "invalid_scope",
+    );
     let app_token = app
-        .client_credentials(&client, "admin:write")
+        .client_credentials(&client, "read")
         .await
         .unwrap()
         .access_token;

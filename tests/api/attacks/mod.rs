@@ -4,8 +4,10 @@
 //! servers; SECURITY.md lists them with the test that covers each. The
 //! tests go in through the front door (the HTTP shim, as an attacker
 //! would), over a real PostgreSQL.
+mod admin_scopes;
 mod client_auth;
 mod codes;
+mod cold_lookups;
 mod hostile_values;
 mod input;
 mod login;

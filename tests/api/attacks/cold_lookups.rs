@@ -1,0 +1,107 @@
+//! Starving everyone's cache misses: one self-registered client floods
+//! IntrospectBatch with 1000 unknown tokens a call. Each batch's misses are
+//! looked up together, in one query per kind of token, on one turn of the
+//! calling client's share, so the flood neither fails nor keeps another
+//! client's fresh token waiting, and the queues show in /metrics.
+use std::time::{Duration, Instant};
+
+use authd::proto::v1;
+
+use super::*;
+
+#[tokio::test]
+async fn a_flood_of_unknown_token_batches_leaves_other_clients_cold_lookups_alone() {
+    let app = spawn_app_with({
+        let mut o = TestOptions::default();
+        // Two turns: the flooding client may hold one of them.
+        o.service.cold_lookup_concurrency = 2;
+        o
+    })
+    .await;
+    let flooder = app.register_app(&[OOB], "read").await;
+    let victim = app.register_app(&[OOB], "read").await;
+    let fresh: Vec<String> = {
+        let mut tokens = Vec::new();
+        for _ in 0..5 {
+            let token = app.client_credentials(&victim, "read").await.unwrap();
+            tokens.push(token.access_token);
+        }
+        tokens
+    };
+
+    // 32 batches of 1000 unknown (but plausible: 43 base64url characters)
+    // tokens at once. One lookup per token, as before, is 64,000 lookups
+    // on two turns, and most of the batches ran out of their wait.
+    let started = Instant::now();
+    let flood: Vec<_> = (0..32)
+        .map(|b| {
+            let mut oauth = app.oauth();
+            let flooder = flooder.clone();
+            tokio::spawn(async move {
+                let tokens: Vec<String> = (0..1000).map(|i| format!("{b:03}x{i:039}")).collect();
+                oauth
+                    .introspect_batch(v1::IntrospectBatchRequest {
+                        tokens,
+                        client_id: flooder.client_id,
+                        client_secret: flooder.client_secret,
+                        ..Default::default()
+                    })
+                    .await
+            })
+        })
+        .collect();
+
+    // Meanwhile another client introspects its fresh tokens: each is a
+    // cache miss, answered on the turn the flood cannot take.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for token in &fresh {
+        let answer = app
+            .oauth()
+            .introspect(v1::IntrospectRequest {
+                token: token.clone(),
+                client_id: victim.client_id.clone(),
+                client_secret: victim.client_secret.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("introspection during the flood");
+        assert_eq!(answer.into_inner().active, Some(true));
+    }
+
+    for batch in flood {
+        let answers = batch
+            .await
+            .unwrap()
+            .expect("every batch is answered, none runs out of its wait")
+            .into_inner();
+        assert_eq!(answers.results.len(), 1000);
+        assert!(answers.results.iter().all(|r| r.active != Some(true)));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the flood took {:?}",
+        started.elapsed()
+    );
+
+    // The queues are visible, and nothing timed out.
+    let metrics = app
+        .http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "authd_cold_lookups_waiting{lookup=\"token\"} 0",
+        "authd_cold_lookups_waiting{lookup=\"client\"} 0",
+        "authd_cold_lookups_timed_out_total{lookup=\"token\"} 0",
+        "authd_cold_lookups_timed_out_total{lookup=\"client\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+}
