@@ -391,3 +391,60 @@ async fn cli_admin_commands_report_bad_input_clearly() {
     // Nothing changed meanwhile.
     app.login(&email("root"), PASSWORD).await.unwrap();
 }
+
+#[tokio::test]
+async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
+    let Setup { app, gateway, .. } = setup().await;
+    synced(&app).await;
+    let service = app.register_app(&[OOB], "read admin:read").await;
+    assert_error(
+        app.client_credentials(&service, "admin:read").await,
+        Code::InvalidArgument,
+        "invalid_scope",
+    );
+
+    let allowed = authd(
+        &app,
+        &["app", "admin-scopes", &service.client_id, "--json"],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(allowed["app"]["admin_scopes"], true, "{allowed}");
+    let token = app
+        .client_credentials(&service, "read admin:read")
+        .await
+        .unwrap();
+    assert_eq!(token.scope, "read admin:read");
+    let shown = authd(&app, &["app", "show", &service.client_id], "").await;
+    assert!(
+        shown.stdout.contains("admin scopes        through client_credentials"),
+        "{}",
+        shown.stdout
+    );
+    let scope = || async {
+        app.introspect(&gateway, &token.access_token)
+            .await
+            .scope
+            .unwrap_or_default()
+    };
+    assert_eq!(scope().await, "read admin:read", "cached now");
+
+    // Forbidden again, from another process: the running server hears of
+    // it through the database and drops the admin scopes of the token.
+    let forbidden = authd(&app, &["app", "admin-scopes", &service.client_id, "--off"], "").await;
+    assert!(forbidden.success, "{}", forbidden.stderr);
+    assert!(
+        forbidden.stdout.contains("may not be granted admin scopes"),
+        "{}",
+        forbidden.stdout
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || async { scope().await == "read" }).await,
+        "still {}",
+        scope().await
+    );
+    let unknown = authd(&app, &["app", "admin-scopes", "nope"], "").await;
+    assert!(!unknown.success);
+    assert!(unknown.stderr.contains("no application"), "{}", unknown.stderr);
+}
