@@ -115,18 +115,17 @@ impl AuthService {
         // token of this app with at least these scopes (Doorkeeper's
         // `matching_token?`): once every such token is revoked (RFC 7009,
         // an admin, a password reset), the user is asked again.
-        let consented = self
-            .store()
-            .consented_scopes(account.id, app.id)
-            .await?
-            .is_some_and(|granted| scopes.is_within(&granted));
-        let previously_granted = consented
-            && self
-                .store()
-                .live_token_scopes(account.id, app.id)
+        let previously_granted =
+            self.store()
+                .consent(account.id, app.id)
                 .await?
-                .iter()
-                .any(|held| scopes.is_within(held));
+                .is_some_and(|consent| {
+                    scopes.is_within(&consent.scopes)
+                        && consent
+                            .live_token_scopes
+                            .iter()
+                            .any(|held| scopes.is_within(held))
+                });
         Ok(PreparedAuthorization {
             app,
             account,

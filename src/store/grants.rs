@@ -207,45 +207,41 @@ impl Store {
         Ok(())
     }
 
-    /// The scopes an account has consented to give an app, if any.
-    pub async fn consented_scopes(
+    /// What an account has consented to give an app, if anything, with the
+    /// scopes of each unrevoked access token it holds for the app (in an
+    /// unrevoked grant): what Doorkeeper's `matching_token?` looks for
+    /// before it skips the consent page. Revoking a token, its grant, every
+    /// token of the account (a password reset, an admin) or of the app ends
+    /// what it grants here. One round trip.
+    pub async fn consent(
         &self,
         account_id: i64,
         app_id: i64,
-    ) -> Result<Option<ScopeSet>, StoreError> {
-        const SQL: &str = "SELECT scopes FROM consents WHERE account_id = $1 AND app_id = $2";
-        let conn = self.conn().await?;
-        let stmt = conn.prepare_cached(SQL).await?;
-        match conn.query_opt(&stmt, &[&account_id, &app_id]).await? {
-            Some(row) => Ok(Some(parse_stored_scopes(
-                &row.try_get::<_, Vec<String>>(0)?,
-            )?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The scopes of each unrevoked access token the account holds for the
-    /// app (in an unrevoked grant): what Doorkeeper's `matching_token?`
-    /// looks for before it skips the consent page. Revoking a token, its
-    /// grant, every token of the account (a password reset, an admin) or of
-    /// the app ends what it grants here.
-    pub async fn live_token_scopes(
-        &self,
-        account_id: i64,
-        app_id: i64,
-    ) -> Result<Vec<ScopeSet>, StoreError> {
+    ) -> Result<Option<Consent>, StoreError> {
         const SQL: &str = "
-            SELECT t.scopes FROM grants g JOIN access_tokens t ON t.grant_id = g.id
-            WHERE g.account_id = $1 AND g.app_id = $2
-              AND g.revoked_at IS NULL AND t.revoked_at IS NULL
-            ORDER BY t.id DESC LIMIT 100";
+            SELECT c.scopes,
+                   ARRAY(SELECT array_to_string(t.scopes, ' ')
+                         FROM grants g JOIN access_tokens t ON t.grant_id = g.id
+                         WHERE g.account_id = c.account_id AND g.app_id = c.app_id
+                           AND g.revoked_at IS NULL AND t.revoked_at IS NULL
+                         ORDER BY t.id DESC LIMIT 100) AS live_token_scopes
+            FROM consents c WHERE c.account_id = $1 AND c.app_id = $2";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        conn.query(&stmt, &[&account_id, &app_id])
-            .await?
-            .iter()
-            .map(|row| parse_stored_scopes(&row.try_get::<_, Vec<String>>(0)?))
-            .collect()
+        let Some(row) = conn.query_opt(&stmt, &[&account_id, &app_id]).await? else {
+            return Ok(None);
+        };
+        let live: Vec<String> = row.try_get("live_token_scopes")?;
+        Ok(Some(Consent {
+            scopes: parse_stored_scopes(&row.try_get::<_, Vec<String>>("scopes")?)?,
+            live_token_scopes: live
+                .iter()
+                .map(|held| {
+                    ScopeSet::parse(held)
+                        .map_err(|e| StoreError::Other(format!("stored scopes: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        }))
     }
 
     /// Adds `scopes` to what the account has consented to give the app.
@@ -378,6 +374,14 @@ impl Store {
         conn.execute(&stmt, &[&grant_id]).await?;
         Ok(())
     }
+}
+
+/// What an account consented to give an app, and what it still holds of it.
+#[derive(Clone, Debug)]
+pub struct Consent {
+    pub scopes: ScopeSet,
+    /// The scopes of each unrevoked access token of the account for the app.
+    pub live_token_scopes: Vec<ScopeSet>,
 }
 
 /// An app an account has authorized: the app, and its live grants summed up.

@@ -418,7 +418,9 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
     assert_eq!(token.scope, "read admin:read");
     let shown = authd(&app, &["app", "show", &service.client_id], "").await;
     assert!(
-        shown.stdout.contains("admin scopes        through client_credentials"),
+        shown
+            .stdout
+            .contains("admin scopes        through client_credentials"),
         "{}",
         shown.stdout
     );
@@ -432,7 +434,12 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
 
     // Forbidden again, from another process: the running server hears of
     // it through the database and drops the admin scopes of the token.
-    let forbidden = authd(&app, &["app", "admin-scopes", &service.client_id, "--off"], "").await;
+    let forbidden = authd(
+        &app,
+        &["app", "admin-scopes", &service.client_id, "--off"],
+        "",
+    )
+    .await;
     assert!(forbidden.success, "{}", forbidden.stderr);
     assert!(
         forbidden.stdout.contains("may not be granted admin scopes"),
@@ -446,5 +453,9 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
     );
     let unknown = authd(&app, &["app", "admin-scopes", "nope"], "").await;
     assert!(!unknown.success);
-    assert!(unknown.stderr.contains("no application"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no application"),
+        "{}",
+        unknown.stderr
+    );
 }

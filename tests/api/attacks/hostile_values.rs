@@ -97,7 +97,7 @@ async fn a_nul_byte_in_any_text_field_is_a_client_error_not_a_500() {
         o
     })
     .await;
-    let client = app.register_app(&[OOB], "read").await;
+    app.register_app(&[OOB], "read").await;
     for form in [
         vec![
             ("grant_type", "client_credentials"),
@@ -113,9 +113,7 @@ async fn a_nul_byte_in_any_text_field_is_a_client_error_not_a_500() {
         for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
             let (status, body) = post_form(&app, path, &form).await;
             assert!((400..500).contains(&status), "{path}: {status} {body}");
-            if path != "/oauth/revoke" || status != 200 {
-                assert_ne!(body["error"], "internal", "{path}: {body}");
-            }
+            assert_ne!(body["error"], "internal", "{path}: {body}");
         }
     }
     let (status, body) = post_form(
@@ -217,7 +215,6 @@ async fn a_nul_byte_in_any_text_field_is_a_client_error_not_a_500() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 2);
-    let _ = client;
 }
 
 #[tokio::test]
