@@ -19,6 +19,8 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::{Channel, Endpoint};
 
+mod hostile;
+
 use crate::proto::bench::EchoMessage;
 use crate::proto::bench::echo_client::EchoClient;
 use crate::proto::bench::echo_server::{Echo, EchoServer};
@@ -79,6 +81,19 @@ pub struct BenchArgs {
     /// shows what a login storm does to the other figures.
     #[arg(long, default_value_t = 0)]
     pub login_storm: usize,
+    /// Keeps the attacks of issue 14 going during every scenario: idle
+    /// connections to both listeners, oversized RegisterApp calls, and
+    /// IntrospectBatch calls of 1000 unknown tokens from an app of their
+    /// own (see src/bench/hostile.rs).
+    #[arg(long)]
+    pub hostile: bool,
+    /// With --hostile: connections kept open that send nothing, or half an
+    /// HTTP/2 preface (half to each listener).
+    #[arg(long, default_value_t = 1000)]
+    pub hostile_idle_connections: usize,
+    /// With --hostile: unknown-token batches in flight.
+    #[arg(long, default_value_t = 64)]
+    pub hostile_batches: usize,
 }
 
 /// One scenario's figures.
@@ -123,6 +138,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
     }
     for &scenario in &args.scenarios {
         let storm = LoginStorm::start(&fixture, args.login_storm);
+        let hostile = if args.hostile {
+            let load = hostile::HostileLoad {
+                idle_connections: args.hostile_idle_connections,
+                batches_in_flight: args.hostile_batches,
+            };
+            Some(
+                load.start(
+                    // A connection of its own, so that its calls do not
+                    // share the measured scenario's streams.
+                    channels(&args.grpc, 1).await?.remove(0),
+                    socket_addr(&args.grpc).await?,
+                    socket_addr(&args.http).await?,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let report = match scenario {
             Scenario::Echo => {
                 if echo_server.is_none() {
@@ -242,6 +275,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                 .await
             }
         };
+        if let Some(hostile) = hostile {
+            println!("  (hostile load during it: {})", hostile.stop().await);
+        }
         if let Some(storm) = storm {
             let logins = storm.stop().await;
             println!(
@@ -393,6 +429,19 @@ impl LoginStorm {
         }
         self.done.load(Ordering::Relaxed)
     }
+}
+
+/// The address an `http://host:port` endpoint names.
+async fn socket_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .trim_end_matches('/');
+    tokio::net::lookup_host(authority)
+        .await
+        .with_context(|| format!("resolve {authority}"))?
+        .next()
+        .with_context(|| format!("no address for {authority}"))
 }
 
 async fn channels(url: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
