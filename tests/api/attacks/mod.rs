@@ -9,6 +9,7 @@ mod codes;
 mod hostile_values;
 mod input;
 mod login;
+mod matrix;
 mod pkce;
 mod redirect_uri;
 mod scopes;
