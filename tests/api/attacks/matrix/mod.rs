@@ -63,6 +63,13 @@ pub fn hostile_values() -> Vec<Hostile> {
             value: "a".repeat(10 * 1024),
             raw: false,
         },
+        // Past the 16 KiB messages of the smaller services, within the
+        // shim's 64 KiB body.
+        Hostile {
+            name: "32 KiB",
+            value: "a".repeat(32 * 1024),
+            raw: false,
+        },
         Hostile {
             name: "1 MiB",
             value: "a".repeat(1024 * 1024),
