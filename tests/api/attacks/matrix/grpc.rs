@@ -12,10 +12,15 @@ use tonic::codegen::http;
 use super::*;
 
 /// Whether a status is a server's failure rather than an answer.
+/// UNIMPLEMENTED too: an RPC the descriptor set declares is served.
+///
+/// Not tried: bytes that are not UTF-8 in a string field. The message
+/// does not decode, and tonic answers INTERNAL, as gRPC's status code
+/// table prescribes for a request that does not parse.
 fn is_failure(code: Code) -> bool {
     matches!(
         code,
-        Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable | Code::Unimplemented
     )
 }
 
