@@ -1,8 +1,11 @@
 //! The HTTP half: every route in the route table (`authd::metrics::
 //! HTTP_ROUTES`), each checked to be routed, with the methods the router
-//! itself answers it with (the Allow header of its 405). Hostile values go
-//! in the query string or form body one parameter at a time, in JSON and
-//! multipart bodies, in path segments and in headers.
+//! itself answers it with (the Allow header of its 405). The parameter
+//! names are every string field of the gRPC requests and the pages' own.
+//! Each parameter gets NUL and 10 KiB one at a time; those that change the
+//! answer are the ones the route reads, and get every hostile value one at
+//! a time. Every value also goes in all parameters at once (query string,
+//! form, JSON, multipart), in path segments and in headers.
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
