@@ -514,6 +514,35 @@ async fn every_http_route_answers_hostile_values_without_a_500() {
         }
     }
     assert!(routes.len() >= authd::metrics::HTTP_ROUTES.len());
+    // And nothing is left out: the OpenAPI document, which its own test
+    // keeps equal to the router, names the same routes and methods.
+    let documented: std::collections::BTreeSet<(String, String)> = app
+        .http()
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json")
+        .json::<serde_json::Value>()
+        .await
+        .expect("JSON")["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods: Vec<String> = item
+                .as_object()
+                .expect("path item")
+                .keys()
+                .cloned()
+                .collect();
+            methods.into_iter().map(move |m| (path.clone(), m))
+        })
+        .collect();
+    let walked: std::collections::BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|(path, method)| (path.to_string(), method.as_str().to_lowercase()))
+        .collect();
+    assert_eq!(walked, documented, "the route table and the router differ");
 
     let started = Instant::now();
     let mut failures = Vec::new();
