@@ -69,7 +69,8 @@ fn throttle_from(status: &Status, info: &tonic_types::ErrorInfo) -> Option<Throt
 }
 
 /// Recovers the error a core sent. Statuses that did not come from authd's
-/// mapping (a transport failure, say) become `unavailable` or `internal`.
+/// mapping become `unavailable` (a transport failure, say), `invalid_request`
+/// (a message over the core's size limit) or `internal`.
 pub fn auth_error_from_status(status: &Status) -> AuthError {
     let info = status
         .get_details_error_info()
@@ -95,6 +96,12 @@ pub fn auth_error_from_status(status: &Status) -> AuthError {
                 ErrorKind::Unavailable,
                 "The authorization service is unavailable; try again shortly",
             ),
+            // The core's decoder refused the message as larger than its
+            // service takes (`grpc::max_message`): the client sent too
+            // much, which is its error, not the server's.
+            Code::OutOfRange | Code::ResourceExhausted => {
+                AuthError::invalid_request("The request is too large.")
+            }
             _ => match transport_failure(status) {
                 // The channel to the core failed under the call: a TLS
                 // refusal (say, of the shim's client certificate), or a
@@ -185,6 +192,17 @@ mod tests {
         assert_eq!(
             auth_error_from_status(&Status::unknown("???")).kind,
             ErrorKind::Internal
+        );
+    }
+
+    #[test]
+    fn a_message_the_core_refused_as_too_large_is_the_clients_error() {
+        let status = Status::out_of_range(
+            "Error, decoded message length too large: found 32794 bytes, the limit is: 16384 bytes",
+        );
+        assert_eq!(
+            auth_error_from_status(&status).kind,
+            ErrorKind::InvalidRequest
         );
     }
 }

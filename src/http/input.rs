@@ -131,9 +131,19 @@ pub fn bearer_token<S: SurfaceKind>(input: &Input<S>) -> Result<String, AuthErro
         && let Some((scheme, token)) = value.trim().split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
     {
-        return Ok(token.trim().to_owned());
+        return bounded(token.trim().to_owned());
     }
-    input.params.string("access_token")
+    bounded(input.params.string("access_token")?)
+}
+
+/// A token longer than any authd issues is refused here, as the core
+/// would refuse it, rather than sent on in a message the core's size
+/// limit refuses undecoded.
+fn bounded(token: String) -> Result<String, AuthError> {
+    if token.len() > crate::service::bearer::MAX_TOKEN_LEN {
+        return Err(AuthError::invalid_token());
+    }
+    Ok(token)
 }
 
 /// The client's address, for the core's per-address rate limits: the
