@@ -6,6 +6,7 @@
 //! would), over a real PostgreSQL.
 mod client_auth;
 mod codes;
+mod connections;
 mod hostile_values;
 mod input;
 mod login;
