@@ -52,9 +52,12 @@ pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 256;
 /// is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a closed connection keeps reading (and discarding) what the
-/// client still sends, and how much of it at most.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1024 * 1024;
+/// client still sends, and how much of it at most: enough for a client
+/// that sends a whole refused upload of several MB before it reads the
+/// answer (as Python's requests does), and no more. The connection keeps
+/// its slot under --max-connections meanwhile.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
 /// The bounds on one listener's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

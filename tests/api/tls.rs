@@ -98,7 +98,7 @@ impl Pki {
         std::fs::write(self.path(name), text).unwrap();
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
