@@ -359,10 +359,10 @@ const END_HEADERS: u8 = 0x4;
 const CANCEL: u32 = 0x8;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
-#[tokio::test]
-async fn an_http2_rapid_reset_burst_is_answered_with_goaway() {
-    let app = spawn_app().await;
-    let mut stream = TcpStream::connect(http_addr(&app)).await.unwrap();
+/// Opens 500 streams and resets each at once, in one burst; the error
+/// code of the GOAWAY the server answers with, if any, once it closes.
+async fn rapid_reset(addr: SocketAddr) -> Option<u32> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut burst = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     burst.extend(h2_frame(SETTINGS, 0, 0, &[]));
     // GET / over http, as HPACK static-table indexes (RFC 7541, appendix A):
@@ -399,5 +399,22 @@ async fn an_http2_rapid_reset_burst_is_answered_with_goaway() {
         }
         frames = &frames[9 + length..];
     }
-    assert_eq!(goaway, Some(ENHANCE_YOUR_CALM), "GOAWAY's error code");
+    goaway
+}
+
+#[tokio::test]
+async fn an_http2_rapid_reset_burst_is_answered_with_goaway() {
+    let app = spawn_app().await;
+    for addr in [http_addr(&app), grpc_addr(&app)] {
+        assert_eq!(
+            rapid_reset(addr).await,
+            Some(ENHANCE_YOUR_CALM),
+            "GOAWAY's error code at {addr}"
+        );
+    }
+    // The listeners still serve others.
+    app.register_app(&["https://app.test/callback"], "read")
+        .await;
+    let ok = app.http().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
 }
