@@ -29,10 +29,15 @@ use tokio_util::either::Either;
 
 use crate::metrics::{ConnectionDeadline, Listener, Metrics};
 
-/// Most streams (requests) one HTTP/2 connection may have open at once:
-/// the least RFC 9113 (section 6.5.2) recommends, and far more than a
-/// client of authd needs.
-pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Most streams (requests) one HTTP/2 connection to the HTTP listener may
+/// have open at once: the least RFC 9113 (section 6.5.2) recommends, and
+/// far more than a browser or a Mastodon client needs.
+pub const HTTP_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// The same for the gRPC listener, where one connection of a remote shim
+/// carries every request the shim serves (and tonic's server set no limit
+/// at all): the core's own queues (database pool, password hashing, cold
+/// lookups) bound the work, this bounds a connection's memory.
+pub const GRPC_MAX_CONCURRENT_STREAMS: u32 = 1000;
 /// Largest header block an HTTP/2 request may carry (decoded), as
 /// SETTINGS_MAX_HEADER_LIST_SIZE: a cookie, a bearer token and the usual
 /// headers fit many times over.
@@ -81,11 +86,12 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Sets the HTTP/2 limits both listeners share on `builder`.
-pub fn limit_http2(builder: &mut Builder<TokioExecutor>) {
+/// Sets the HTTP/2 limits on `builder`: `max_concurrent_streams`, and the
+/// header and reset limits both listeners share.
+pub fn limit_http2(builder: &mut Builder<TokioExecutor>, max_concurrent_streams: u32) {
     builder
         .http2()
-        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+        .max_concurrent_streams(max_concurrent_streams)
         .max_header_list_size(HTTP2_MAX_HEADER_LIST_SIZE)
         .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
         .max_local_error_reset_streams(HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS);

@@ -102,7 +102,10 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
-    crate::connections::limit_http2(&mut builder);
+    crate::connections::limit_http2(
+        &mut builder,
+        crate::connections::GRPC_MAX_CONCURRENT_STREAMS,
+    );
     let served = crate::connections::Served {
         listener,
         kind: crate::metrics::Listener::Grpc,

@@ -235,7 +235,10 @@ pub async fn serve_with_tls(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
         .keep_alive_timeout(request_timeout);
-    crate::connections::limit_http2(&mut builder);
+    crate::connections::limit_http2(
+        &mut builder,
+        crate::connections::HTTP_MAX_CONCURRENT_STREAMS,
+    );
     let served = crate::connections::Served {
         listener,
         kind: crate::metrics::Listener::Http,
