@@ -59,6 +59,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpArgs,
 
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
     /// Lifetime of authorization codes.
     #[arg(long, env = "AUTHD_CODE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub code_ttl: Duration,
@@ -183,6 +186,38 @@ pub struct HttpArgs {
     pub tls: crate::tls::HttpTlsArgs,
 }
 
+/// Bounds on the connections of each listener (HTTP and gRPC alike).
+#[derive(Args, Clone, Debug)]
+pub struct ConnectionArgs {
+    /// Most connections each listener keeps open at once; more are
+    /// accepted and closed at once (and counted in
+    /// authd_connections_refused_total).
+    #[arg(long, env = "AUTHD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// How long a new connection may take to finish its TLS handshake and
+    /// HTTP/2 preface and send its first request's headers before it is
+    /// closed: a client that connects and sends nothing holds nothing.
+    #[arg(long, env = "AUTHD_CONNECTION_FIRST_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connection_first_request_timeout: Duration,
+
+    /// How long a connection with no request in flight stays open (an
+    /// HTTP/2 one is closed with GOAWAY). Default: 75s, as nginx, longer
+    /// than the minute after which most clients stop reusing a connection.
+    #[arg(long, env = "AUTHD_CONNECTION_IDLE_TIMEOUT", default_value = "75s", value_parser = humantime::parse_duration)]
+    pub connection_idle_timeout: Duration,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            first_request_timeout: self.connection_first_request_timeout,
+            idle_timeout: self.connection_idle_timeout,
+        }
+    }
+}
+
 /// A socket address, or none ("off").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OptionalAddr(pub Option<SocketAddr>);
@@ -214,6 +249,9 @@ pub struct ShimArgs {
     #[command(flatten)]
     pub http: HttpArgs,
 
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
     /// On SIGINT/SIGTERM, how long in-flight requests get to finish.
     #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -226,18 +264,25 @@ pub struct HttpConfig {
     pub shim: crate::http::ShimConfig,
     /// TLS on the listener; `None`: plaintext.
     pub tls: Option<crate::tls::HttpServerTls>,
+    /// The bounds on the listener's connections.
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 impl HttpArgs {
     /// The listener's settings, `None` when it is off. Its TLS files are
     /// read here, so that a bad one stops authd before anything starts.
-    pub fn config(&self, public_url: &str) -> anyhow::Result<Option<HttpConfig>> {
+    pub fn config(
+        &self,
+        public_url: &str,
+        connections: crate::connections::ConnectionLimits,
+    ) -> anyhow::Result<Option<HttpConfig>> {
         let Some(addr) = self.http_addr.0 else {
             return Ok(None);
         };
         Ok(Some(HttpConfig {
             addr,
             tls: self.tls.load()?,
+            connections,
             shim: crate::http::ShimConfig {
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 body_limit: self.http_body_limit,
@@ -277,6 +322,8 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     /// TLS on the gRPC listener; `None`: plaintext.
     pub grpc_tls: Option<crate::tls::GrpcServerTls>,
+    /// The bounds on the gRPC listener's connections.
+    pub grpc_connections: crate::connections::ConnectionLimits,
     /// The HTTP shim, when served alongside.
     pub http: Option<HttpConfig>,
     pub database: DatabaseConfig,
@@ -341,8 +388,9 @@ impl ServeArgs {
         Ok(Config {
             grpc_addr: self.grpc_addr,
             // Read first: a bad file stops authd before PostgreSQL starts.
-            grpc_tls: self.grpc_tls.load(request_timeout)?,
-            http: self.http.config(&self.issuer)?,
+            grpc_tls: self.grpc_tls.load()?,
+            grpc_connections: self.connections.limits(),
+            http: self.http.config(&self.issuer, self.connections.limits())?,
             database: self.database.database_config()?,
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,

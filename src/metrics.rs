@@ -8,7 +8,7 @@
 //! other parts keep anyway (cache counters, the pool's status, rate-limit
 //! refusals) rather than copying it on every request.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -318,6 +318,44 @@ const LOGIN_FAILURES: [&str; 4] = [
     "other",
 ];
 
+/// A listener whose connections are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Http = 0,
+    Grpc = 1,
+}
+const LISTENERS: [&str; 2] = ["http", "grpc"];
+
+impl Listener {
+    pub fn as_str(self) -> &'static str {
+        LISTENERS[self as usize]
+    }
+}
+
+/// Which deadline a connection missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionDeadline {
+    /// No first request (TLS handshake, HTTP/2 preface, headers) in time.
+    FirstRequest = 0,
+    /// No request in flight for the idle timeout.
+    Idle = 1,
+}
+const CONNECTION_DEADLINES: [&str; 2] = ["first_request", "idle"];
+
+impl ConnectionDeadline {
+    pub fn as_str(self) -> &'static str {
+        CONNECTION_DEADLINES[self as usize]
+    }
+}
+
+/// One listener's connections.
+#[derive(Default)]
+struct ConnectionStats {
+    open: AtomicI64,
+    refused: AtomicU64,
+    timed_out: [AtomicU64; CONNECTION_DEADLINES.len()],
+}
+
 /// What the core reads at scrape time.
 /// What the core's metrics are read from at scrape time.
 pub struct CoreSources {
@@ -338,6 +376,7 @@ struct Stats {
     tokens_issued: [AtomicU64; GRANTS.len()],
     tokens_revoked: AtomicU64,
     login_failures: [AtomicU64; LOGIN_FAILURES.len()],
+    connections: [ConnectionStats; LISTENERS.len()],
     core: std::sync::OnceLock<CoreSources>,
 }
 
@@ -363,6 +402,7 @@ impl Metrics {
             tokens_issued: std::array::from_fn(|_| AtomicU64::new(0)),
             tokens_revoked: AtomicU64::new(0),
             login_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            connections: Default::default(),
             core: std::sync::OnceLock::new(),
         }))
     }
@@ -401,6 +441,30 @@ impl Metrics {
 
     pub fn login_failed(&self, why: LoginFailure) {
         self.0.login_failures[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self, listener: Listener) {
+        self.0.connections[listener as usize]
+            .open
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self, listener: Listener) {
+        self.0.connections[listener as usize]
+            .open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed at once because --max-connections were open.
+    pub fn connection_refused(&self, listener: Listener) {
+        self.0.connections[listener as usize]
+            .refused
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_timed_out(&self, listener: Listener, deadline: ConnectionDeadline) {
+        self.0.connections[listener as usize].timed_out[deadline as usize]
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition, in the OpenMetrics text format.
@@ -518,6 +582,44 @@ impl Collector for Metrics {
                     vec![("route", route.to_owned()), ("method", method.to_owned())],
                     &s.latency,
                 )
+            }),
+        )?;
+        let listener_label = |i: usize| vec![("listener", LISTENERS[i].to_owned())];
+        {
+            let mut open = encoder.encode_descriptor(
+                "connections_open",
+                "Connections open (lingering ones included), by listener.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (i, c) in stats.connections.iter().enumerate() {
+                open.encode_family(&listener_label(i))?
+                    .encode_gauge(&c.open.load(Ordering::Relaxed))?;
+            }
+        }
+        counter(
+            &mut encoder,
+            "connections_refused",
+            "Connections closed as soon as accepted because --max-connections were open, by listener.",
+            stats
+                .connections
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (listener_label(i), c.refused.load(Ordering::Relaxed))),
+        )?;
+        counter(
+            &mut encoder,
+            "connections_timed_out",
+            "Connections closed for missing a deadline (first_request or idle), by listener.",
+            stats.connections.iter().enumerate().flat_map(|(i, c)| {
+                CONNECTION_DEADLINES
+                    .iter()
+                    .zip(&c.timed_out)
+                    .map(move |(deadline, n)| {
+                        let mut labels = listener_label(i);
+                        labels.push(("deadline", (*deadline).to_owned()));
+                        (labels, n.load(Ordering::Relaxed))
+                    })
             }),
         )?;
 

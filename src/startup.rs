@@ -182,6 +182,7 @@ impl Application {
                 trusted_proxies: config.trusted_proxies.clone(),
                 request_timeout: config.request_timeout,
                 tls: config.grpc_tls.clone(),
+                limits: config.grpc_connections,
             };
             tasks.push(tokio::spawn(async move {
                 crate::grpc::serve(
@@ -219,8 +220,10 @@ impl Application {
                 let addr = listener.local_addr()?;
                 let stop = shutdown.clone();
                 let tls = http.tls.clone();
+                let limits = http.connections;
                 http_task = Some(tokio::spawn(async move {
-                    crate::http::serve_with_tls(listener, shim, tls, stop.cancelled_owned()).await
+                    crate::http::serve_with_tls(listener, shim, tls, limits, stop.cancelled_owned())
+                        .await
                 }));
                 tracing::info!(http_addr = %addr, tls = http.tls.is_some(), "authd HTTP listening");
                 Some(addr)
@@ -378,7 +381,7 @@ impl Shim {
     pub async fn start(args: &ShimArgs) -> anyhow::Result<Shim> {
         let http = args
             .http
-            .config(&args.issuer)?
+            .config(&args.issuer, args.connections.limits())?
             .context("authd shim needs an HTTP address (--http-addr)")?;
         let upstream_tls = args.upstream_tls.load(&args.upstream)?;
         let upstream_tls_on = upstream_tls.is_some();
@@ -407,6 +410,7 @@ impl Shim {
             listener,
             shim,
             http.tls,
+            http.connections,
             shutdown.clone().cancelled_owned(),
         ));
         Ok(Shim {

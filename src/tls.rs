@@ -5,20 +5,19 @@
 //! not the certificate's, stops authd with a message naming the flag and
 //! the file.
 //!
-//! The gRPC listener uses tonic's own TLS acceptor (it can make client
-//! certificates required or optional, and bounds each handshake); the HTTP
-//! listener's accept loop drives a tokio-rustls acceptor itself, so that
-//! hyper's header timeout and graceful shutdown keep working.
+//! Both listeners' accept loops (in `connections`) drive a tokio-rustls
+//! acceptor themselves, so that one deadline bounds the handshake and the
+//! first request, and graceful shutdown keeps working; the gRPC one can
+//! make client certificates required or optional.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{RootCertStore, ServerConfig};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// Why a TLS setting cannot be used. Every message names the flag and, for
 /// a file, its path.
@@ -177,9 +176,9 @@ pub struct HealthcheckTlsArgs {
 }
 
 impl GrpcTlsArgs {
-    /// The gRPC listener's TLS, or none. `handshake_timeout` bounds each
-    /// handshake, so that a client that never finishes one holds nothing.
-    pub fn load(&self, handshake_timeout: Duration) -> Result<Option<GrpcServerTls>> {
+    /// The gRPC listener's TLS, or none. (Each handshake is bounded by the
+    /// listener's first-request deadline, in `connections`.)
+    pub fn load(&self) -> Result<Option<GrpcServerTls>> {
         let pair = both_or_neither(
             ("--grpc-tls-cert", &self.grpc_tls_cert),
             ("--grpc-tls-key", &self.grpc_tls_key),
@@ -212,7 +211,7 @@ impl GrpcTlsArgs {
             }
             (None, None) => None,
         };
-        GrpcServerTls::load(cert, key, client_ca, handshake_timeout).map(Some)
+        GrpcServerTls::load(cert, key, client_ca).map(Some)
     }
 }
 
@@ -298,10 +297,11 @@ fn both_or_neither<'a>(
 
 // ---- What the listeners and clients use ----
 
-/// The gRPC listener's TLS: tonic's acceptor settings, checked.
+/// The gRPC listener's TLS: a rustls acceptor offering HTTP/2 alone (as
+/// gRPC needs), with the client-certificate policy.
 #[derive(Clone)]
 pub struct GrpcServerTls {
-    config: ServerTlsConfig,
+    acceptor: tokio_rustls::TlsAcceptor,
     client_auth: Option<ClientAuth>,
 }
 
@@ -318,17 +318,14 @@ impl GrpcServerTls {
         cert: PemFile<'_>,
         key: PemFile<'_>,
         client_ca: Option<(PemFile<'_>, ClientAuth)>,
-        handshake_timeout: Duration,
     ) -> Result<GrpcServerTls> {
         install_default_provider();
         let identity = KeyPair::load(cert, key)?;
-        // The same checks tonic makes, made here first, so that whatever
-        // is wrong is told with its flag and file.
         let builder = server_builder(&cert)?;
-        let (builder, client_ca) = match client_ca {
+        let (builder, client_auth) = match client_ca {
             None => (builder.with_no_client_auth(), None),
             Some((ca, mode)) => {
-                let (pem, roots) = load_roots(ca)?;
+                let (_, roots) = load_roots(ca)?;
                 let verifier =
                     rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
                 let verifier = match mode {
@@ -337,34 +334,21 @@ impl GrpcServerTls {
                 }
                 .build()
                 .map_err(|e| ca.unusable(e))?;
-                (
-                    builder.with_client_cert_verifier(verifier),
-                    Some((pem, mode)),
-                )
+                (builder.with_client_cert_verifier(verifier), Some(mode))
             }
         };
-        builder
-            .with_single_cert(identity.certs.clone(), identity.key.clone_key())
+        let mut config = builder
+            .with_single_cert(identity.certs, identity.key)
             .map_err(|e| cert.unusable(e))?;
-
-        let mut config = ServerTlsConfig::new()
-            .identity(identity.tonic_identity())
-            .timeout(handshake_timeout);
-        let mut client_auth = None;
-        if let Some((pem, mode)) = client_ca {
-            config = config
-                .client_ca_root(Certificate::from_pem(pem))
-                .client_auth_optional(mode == ClientAuth::Optional);
-            client_auth = Some(mode);
-        }
+        config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(GrpcServerTls {
-            config,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             client_auth,
         })
     }
 
-    pub fn server_config(&self) -> ServerTlsConfig {
-        self.config.clone()
+    pub fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
+        &self.acceptor
     }
 
     /// Whether client certificates are asked for, and how: `None` when

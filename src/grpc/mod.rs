@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Layer;
@@ -66,10 +65,16 @@ pub struct GrpcOptions {
     pub request_timeout: Duration,
     /// TLS, or plaintext (`None`).
     pub tls: Option<crate::tls::GrpcServerTls>,
+    /// The bounds on the listener's connections.
+    pub limits: crate::connections::ConnectionLimits,
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves; then stops taking
-/// connections and lets in-flight RPCs finish.
+/// connections and lets in-flight RPCs finish. The accept loop is
+/// `connections`' (as the HTTP listener's), not tonic's, so that the same
+/// bounds hold on both; the services and layers are the ones tonic's
+/// server would run, given each call's connection info as tonic gives it
+/// (`TcpConnectInfo`, or `TlsConnectInfo` over TLS).
 pub async fn serve(
     listener: TcpListener,
     service: AuthService,
@@ -79,8 +84,76 @@ pub async fn serve(
     >,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve_incoming(incoming, service, options, health_service, shutdown).await
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+
+    let metrics = service.metrics().clone();
+    let trace = trace::RpcTraceLayer::new(options.request_timeout, metrics.clone());
+    let client_certificates = options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.client_auth().is_some());
+    let routes = core_routes(service, &options, health_service)?.prepare();
+    // Outside the trace layer, so that the subject is in its span.
+    let stack = client_cert::ClientCertLayer::new(client_certificates).layer(trace.layer(routes));
+    let mut builder = Builder::new(TokioExecutor::new()).http2_only();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    crate::connections::limit_http2(
+        &mut builder,
+        crate::connections::GRPC_MAX_CONCURRENT_STREAMS,
+    );
+    let served = crate::connections::Served {
+        listener,
+        kind: crate::metrics::Listener::Grpc,
+        limits: options.limits,
+        tls: options.tls.as_ref().map(|tls| tls.acceptor().clone()),
+        metrics,
+    };
+    let service_for = move |io: &crate::connections::ServerIo| {
+        let info = ConnectInfo::of(io);
+        tower::ServiceExt::map_request(
+            stack.clone(),
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                info.insert_into(request.extensions_mut());
+                request.map(tonic::body::Body::new)
+            },
+        )
+    };
+    crate::connections::serve(served, builder, service_for, shutdown).await;
+    Ok(())
+}
+
+/// What tonic's server puts in each request's extensions, which
+/// `Request::remote_addr` and the client-certificate layer read.
+#[derive(Clone)]
+enum ConnectInfo {
+    Plain(TcpConnectInfo),
+    Tls(TlsConnectInfo<TcpConnectInfo>),
+}
+
+impl ConnectInfo {
+    fn of(io: &crate::connections::ServerIo) -> ConnectInfo {
+        use tonic::transport::server::Connected;
+        match io {
+            tokio_util::either::Either::Left(plain) => ConnectInfo::Plain(plain.connect_info()),
+            tokio_util::either::Either::Right(tls) => ConnectInfo::Tls(tls.connect_info()),
+        }
+    }
+
+    fn insert_into(&self, extensions: &mut http::Extensions) {
+        match self {
+            ConnectInfo::Plain(info) => {
+                extensions.insert(info.clone());
+            }
+            ConnectInfo::Tls(info) => {
+                extensions.insert(info.clone());
+            }
+        }
+    }
 }
 
 /// The core as a tower service of gRPC requests: what a generated client
@@ -138,6 +211,7 @@ pub fn in_process(
         request_timeout,
         // In-process: nothing crosses a wire.
         tls: None,
+        limits: crate::connections::ConnectionLimits::default(),
     };
     let trace = trace::RpcTraceLayer::new(request_timeout, service.metrics().clone());
     let routes = core_routes(service, &options, health_service)?.prepare();
@@ -148,44 +222,6 @@ pub fn in_process(
         stack,
         |never: std::convert::Infallible| -> CoreCallError { match never {} },
     )))
-}
-
-async fn serve_incoming<IO>(
-    incoming: impl futures::Stream<Item = std::io::Result<IO>>,
-    service: AuthService,
-    options: GrpcOptions,
-    health_service: tonic_health::pb::health_server::HealthServer<
-        impl tonic_health::pb::health_server::Health,
-    >,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()>
-where
-    IO: tokio::io::AsyncRead
-        + tokio::io::AsyncWrite
-        + tonic::transport::server::Connected
-        + Unpin
-        + Send
-        + 'static,
-{
-    let trace = trace::RpcTraceLayer::new(options.request_timeout, service.metrics().clone());
-    let client_certificates = options
-        .tls
-        .as_ref()
-        .is_some_and(|tls| tls.client_auth().is_some());
-    let mut server = Server::builder();
-    if let Some(tls) = &options.tls {
-        server = server.tls_config(tls.server_config())?;
-    }
-    let routes = core_routes(service, &options, health_service)?;
-    server
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        // Outside the trace layer, so that the subject is in its span.
-        .layer(client_cert::ClientCertLayer::new(client_certificates))
-        .layer(trace)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
 }
 
 /// Every service the core serves, with health and reflection beside them.

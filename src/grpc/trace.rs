@@ -89,12 +89,20 @@ where
         });
         let start = Instant::now();
         let deadline = self.deadline;
+        // The caller's own deadline, when shorter (tonic's server honoured
+        // it; the accept loop is ours now, so this layer does).
+        let caller_deadline = caller_deadline(request.headers()).filter(|d| *d < deadline);
         let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let mut result = match tokio::time::timeout(deadline, future).await {
+                let wait = caller_deadline.unwrap_or(deadline);
+                let mut result = match tokio::time::timeout(wait, future).await {
                     Ok(result) => result,
+                    Err(_) if caller_deadline.is_some() => Ok(tonic::Status::deadline_exceeded(
+                        "The caller's deadline (grpc-timeout) passed",
+                    )
+                    .into_http()),
                     Err(_) => {
                         tracing::warn!(?deadline, "rpc deadline passed: answering UNAVAILABLE");
                         let error = AuthError::new(
@@ -143,5 +151,51 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// The deadline a caller sends in `grpc-timeout` (gRPC over HTTP/2: at
+/// most 8 digits and a unit, H M S m u n), if it is well formed.
+fn caller_deadline(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadline_of(value: &str) -> Option<Duration> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-timeout", value.parse().unwrap());
+        caller_deadline(&headers)
+    }
+
+    #[test]
+    fn grpc_timeout_is_read_in_each_unit_and_malformed_ones_are_ignored() {
+        assert_eq!(deadline_of("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(deadline_of("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(deadline_of("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            deadline_of("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in ["", "S", "5", "5s", "123456789S", "-5S", "5 S"] {
+            assert_eq!(deadline_of(bad), None, "{bad:?}");
+        }
+        assert_eq!(caller_deadline(&http::HeaderMap::new()), None);
     }
 }

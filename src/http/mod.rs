@@ -188,27 +188,33 @@ pub async fn serve(
     state: ShimState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    serve_with_tls(listener, state, None, shutdown).await
+    serve_with_tls(
+        listener,
+        state,
+        None,
+        crate::connections::ConnectionLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves the shim on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. A client must finish its TLS handshake
-/// (with `tls`), and then send its request headers (HTTP/1; the body has
-/// its own deadline in `input`), each within the request timeout, so slow
-/// clients cannot pin connections open.
+/// in-flight requests finish. Each connection is bounded by `limits` (see
+/// `connections`); a client must also send its request headers (HTTP/1;
+/// the body has its own deadline in `input`) within the request timeout,
+/// so slow clients cannot pin connections open.
 pub async fn serve_with_tls(
     listener: TcpListener,
     state: ShimState,
     tls: Option<crate::tls::HttpServerTls>,
+    limits: crate::connections::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-    use tokio_util::either::Either;
 
     let request_timeout = state.config().request_timeout;
+    let metrics = state.metrics().clone();
     // Served over TLS, the cookies are Secure whatever the issuer says.
     let state = if tls.is_some() {
         state.over_tls()
@@ -229,27 +235,20 @@ pub async fn serve_with_tls(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
         .keep_alive_timeout(request_timeout);
-    let builder = std::sync::Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    // Handshakes still under way when shutdown begins are dropped: they
-    // carry no request yet.
-    let handshakes = tokio_util::sync::CancellationToken::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = tower::ServiceExt::map_request(
+    crate::connections::limit_http2(
+        &mut builder,
+        crate::connections::HTTP_MAX_CONCURRENT_STREAMS,
+    );
+    let served = crate::connections::Served {
+        listener,
+        kind: crate::metrics::Listener::Http,
+        limits,
+        tls: tls.map(|tls| tls.acceptor().clone()),
+        metrics,
+    };
+    let service_for = move |io: &crate::connections::ServerIo| {
+        let peer = crate::connections::peer(io);
+        tower::ServiceExt::map_request(
             app.clone(),
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request
@@ -257,52 +256,8 @@ pub async fn serve_with_tls(
                     .insert(axum::extract::ConnectInfo(peer));
                 request.map(axum::body::Body::new)
             },
-        );
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        let handshakes = handshakes.clone();
-        tokio::spawn(async move {
-            let io = match tls {
-                None => Either::Left(stream),
-                Some(tls) => match handshake(&tls, stream, request_timeout, &handshakes).await {
-                    Ok(stream) => Either::Right(stream),
-                    Err(reason) => {
-                        tracing::debug!(%reason, %peer, "TLS handshake did not finish");
-                        return;
-                    }
-                },
-            };
-            let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(io),
-                TowerToHyperService::new(service),
-            );
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    handshakes.cancel();
-    graceful.shutdown().await;
+        )
+    };
+    crate::connections::serve(served, builder, service_for, shutdown).await;
     Ok(())
-}
-
-/// The TLS handshake of a new connection, within `timeout`, unless
-/// shutdown begins first.
-async fn handshake(
-    tls: &crate::tls::HttpServerTls,
-    stream: tokio::net::TcpStream,
-    timeout: std::time::Duration,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String> {
-    let handshake = tokio::time::timeout(timeout, tls.acceptor().accept(stream));
-    tokio::select! {
-        finished = handshake => match finished {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("timed out after {}", humantime::format_duration(timeout))),
-        },
-        _ = shutdown.cancelled() => Err("shutting down".into()),
-    }
 }

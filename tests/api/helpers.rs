@@ -100,6 +100,8 @@ pub struct TestOptions {
     pub grpc_client_tls: Option<authd::tls::GrpcClientTls>,
     /// TLS on the HTTP listener.
     pub http_tls: Option<authd::tls::HttpServerTls>,
+    /// The bounds on both listeners' connections.
+    pub connections: authd::connections::ConnectionLimits,
 }
 
 impl Default for TestOptions {
@@ -115,6 +117,7 @@ impl Default for TestOptions {
             grpc_tls: None,
             grpc_client_tls: None,
             http_tls: None,
+            connections: authd::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -214,9 +217,11 @@ async fn try_spawn_app(
     let app = Application::build(Config {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         grpc_tls: options.grpc_tls.clone(),
+        grpc_connections: options.connections,
         http: Some(HttpConfig {
             addr: http_addr,
             tls: options.http_tls.clone(),
+            connections: options.connections,
             shim: ShimConfig {
                 public_url,
                 body_limit: 64 * 1024,

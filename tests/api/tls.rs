@@ -22,7 +22,7 @@ use crate::helpers::*;
 // ---- Certificates ----
 
 /// PEM files in a directory of their own, removed when dropped.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
 }
 
@@ -61,7 +61,7 @@ fn leaf(
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = std::env::temp_dir().join(format!(
             "authd-tls-test-{}-{}",
             std::process::id(),
@@ -98,7 +98,7 @@ impl Pki {
         std::fs::write(self.path(name), text).unwrap();
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
@@ -115,7 +115,7 @@ impl Pki {
         }
     }
 
-    fn http_server(&self) -> HttpTlsArgs {
+    pub(crate) fn http_server(&self) -> HttpTlsArgs {
         HttpTlsArgs {
             http_tls_cert: self.p("server.pem"),
             http_tls_key: self.p("server.key"),
@@ -137,7 +137,7 @@ impl Pki {
     }
 
     /// An https client that trusts the test CA.
-    fn https_client(&self) -> reqwest::ClientBuilder {
+    pub(crate) fn https_client(&self) -> reqwest::ClientBuilder {
         let ca =
             reqwest::Certificate::from_pem(&std::fs::read(self.path("ca.pem")).unwrap()).unwrap();
         reqwest::Client::builder()
@@ -152,10 +152,7 @@ impl Pki {
 
 async fn spawn_grpc_tls(pki: &Pki, client_ca: bool, mode: Option<ClientAuth>) -> TestApp {
     let options = TestOptions {
-        grpc_tls: pki
-            .grpc_server(client_ca, mode)
-            .load(Duration::from_secs(5))
-            .unwrap(),
+        grpc_tls: pki.grpc_server(client_ca, mode).load().unwrap(),
         ..TestOptions::default()
     };
     spawn_app_with(options).await
@@ -535,7 +532,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn a_client_that_never_finishes_the_tls_handshake_is_disconnected() {
     let pki = Pki::new();
-    // --http-request-timeout is 1s here.
+    // The first-request deadline (which bounds the handshake) is 10s here.
     let app = spawn_http_tls(&pki).await;
     let addr = app.application().http_addr().unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -9,6 +9,7 @@ mod client_auth;
 mod codes;
 mod cold_lookups;
 mod cost;
+mod connections;
 mod hostile_values;
 mod input;
 mod login;

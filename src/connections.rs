@@ -1,0 +1,537 @@
+//! The accept loop of both listeners (HTTP and gRPC), with every
+//! connection bounded: how many are open at once, how long a new one may
+//! take to send its first request (TLS handshake, HTTP/2 preface and
+//! headers included), and how long one may sit idle between requests.
+//! Without these a client that opens connections and sends nothing holds a
+//! socket and a task each for as long as it likes.
+//!
+//! Closing is lingering: after the last response the write side is shut
+//! and whatever the client still sends is read and thrown away for a
+//! while, so that a client still uploading a refused body (413) reads the
+//! answer instead of a reset (the kernel resets a socket closed with
+//! unread data in it, and the reset overtakes the response).
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tokio_util::either::Either;
+
+use crate::metrics::{ConnectionDeadline, Listener, Metrics};
+
+/// Most streams (requests) one HTTP/2 connection to the HTTP listener may
+/// have open at once: the least RFC 9113 (section 6.5.2) recommends, and
+/// far more than a browser or a Mastodon client needs.
+pub const HTTP_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// The same for the gRPC listener, where one connection of a remote shim
+/// carries every request the shim serves (and tonic's server set no limit
+/// at all): the core's own queues (database pool, password hashing, cold
+/// lookups) bound the work, this bounds a connection's memory.
+pub const GRPC_MAX_CONCURRENT_STREAMS: u32 = 1000;
+/// Largest header block an HTTP/2 request may carry (decoded), as
+/// SETTINGS_MAX_HEADER_LIST_SIZE: a cookie, a bearer token and the usual
+/// headers fit many times over.
+pub const HTTP2_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+/// Streams a client may open and reset before the server has even looked
+/// at them; past this the connection is closed with GOAWAY
+/// (ENHANCE_YOUR_CALM). This is the defence against rapid reset
+/// (CVE-2023-44487): h2's default, set here so that it stays.
+pub const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// Streams the server may reset for a client's protocol errors before it
+/// closes the connection: a client that provokes resets in a loop makes
+/// the server work for each.
+pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 256;
+
+/// After a deadline passes, how long a connection gets to close gracefully
+/// (an HTTP/2 GOAWAY, a request that began at that very moment) before it
+/// is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a closed connection keeps reading (and discarding) what the
+/// client still sends, and how much of it at most: enough for a client
+/// that sends a whole refused upload of several MB before it reads the
+/// answer (as Python's requests does), and no more. The connection keeps
+/// its slot under --max-connections meanwhile.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The bounds on one listener's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections open at once; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// From accept to the first request's headers (TLS handshake and
+    /// HTTP/2 preface included).
+    pub first_request_timeout: Duration,
+    /// How long a connection with no request in flight stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+/// Sets the HTTP/2 limits on `builder`: `max_concurrent_streams`, and the
+/// header and reset limits both listeners share.
+pub fn limit_http2(builder: &mut Builder<TokioExecutor>, max_concurrent_streams: u32) {
+    builder
+        .http2()
+        .max_concurrent_streams(max_concurrent_streams)
+        .max_header_list_size(HTTP2_MAX_HEADER_LIST_SIZE)
+        .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS);
+}
+
+/// A connection as the services see it: plaintext or TLS, over a socket
+/// that lingers when closed.
+pub type ServerIo = Either<LingeringStream, tokio_rustls::server::TlsStream<LingeringStream>>;
+
+/// The peer of a connection.
+pub fn peer(io: &ServerIo) -> SocketAddr {
+    match io {
+        Either::Left(plain) => plain.peer,
+        Either::Right(tls) => tls.get_ref().0.peer,
+    }
+}
+
+/// One listener: its socket, its bounds and its TLS.
+pub struct Served {
+    pub listener: TcpListener,
+    pub kind: Listener,
+    pub limits: ConnectionLimits,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub metrics: Metrics,
+}
+
+/// Serves `served` until `shutdown` resolves; then stops accepting and
+/// lets every connection finish its requests. `service_for` makes each
+/// connection's service (so that it can carry the peer's address).
+pub async fn serve<F, S, B>(
+    served: Served,
+    builder: Builder<TokioExecutor>,
+    service_for: F,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    F: Fn(&ServerIo) -> S + Send + Sync + 'static,
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Served {
+        listener,
+        kind,
+        limits,
+        tls,
+        metrics,
+    } = served;
+    let builder = Arc::new(builder);
+    let service_for = Arc::new(service_for);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_connections, stopping) = watch::channel(());
+    let mut last_refusal_warning: Option<Instant> = None;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, listener = kind.as_str(), "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let accepted_at = Instant::now();
+        // Accepted and closed at once rather than left in the backlog: the
+        // client learns at once, and the backlog keeps room for the
+        // connections that will get a slot.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.connection_refused(kind);
+            if last_refusal_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                last_refusal_warning = Some(accepted_at);
+                tracing::warn!(
+                    listener = kind.as_str(),
+                    max_connections = limits.max_connections,
+                    %peer,
+                    "connection refused: the listener has as many open as --max-connections allows"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = LingeringStream {
+            stream: Some(stream),
+            peer,
+            held: Some(Held {
+                _slot: slot,
+                _open: OpenConnection::new(metrics.clone(), kind),
+            }),
+        };
+        let connection = Connection {
+            kind,
+            limits,
+            accepted_at,
+            metrics: metrics.clone(),
+            stopping: stopping.clone(),
+        };
+        // The service is made once the TLS handshake is done: it may read
+        // the client's certificate.
+        tokio::spawn(connection.run(stream, tls.clone(), builder.clone(), service_for.clone()));
+    }
+    drop(listener);
+    let _ = stop_connections.send(());
+    drop(stopping);
+    stop_connections.closed().await;
+}
+
+/// One accepted connection, before and while it is served.
+struct Connection {
+    kind: Listener,
+    limits: ConnectionLimits,
+    accepted_at: Instant,
+    metrics: Metrics,
+    /// Changes when the listener shuts down.
+    stopping: watch::Receiver<()>,
+}
+
+impl Connection {
+    async fn run<F, S, B>(
+        mut self,
+        stream: LingeringStream,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        builder: Arc<Builder<TokioExecutor>>,
+        service_for: Arc<F>,
+    ) where
+        F: Fn(&ServerIo) -> S + Send + Sync + 'static,
+        S: tower::Service<
+                http::Request<Incoming>,
+                Response = http::Response<B>,
+                Error = Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let peer = stream.peer;
+        let first_request_by = self.accepted_at + self.limits.first_request_timeout;
+        let io = match tls {
+            None => Either::Left(stream),
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout_at(first_request_by, acceptor.accept(stream));
+                tokio::select! {
+                    finished = handshake => match finished {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            self.metrics.connection_timed_out(self.kind, ConnectionDeadline::FirstRequest);
+                            tracing::debug!(%peer, "TLS handshake not finished by the first-request deadline");
+                            return;
+                        }
+                    },
+                    // Handshakes under way carry no request yet.
+                    _ = self.stopping.changed() => return,
+                }
+            }
+        };
+        let service = service_for(&io);
+        let activity = Activity::default();
+        let tracked = activity.clone();
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let in_flight = tracked.begin();
+            let call = tower::ServiceExt::oneshot(service.clone(), request);
+            async move {
+                let response = call.await?;
+                // The request stays in flight until its body is sent.
+                Ok::<_, Infallible>(response.map(|body| TrackedBody {
+                    inner: body,
+                    _in_flight: in_flight,
+                }))
+            }
+        });
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let mut connection = std::pin::pin!(connection);
+        let expired = activity.expired(first_request_by, self.limits.idle_timeout);
+        let deadline = tokio::select! {
+            served = &mut connection => {
+                if let Err(e) = served {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            deadline = expired => Some(deadline),
+            _ = self.stopping.changed() => None,
+        };
+        connection.as_mut().graceful_shutdown();
+        match deadline {
+            Some(deadline) => {
+                self.metrics.connection_timed_out(self.kind, deadline);
+                tracing::debug!(%peer, deadline = deadline.as_str(), "closing a connection past its deadline");
+                let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+            }
+            // Shutting down: in-flight requests finish, within the grace
+            // period of the shutdown.
+            None => {
+                let _ = connection.await;
+            }
+        }
+    }
+}
+
+/// The requests of one connection: how many began, how many are in flight.
+#[derive(Clone, Default)]
+struct Activity(Arc<watch::Sender<Requests>>);
+
+#[derive(Clone, Copy, Default)]
+struct Requests {
+    begun: u64,
+    in_flight: usize,
+}
+
+impl Activity {
+    fn begin(&self) -> InFlight {
+        self.0.send_modify(|r| {
+            r.begun += 1;
+            r.in_flight += 1;
+        });
+        InFlight(self.clone())
+    }
+
+    /// Resolves with the deadline a connection has missed: no request by
+    /// `first_request_by`, or none in flight for `idle_timeout`.
+    async fn expired(
+        &self,
+        first_request_by: Instant,
+        idle_timeout: Duration,
+    ) -> ConnectionDeadline {
+        let mut requests = self.0.subscribe();
+        // The sender lives in `self`: waiting fails only if it is dropped,
+        // and then nothing can begin any more.
+        let first = requests.wait_for(|r| r.begun > 0);
+        if tokio::time::timeout_at(first_request_by, first)
+            .await
+            .is_err()
+        {
+            return ConnectionDeadline::FirstRequest;
+        }
+        loop {
+            let Ok(begun) = requests
+                .wait_for(|r| r.in_flight == 0)
+                .await
+                .map(|r| r.begun)
+            else {
+                return ConnectionDeadline::Idle;
+            };
+            let next = requests.wait_for(|r| r.begun != begun);
+            if tokio::time::timeout(idle_timeout, next).await.is_err() {
+                return ConnectionDeadline::Idle;
+            }
+        }
+    }
+}
+
+/// A request in flight, until dropped.
+struct InFlight(Activity);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .0
+            .send_modify(|r| r.in_flight = r.in_flight.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent
+/// (or dropped): a streaming response (health's Watch) is not idle.
+struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What an open connection holds until its socket is closed, lingering
+/// included: its slot under --max-connections, and its count in the
+/// open-connections gauge.
+struct Held {
+    _slot: OwnedSemaphorePermit,
+    _open: OpenConnection,
+}
+
+struct OpenConnection {
+    metrics: Metrics,
+    kind: Listener,
+}
+
+impl OpenConnection {
+    fn new(metrics: Metrics, kind: Listener) -> OpenConnection {
+        metrics.connection_opened(kind);
+        OpenConnection { metrics, kind }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.metrics.connection_closed(self.kind);
+    }
+}
+
+/// A TCP connection that, when dropped, shuts its write side and then
+/// reads and discards what the client still sends (at most
+/// [`LINGER_BYTES`] for at most [`LINGER_TIME`]) before it closes, on a
+/// task of its own.
+pub struct LingeringStream {
+    /// Always there until dropped.
+    stream: Option<TcpStream>,
+    peer: SocketAddr,
+    held: Option<Held>,
+}
+
+impl LingeringStream {
+    fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl AsyncRead for LingeringStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for LingeringStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut().stream() {
+            Ok(stream) => Pin::new(stream).poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for LingeringStream {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        tonic::transport::server::TcpConnectInfo {
+            local_addr: self.stream.as_ref().and_then(|s| s.local_addr().ok()),
+            remote_addr: Some(self.peer),
+        }
+    }
+}
+
+impl Drop for LingeringStream {
+    fn drop(&mut self) {
+        let (Some(stream), held) = (self.stream.take(), self.held.take()) else {
+            return;
+        };
+        // Outside a runtime (never, in authd) the socket just closes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(stream, held));
+        }
+    }
+}
+
+async fn linger(mut stream: TcpStream, held: Option<Held>) {
+    // Shut already, as a rule (hyper shuts down what it closes); again is
+    // harmless.
+    let _ = stream.shutdown().await;
+    let mut discarded = 0;
+    let mut buf = [0u8; 8 * 1024];
+    let drain = async {
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    drop(stream);
+    drop(held);
+}
