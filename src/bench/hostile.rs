@@ -74,8 +74,8 @@ impl HostileLoad {
             .map(|i| format!("https://hostile.example/cb/{i}"))
             .collect();
         {
-            let mut apps = AppsClient::new(channel.clone())
-                .max_encoding_message_size(64 * 1024 * 1024);
+            let mut apps =
+                AppsClient::new(channel.clone()).max_encoding_message_size(64 * 1024 * 1024);
             let (stop, counts) = (stop.clone(), counts.clone());
             tasks.push(tokio::spawn(async move {
                 while !stop.is_cancelled() {
@@ -160,10 +160,8 @@ async fn idle_connection(
     counts: Arc<Counts>,
 ) {
     while !stop.is_cancelled() {
-        let connect = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(addr),
-        );
+        let connect =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr));
         let mut stream = match connect.await {
             Ok(Ok(stream)) => stream,
             _ => {
