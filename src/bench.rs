@@ -94,6 +94,11 @@ pub struct BenchArgs {
     /// With --hostile: unknown-token batches in flight.
     #[arg(long, default_value_t = 64)]
     pub hostile_batches: usize,
+    /// Runs the scenarios this many times; with --hostile, each round runs
+    /// every scenario quiet and then under attack, and the ratios are
+    /// printed at the end.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
 }
 
 /// One scenario's figures.
@@ -136,18 +141,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
             args.login_storm
         );
     }
-    for &scenario in &args.scenarios {
+    // With --hostile and several rounds, each scenario runs quiet and then
+    // under attack in every round, so that the two are compared in the same
+    // run, alternating, whatever the machine does meanwhile.
+    let alternate = args.hostile && args.rounds > 1;
+    let mut runs = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        for &scenario in &args.scenarios {
+            if alternate {
+                runs.push((scenario, false));
+                runs.push((scenario, true));
+            } else {
+                runs.push((scenario, args.hostile));
+            }
+        }
+    }
+    let mut flooder = None;
+    let mut compared: Vec<(Scenario, bool, f64, f64)> = Vec::new();
+    for (scenario, under_attack) in runs {
         let storm = LoginStorm::start(&fixture, args.login_storm);
-        let hostile = if args.hostile {
+        let hostile = if under_attack {
+            // A connection of its own, so that its calls do not share the
+            // measured scenario's streams.
+            let channel = channels(&args.grpc, 1).await?.remove(0);
+            if flooder.is_none() {
+                flooder = Some(hostile::register_flooder(channel.clone()).await?);
+            }
             let load = hostile::HostileLoad {
                 idle_connections: args.hostile_idle_connections,
                 batches_in_flight: args.hostile_batches,
             };
             Some(
                 load.start(
-                    // A connection of its own, so that its calls do not
-                    // share the measured scenario's streams.
-                    channels(&args.grpc, 1).await?.remove(0),
+                    channel,
+                    flooder.clone().expect("registered"),
                     socket_addr(&args.grpc).await?,
                     socket_addr(&args.http).await?,
                 )
@@ -275,9 +302,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                 .await
             }
         };
-        if let Some(hostile) = hostile {
-            println!("  (hostile load during it: {})", hostile.stop().await);
-        }
+        let hostile_counts = match hostile {
+            Some(hostile) => Some(hostile.stop().await),
+            None => None,
+        };
         if let Some(storm) = storm {
             let logins = storm.stop().await;
             println!(
@@ -285,13 +313,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                 logins as f64 / (args.warmup + args.duration).as_secs_f64()
             );
         }
+        if under_attack {
+            print!("under attack: ");
+        }
         print_report(
             &report,
             reports
                 .first()
                 .filter(|r: &&Report| r.scenario == Scenario::Echo),
         );
+        if let Some(counts) = hostile_counts {
+            println!("  (hostile load during it: {counts})");
+        }
+        compared.push((scenario, under_attack, report.p99_ms(), report.rps()));
         reports.push(report);
+    }
+    if alternate {
+        print_comparison(&args.scenarios, &compared);
     }
     if let Some(echo) = echo_server {
         echo.stop().await;
@@ -524,6 +562,35 @@ where
         eprintln!("{scenario:?}: first error: {e}");
     }
     report
+}
+
+/// Each scenario's p99 and throughput under attack over the quiet run just
+/// before it, round by round: the median and the spread.
+fn print_comparison(scenarios: &[Scenario], runs: &[(Scenario, bool, f64, f64)]) {
+    println!("\nunder attack / quiet, by round (p99; throughput):");
+    for &scenario in scenarios {
+        let mine: Vec<_> = runs.iter().filter(|r| r.0 == scenario).collect();
+        let (mut p99, mut rps) = (Vec::new(), Vec::new());
+        for pair in mine.chunks(2) {
+            if let [quiet, attacked] = pair {
+                p99.push(attacked.2 / quiet.2);
+                rps.push(attacked.3 / quiet.3);
+            }
+        }
+        let summary = |ratios: &mut Vec<f64>| {
+            ratios.sort_by(f64::total_cmp);
+            let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            format!(
+                "median {:.2}x (min {:.2}, max {:.2}; rounds {})",
+                ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+                ratios.first().copied().unwrap_or(f64::NAN),
+                ratios.last().copied().unwrap_or(f64::NAN),
+                listed.join(" ")
+            )
+        };
+        println!("{scenario:?}: p99 {}", summary(&mut p99));
+        println!("{scenario:?}: throughput {}", summary(&mut rps));
+    }
 }
 
 fn print_report(report: &Report, echo: Option<&Report>) {

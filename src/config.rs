@@ -124,6 +124,18 @@ pub struct ServeArgs {
     )]
     pub app_registration_limit_per_ip: RateSetting,
 
+    /// Cache misses (tokens looked up in the database) allowed per client
+    /// that is not a resource server, as COUNT/PERIOD, or "off". A call
+    /// over it waits for its turn (up to 5 s, then RESOURCE_EXHAUSTED), so
+    /// a client flooding unknown tokens slows only itself. Cache hits do
+    /// not count, nor do resource servers.
+    #[arg(
+        long,
+        env = "AUTHD_COLD_LOOKUP_LIMIT_PER_CLIENT",
+        default_value = "2000/1s"
+    )]
+    pub cold_lookup_limit_per_client: RateSetting,
+
     /// The longest any gRPC call may take before it is answered
     /// UNAVAILABLE (and so any HTTP call, which the shim answers 503).
     /// Default: twice --db-timeout. It bounds requests even when
@@ -380,6 +392,7 @@ impl ServeArgs {
             login_per_ip: self.login_limit_per_ip.0,
             login_per_account: self.login_limit_per_account.0,
             app_registration_per_ip: self.app_registration_limit_per_ip.0,
+            cold_lookups_per_client: self.cold_lookup_limit_per_client.0,
         };
         if let Some(n) = self.password_hash_concurrency {
             service.password_hash_concurrency = n.max(1);

@@ -717,6 +717,19 @@ impl Collector for Metrics {
                 .map(|(lookup, n)| (vec![("lookup", lookup.as_str().to_owned())], n)),
         )?;
 
+        counter(
+            &mut encoder,
+            "cold_lookups_slowed",
+            "Token lookups that waited for their client's --cold-lookup-limit-per-client.",
+            [(vec![], cold.slowed)],
+        )?;
+        counter(
+            &mut encoder,
+            "cold_lookups_rate_limited",
+            "Token lookups refused because their client's --cold-lookup-limit-per-client would have kept them waiting too long.",
+            [(vec![], cold.rate_limited)],
+        )?;
+
         let pool = core.store.pool_status();
         let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         gauge(

@@ -49,11 +49,38 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The app the unknown-token batches authenticate as.
+#[derive(Clone, Debug)]
+pub struct Flooder {
+    client_id: String,
+    client_secret: String,
+}
+
+/// Registers the batches' app, once per run (registrations are limited per
+/// address).
+pub async fn register_flooder(channel: Channel) -> anyhow::Result<Flooder> {
+    let registered = AppsClient::new(channel)
+        .register_app(v1::RegisterAppRequest {
+            client_name: "authd bench hostile batches".into(),
+            redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
+            scopes: "read".into(),
+            ..Default::default()
+        })
+        .await
+        .context("register the hostile batch app")?
+        .into_inner();
+    Ok(Flooder {
+        client_id: registered.client_id,
+        client_secret: registered.client_secret,
+    })
+}
+
 impl HostileLoad {
     /// Starts every attack; `grpc` and `http` are the listeners' addresses.
     pub async fn start(
         self,
         channel: Channel,
+        flooder: Flooder,
         grpc: SocketAddr,
         http: SocketAddr,
     ) -> anyhow::Result<Running> {
@@ -99,16 +126,6 @@ impl HostileLoad {
             }));
         }
 
-        let flooder = AppsClient::new(channel.clone())
-            .register_app(v1::RegisterAppRequest {
-                client_name: "authd bench hostile batches".into(),
-                redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
-                scopes: "read".into(),
-                ..Default::default()
-            })
-            .await
-            .context("register the hostile batch app")?
-            .into_inner();
         for b in 0..self.batches_in_flight {
             let mut oauth = OAuthClient::new(channel.clone());
             let (stop, counts) = (stop.clone(), counts.clone());

@@ -7,7 +7,11 @@
 //!   waits behind a flood of unknown tokens;
 //! - of the token turns, one authenticated client may hold at most half at
 //!   once (an `IntrospectBatch` takes one turn for all its misses, which it
-//!   looks up in one query), so the rest are left for everyone else.
+//!   looks up in one query), so the rest are left for everyone else;
+//! - a client that is not a resource server may miss at most
+//!   `--cold-lookup-limit-per-client` tokens a second: past its burst, its
+//!   calls wait for their turn, so that more calls in flight do not buy it
+//!   more of the machine, and past the bound of a wait they are refused.
 //!
 //! A wait is bounded too ([`MAX_WAIT`]); past it the call is UNAVAILABLE,
 //! counted in /metrics, and logged at most once a second.
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
+use super::throttle::{Limiter, Rate};
 use crate::domain::error::AuthError;
 
 /// How long a cache miss may wait for its turn before it is answered
@@ -47,8 +52,23 @@ impl Lookup {
     }
 }
 
+/// The authenticated client a token lookup is for.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub app_id: i64,
+    /// Resource servers, which an admin trusted to introspect every token,
+    /// are not held to the per-client rate.
+    pub is_resource_server: bool,
+}
+
 pub struct ColdLookups {
     tokens: Semaphore,
+    /// Misses per client, over time.
+    per_client: Limiter,
+    /// Calls that waited for the per-client rate.
+    slowed: AtomicU64,
+    /// Per client, refused calls held before their answer.
+    tarpitted: Mutex<HashMap<i64, usize>>,
     clients: Semaphore,
     /// Most token turns one client may hold at once.
     share: usize,
@@ -89,6 +109,39 @@ impl Drop for ShareTurn<'_> {
     }
 }
 
+/// Most refused calls of one client held before their answer at once.
+const MAX_TARPITTED_PER_CLIENT: usize = 64;
+
+/// A refused call held before its answer, counted for its client.
+struct Tarpit<'a> {
+    held: &'a Mutex<HashMap<i64, usize>>,
+    client: i64,
+}
+
+impl<'a> Tarpit<'a> {
+    fn enter(held: &'a Mutex<HashMap<i64, usize>>, client: i64) -> Option<Tarpit<'a>> {
+        let mut counts = held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(client).or_default();
+        if *count >= MAX_TARPITTED_PER_CLIENT {
+            return None;
+        }
+        *count += 1;
+        Some(Tarpit { held, client })
+    }
+}
+
+impl Drop for Tarpit<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
 /// One call counted as waiting while this lives.
 struct Waiting<'a>(&'a AtomicU64);
 
@@ -112,14 +165,22 @@ pub struct ColdLookupStats {
     pub waiting: [u64; 2],
     /// Calls that gave up waiting, by [`Lookup`].
     pub timed_out: [u64; 2],
+    /// Token lookups that waited for their client's rate, and that were
+    /// refused because the wait would have been too long.
+    pub slowed: u64,
+    pub rate_limited: u64,
 }
 
 impl ColdLookups {
-    /// `concurrency` turns for tokens and as many for clients.
-    pub fn new(concurrency: usize) -> ColdLookups {
+    /// `concurrency` turns for tokens and as many for clients; at most
+    /// `per_client` token misses for each client (None: no limit).
+    pub fn new(concurrency: usize, per_client: Option<Rate>) -> ColdLookups {
         let concurrency = concurrency.max(1);
         ColdLookups {
             tokens: Semaphore::new(concurrency),
+            per_client: Limiter::new("cold lookups by client", per_client),
+            slowed: AtomicU64::new(0),
+            tarpitted: Mutex::new(HashMap::new()),
             clients: Semaphore::new(concurrency),
             share: concurrency.div_ceil(2),
             shares: Mutex::new(HashMap::new()),
@@ -137,9 +198,39 @@ impl ColdLookups {
         self
     }
 
-    /// A turn to look up tokens; `for_client` is the authenticated caller
-    /// (its app id), which then waits for its own share first.
-    pub async fn token(&self, for_client: Option<i64>) -> Result<Turn<'_>, AuthError> {
+    /// A turn to look up `misses` tokens; `caller` is the authenticated
+    /// client, which then keeps to its rate and waits for its own share.
+    pub async fn token(
+        &self,
+        caller: Option<Caller>,
+        misses: usize,
+    ) -> Result<Turn<'_>, AuthError> {
+        if let Some(caller) = caller.filter(|c| !c.is_resource_server) {
+            let cost = u32::try_from(misses).unwrap_or(u32::MAX);
+            match self
+                .per_client
+                .reserve(&caller.app_id.to_string(), cost, self.max_wait)
+            {
+                Ok(wait) if wait.is_zero() => {}
+                Ok(wait) => {
+                    self.slowed.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(refused) => {
+                    // Answered only after the longest wait: refused at once,
+                    // a flooding client would just ask again, as fast as
+                    // the machine answers, and take every core from the
+                    // others. Held here, each call in flight costs it the
+                    // wait, and nothing but its memory. How many may be
+                    // held is bounded per client; past that, at once.
+                    if let Some(_held) = Tarpit::enter(&self.tarpitted, caller.app_id) {
+                        tokio::time::sleep(self.max_wait).await;
+                    }
+                    return Err(refused);
+                }
+            }
+        }
+        let for_client = caller.map(|c| c.app_id);
         self.wait(Lookup::Token, async {
             let share = match for_client {
                 Some(client) => {
@@ -187,6 +278,8 @@ impl ColdLookups {
         ColdLookupStats {
             waiting: std::array::from_fn(|i| self.waiting[i].load(Ordering::Relaxed)),
             timed_out: std::array::from_fn(|i| self.timed_out[i].load(Ordering::Relaxed)),
+            slowed: self.slowed.load(Ordering::Relaxed),
+            rate_limited: self.per_client.refused(),
         }
     }
 
@@ -237,19 +330,56 @@ impl ColdLookups {
 mod tests {
     use super::*;
 
+    fn client(app_id: i64) -> Caller {
+        Caller {
+            app_id,
+            is_resource_server: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_past_its_rate_waits_and_a_resource_server_does_not() {
+        let rate = Rate {
+            limit: 100,
+            period: Duration::from_millis(100),
+        };
+        let turns = ColdLookups::new(4, Some(rate)).with_max_wait(Duration::from_secs(1));
+        drop(turns.token(Some(client(1)), 100).await.unwrap());
+        let started = std::time::Instant::now();
+        drop(turns.token(Some(client(1)), 100).await.unwrap());
+        assert!(
+            started.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(turns.stats().slowed, 1);
+        // Too far ahead: refused at once.
+        let refused = turns.token(Some(client(1)), 100_000).await.err().unwrap();
+        assert_eq!(refused.kind, crate::domain::error::ErrorKind::RateLimited);
+        assert_eq!(turns.stats().rate_limited, 1);
+        // A resource server is not held to it.
+        let gateway = Caller {
+            app_id: 1,
+            is_resource_server: true,
+        };
+        drop(turns.token(Some(gateway), 100_000).await.unwrap());
+        assert_eq!(turns.stats().slowed, 1);
+    }
+
     #[tokio::test]
     async fn one_client_takes_at_most_half_of_the_token_turns() {
-        let turns = ColdLookups::new(4);
+        let turns = ColdLookups::new(4, None);
         let mut held = Vec::new();
         for _ in 0..2 {
-            held.push(turns.token(Some(1)).await.unwrap());
+            held.push(turns.token(Some(client(1)), 1).await.unwrap());
         }
         // Client 1's share is spent: its next turn waits...
-        let waiting = tokio::time::timeout(Duration::from_millis(50), turns.token(Some(1))).await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), turns.token(Some(client(1)), 1)).await;
         assert!(waiting.is_err(), "a third turn for one client");
         // ...while another client, and an unauthenticated lookup, still get one.
-        held.push(turns.token(Some(2)).await.unwrap());
-        held.push(turns.token(None).await.unwrap());
+        held.push(turns.token(Some(client(2)), 1).await.unwrap());
+        held.push(turns.token(None, 1).await.unwrap());
         assert_eq!(turns.stats().waiting, [0, 0]);
         // Clients queue apart from tokens.
         let _client = turns.client().await.unwrap();
@@ -262,9 +392,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_past_the_bound_is_unavailable_and_counted() {
-        let turns = ColdLookups::new(1).with_max_wait(Duration::from_millis(50));
-        let _held = turns.token(None).await.unwrap();
-        let refused = turns.token(Some(1)).await.err().unwrap();
+        let turns = ColdLookups::new(1, None).with_max_wait(Duration::from_millis(50));
+        let _held = turns.token(None, 1).await.unwrap();
+        let refused = turns.token(Some(client(1)), 1).await.err().unwrap();
         assert_eq!(refused.kind, crate::domain::error::ErrorKind::Unavailable);
         assert_eq!(turns.stats().timed_out, [1, 0]);
         assert!(turns.shares.lock().unwrap().is_empty());

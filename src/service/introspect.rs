@@ -75,7 +75,7 @@ impl AuthService {
             ));
         }
         Ok(self
-            .find_token(token, hint, Some(caller.id))
+            .find_token(token, hint, Some(&caller))
             .await?
             .filter(|record| may_see(&caller, record))
             .and_then(|record| active_view(record, now())))
@@ -89,7 +89,7 @@ impl AuthService {
         &self,
         token: &str,
         hint: TokenTypeHint,
-        for_client: Option<i64>,
+        for_client: Option<&AppRecord>,
     ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
         Ok(self
             .find_tokens(std::slice::from_ref(&token), hint, for_client)
@@ -105,7 +105,7 @@ impl AuthService {
         &self,
         tokens: &[impl AsRef<str>],
         hint: TokenTypeHint,
-        for_client: Option<i64>,
+        for_client: Option<&AppRecord>,
     ) -> Result<Vec<Option<Arc<TokenRecord>>>, AuthError> {
         let cache = self.cache();
         let at = now();
@@ -139,7 +139,11 @@ impl AuthService {
         if misses.is_empty() {
             return Ok(found);
         }
-        let _turn = self.cold_lookups().token(for_client).await?;
+        let caller = for_client.map(|app| super::cold_lookups::Caller {
+            app_id: app.id,
+            is_resource_server: app.is_resource_server,
+        });
+        let _turn = self.cold_lookups().token(caller, misses.len()).await?;
         let (first, second) = match hint {
             TokenTypeHint::AccessToken => (TokenKind::Access, TokenKind::Refresh),
             TokenTypeHint::RefreshToken => (TokenKind::Refresh, TokenKind::Access),
@@ -182,7 +186,7 @@ impl AuthService {
         }
         let caller = self.authenticate_client(caller).await?;
         let at = now();
-        let found = self.find_tokens(tokens, hint, Some(caller.id)).await?;
+        let found = self.find_tokens(tokens, hint, Some(&caller)).await?;
         Ok(found
             .into_iter()
             .map(|record| {

@@ -125,6 +125,7 @@ impl AuthService {
         let metrics = crate::metrics::Metrics::new();
         let cold_lookups = Arc::new(cold_lookups::ColdLookups::new(
             config.cold_lookup_concurrency,
+            config.rate_limits.cold_lookups_per_client,
         ));
         metrics.attach_core(crate::metrics::CoreSources {
             store: store.clone(),

@@ -21,7 +21,7 @@ impl AuthService {
         }
         // Section 2.2: an unknown token is not an error; the client's goal
         // (the token is unusable) is met.
-        let Some(record) = self.find_token(token, hint, Some(caller.id)).await? else {
+        let Some(record) = self.find_token(token, hint, Some(&caller)).await? else {
             return Ok(());
         };
         if record.app_id != caller.id {

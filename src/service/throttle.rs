@@ -60,6 +60,8 @@ pub struct RateLimits {
     pub login_per_ip: Option<Rate>,
     pub login_per_account: Option<Rate>,
     pub app_registration_per_ip: Option<Rate>,
+    /// Cache misses per client that is not a resource server.
+    pub cold_lookups_per_client: Option<Rate>,
 }
 
 impl Default for RateLimits {
@@ -80,6 +82,13 @@ impl Default for RateLimits {
                 limit: 5,
                 period: Duration::from_secs(10 * 60),
             }),
+            // Two full batches a second: far more than a client that
+            // introspects its own tokens misses, and at most a few percent
+            // of a core spent on a client that floods unknown ones.
+            cold_lookups_per_client: Some(Rate {
+                limit: 2000,
+                period: Duration::from_secs(1),
+            }),
         }
     }
 }
@@ -90,6 +99,7 @@ impl RateLimits {
             login_per_ip: None,
             login_per_account: None,
             app_registration_per_ip: None,
+            cold_lookups_per_client: None,
         }
     }
 }
@@ -160,6 +170,48 @@ impl Limiter {
         Ok(Attempt(Some(key.to_owned())))
     }
 
+    /// Reserves `cost` units for `key`: how long to wait before the work
+    /// they stand for may start (zero within the burst), or, when that
+    /// would be longer than `max_wait`, a refusal with when to try again,
+    /// and nothing reserved. Unlike `attempt`, a caller over the limit is
+    /// slowed down rather than refused at once, so that adding calls in
+    /// flight does not add to its rate.
+    pub fn reserve(&self, key: &str, cost: u32, max_wait: Duration) -> Result<Duration, AuthError> {
+        self.reserve_at(key, cost, max_wait, Instant::now())
+    }
+
+    fn reserve_at(
+        &self,
+        key: &str,
+        cost: u32,
+        max_wait: Duration,
+        now: Instant,
+    ) -> Result<Duration, AuthError> {
+        let Some(rate) = self.rate else {
+            return Ok(Duration::ZERO);
+        };
+        let interval = rate.period / rate.limit;
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        if arrivals.len() >= MAX_KEYS && !arrivals.contains_key(key) {
+            arrivals.retain(|_, tat| *tat > now);
+        }
+        let tat = arrivals.get(key).copied().unwrap_or(now).max(now);
+        let next = tat + interval * cost;
+        // Conforming while the reserved work ends within one period.
+        let wait = (next - now).saturating_sub(rate.period);
+        if wait > max_wait {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(AuthError::rate_limited(Throttle {
+                limit: rate.limit,
+                retry_after: wait,
+            }));
+        }
+        if arrivals.len() < MAX_KEYS || arrivals.contains_key(key) {
+            arrivals.insert(key.to_owned(), next);
+        }
+        Ok(wait)
+    }
+
     /// How many attempts this limit has refused.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
@@ -221,6 +273,40 @@ mod tests {
             limit,
             period: Duration::from_secs(secs),
         })
+    }
+
+    #[test]
+    fn a_reservation_over_the_burst_waits_and_one_past_the_bound_is_refused() {
+        let limiter = Limiter::new("test", rate(1000, 1));
+        let now = Instant::now();
+        let bound = Duration::from_secs(5);
+        // The burst: a second's worth at once.
+        assert_eq!(
+            limiter.reserve_at("c", 1000, bound, now).unwrap(),
+            Duration::ZERO
+        );
+        // Then each thousand waits a second more.
+        assert_eq!(
+            limiter.reserve_at("c", 1000, bound, now).unwrap(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            limiter.reserve_at("c", 500, bound, now).unwrap(),
+            Duration::from_millis(1500)
+        );
+        // Another key is not slowed.
+        assert_eq!(
+            limiter.reserve_at("d", 10, bound, now).unwrap(),
+            Duration::ZERO
+        );
+        // Past the bound: refused, and nothing reserved.
+        let refused = limiter.reserve_at("c", 5000, bound, now).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::RateLimited);
+        assert_eq!(
+            limiter.reserve_at("c", 500, bound, now).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(limiter.refused(), 1);
     }
 
     #[test]

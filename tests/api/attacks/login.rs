@@ -203,6 +203,7 @@ async fn login_limits_are_configurable_and_successful_logins_do_not_count() {
         login_per_ip: per_hour(3),
         login_per_account: per_hour(3),
         app_registration_per_ip: None,
+        cold_lookups_per_client: None,
     })
     .await;
     app.create_user("alice", false).await;
@@ -226,6 +227,7 @@ async fn only_wrong_credentials_count_against_the_login_limits() {
         login_per_ip: per_hour(2),
         login_per_account: per_hour(2),
         app_registration_per_ip: None,
+        cold_lookups_per_client: None,
     })
     .await;
     app.create_user("alice", false).await;
