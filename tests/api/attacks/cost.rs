@@ -111,6 +111,20 @@ async fn answer(response: reqwest::Response) -> (u16, String) {
     (status, body.chars().take(300).collect())
 }
 
+/// POSTs `body` as it is, with `content_type`.
+async fn post_raw(app: &TestApp, path: &str, content_type: &str, body: String) -> (u16, String) {
+    answer(
+        app.http()
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await
+}
+
 async fn register_json(app: &TestApp, body: &serde_json::Value) -> (u16, String) {
     answer(
         app.http()
@@ -310,14 +324,11 @@ async fn a_form_body_past_the_limit_is_refused_at_once() {
     let t = trials(doubling(limit), |n| async move {
         let prefix = "grant_type=client_credentials&pad=";
         let body = format!("{prefix}{}", "a".repeat(n - prefix.len()));
-        let (status, body) = answer(
-            app.http()
-                .post(app.url("/oauth/token"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .expect("POST"),
+        let (status, body) = post_raw(
+            app,
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            body,
         )
         .await;
         (status == 413, body)
@@ -334,16 +345,7 @@ async fn a_json_body_past_the_limit_is_refused_at_once() {
     let t = trials(doubling(limit), |n| async move {
         let prefix = format!("{{\"client_name\":\"json\",\"redirect_uris\":\"{OOB}\",\"pad\":\"");
         let body = format!("{prefix}{}\"}}", "a".repeat(n - prefix.len() - 2));
-        let (status, body) = answer(
-            app.http()
-                .post(app.url("/api/v1/apps"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("POST"),
-        )
-        .await;
+        let (status, body) = post_raw(app, "/api/v1/apps", "application/json", body).await;
         (status == 413, body)
     })
     .await;
@@ -362,16 +364,7 @@ async fn json_nested_past_32_levels_is_refused_at_once() {
             "\"x\"",
             "]".repeat(depth - 1)
         );
-        let (status, body) = answer(
-            app.http()
-                .post(app.url("/api/v1/apps"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("POST"),
-        )
-        .await;
+        let (status, body) = post_raw(app, "/api/v1/apps", "application/json", body).await;
         (
             status == 400 && body.contains("nested too deeply"),
             format!("{status} {body}"),
