@@ -111,33 +111,18 @@ struct Snapshot {
 
 // ---- gRPC ----
 
-/// authd's RPCs, and the standard services next to them. Anything else
-/// (reflection, an unknown path a client made up) counts as "other", so
-/// a client cannot grow the label set.
-pub const RPC_METHODS: &[&str] = &[
-    "/authd.v1.OAuth/Introspect",
-    "/authd.v1.OAuth/IntrospectBatch",
-    "/authd.v1.OAuth/ExchangeToken",
-    "/authd.v1.OAuth/Revoke",
-    "/authd.v1.OAuth/PrepareAuthorization",
-    "/authd.v1.OAuth/Authorize",
-    "/authd.v1.OAuth/GetJwks",
-    "/authd.v1.OAuth/ListAuthorizedApps",
-    "/authd.v1.OAuth/RevokeAuthorizedApp",
-    "/authd.v1.Apps/RegisterApp",
-    "/authd.v1.Apps/VerifyAppCredentials",
-    "/authd.v1.Apps/SetResourceServer",
-    "/authd.v1.Sessions/Login",
-    "/authd.v1.Sessions/Logout",
-    "/authd.v1.Sessions/GetSession",
-    "/authd.v1.Accounts/CreateAccount",
-    "/authd.v1.Accounts/GetAccount",
-    "/authd.v1.Accounts/DisableAccount",
-    "/authd.v1.Accounts/VerifyAccountCredentials",
-    "/grpc.health.v1.Health/Check",
-    "/grpc.health.v1.Health/Watch",
-];
-const OTHER_RPC: usize = RPC_METHODS.len();
+/// authd's RPCs, and the standard services next to them, as the compiled
+/// descriptor set declares them ([`crate::proto::surface`]): each has its
+/// own row. Anything else (an unknown path a client made up) counts as
+/// "other", so a client cannot grow the label set.
+fn rpc_methods() -> &'static [&'static str] {
+    &crate::proto::surface().rpcs
+}
+
+/// The row of "other": after every known RPC.
+fn other_rpc() -> usize {
+    rpc_methods().len()
+}
 
 /// gRPC status codes by number, named as tonic names them.
 pub const GRPC_CODES: [&str; 17] = [
@@ -160,22 +145,23 @@ pub const GRPC_CODES: [&str; 17] = [
     "Unauthenticated",
 ];
 
-/// The index of an RPC path in `RPC_METHODS` (or "other"): resolved once
+/// The index of an RPC path in `rpc_methods()` (or "other"): resolved once
 /// per request, then used for every counter of that request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rpc(usize);
 
 impl Rpc {
     pub fn from_path(path: &str) -> Rpc {
-        Rpc(RPC_METHODS
+        let methods = rpc_methods();
+        Rpc(methods
             .iter()
             .position(|m| *m == path)
-            .unwrap_or(OTHER_RPC))
+            .unwrap_or(methods.len()))
     }
 
     /// The method's path, or "other".
     pub fn name(self) -> &'static str {
-        RPC_METHODS.get(self.0).copied().unwrap_or("other")
+        rpc_methods().get(self.0).copied().unwrap_or("other")
     }
 }
 
@@ -390,7 +376,7 @@ impl Metrics {
     /// Metrics of the HTTP shim only, until `attach_core` adds the core's.
     pub fn new() -> Metrics {
         Metrics(Arc::new(Stats {
-            rpcs: (0..=OTHER_RPC)
+            rpcs: (0..=other_rpc())
                 .map(|_| RpcStats {
                     codes: std::array::from_fn(|_| AtomicU64::new(0)),
                     latency: Histogram::new(),
@@ -811,6 +797,15 @@ mod tests {
             "/authd.v1.OAuth/Introspect"
         );
         assert_eq!(Rpc::from_path("/made.up/Path").name(), "other");
+        // Every RPC of the descriptor set has a row of its own, the
+        // operators' ones included (they were once all "other").
+        for rpc in &crate::proto::surface().rpcs {
+            assert_eq!(Rpc::from_path(rpc).name(), *rpc);
+        }
+        assert_eq!(
+            Rpc::from_path("/authd.v1.Admin/SetAppAdminScopes").name(),
+            "/authd.v1.Admin/SetAppAdminScopes"
+        );
         let route = Route::new(Some("/oauth/token"), &http::Method::POST);
         assert_eq!(HTTP_ROUTES[route.route], "/oauth/token");
         assert_eq!(Route::new(None, &http::Method::GET).route, UNMATCHED_ROUTE);

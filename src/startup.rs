@@ -115,7 +115,7 @@ impl Application {
         // PostgreSQL answered a moment ago (the migrations ran), so every
         // service starts out SERVING, by name too, before the first call can
         // ask; the health watcher takes over from here.
-        for name in crate::grpc::SERVICE_NAMES {
+        for name in crate::grpc::SERVICE_NAMES.iter() {
             health_reporter
                 .set_service_status(*name, tonic_health::ServingStatus::Serving)
                 .await;

@@ -30,13 +30,8 @@ pub mod status;
 pub mod trace;
 
 /// The fully qualified names of authd's services, as health reports them.
-pub const SERVICE_NAMES: &[&str] = &[
-    "authd.v1.Apps",
-    "authd.v1.OAuth",
-    "authd.v1.Sessions",
-    "authd.v1.Accounts",
-    "authd.v1.Admin",
-];
+pub static SERVICE_NAMES: std::sync::LazyLock<&'static [&'static str]> =
+    std::sync::LazyLock::new(|| &crate::proto::surface().services);
 
 /// The largest request message each service decodes, instead of tonic's
 /// 4 MB default: what its largest legitimate request can carry, so that a
@@ -314,7 +309,7 @@ pub async fn watch_health(
             }
             // The named services first: whoever sees the overall status
             // change can then ask for any of them.
-            for name in SERVICE_NAMES {
+            for name in SERVICE_NAMES.iter() {
                 reporter.set_service_status(*name, status).await;
             }
             reporter.set_service_status("", status).await;

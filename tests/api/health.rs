@@ -31,7 +31,7 @@ async fn wait_for(app: &TestApp, want: ServingStatus) {
 async fn health_reports_serving_for_every_service() {
     let app = spawn_app().await;
     wait_for(&app, ServingStatus::Serving).await;
-    for name in authd::grpc::SERVICE_NAMES {
+    for name in authd::grpc::SERVICE_NAMES.iter() {
         assert_eq!(health(&app, name).await, ServingStatus::Serving, "{name}");
     }
 }

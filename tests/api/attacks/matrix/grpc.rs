@@ -258,7 +258,7 @@ async fn every_rpc_answers_hostile_values_in_every_string_field_without_failing(
 
     let rpcs = every_rpc();
     // Every service authd serves is in the descriptor set, and walked.
-    for service in authd::grpc::SERVICE_NAMES {
+    for service in authd::grpc::SERVICE_NAMES.iter() {
         assert!(
             rpcs.iter()
                 .any(|r| r.path.starts_with(&format!("/{service}/"))),
