@@ -172,37 +172,17 @@ struct RpcStats {
 
 // ---- HTTP ----
 
-/// The shim's routes, as the router declares them. Requests that match
-/// none (404s of the fallback) count as "unmatched": the raw path never
-/// becomes a label.
-pub const HTTP_ROUTES: &[&str] = &[
-    "/oauth/introspect",
-    "/oauth/token",
-    "/oauth/revoke",
-    "/oauth/authorize",
-    "/oauth/userinfo",
-    "/oauth/authorized_applications",
-    "/oauth/authorized_applications/{id}/revoke",
-    "/api/v1/apps",
-    "/api/v1/apps/verify_credentials",
-    "/api/v1/accounts/verify_credentials",
-    "/api/v1/authorized_applications",
-    "/api/v1/authorized_applications/{id}",
-    "/api/v1/instance",
-    "/api/v2/instance",
-    "/auth/sign_in",
-    "/auth/sign_out",
-    "/.well-known/oauth-authorization-server",
-    "/.well-known/jwks.json",
-    "/openapi.json",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-    "/assets/authd.css",
-    "/avatars/original/missing.png",
-    "/headers/original/missing.png",
-];
-const UNMATCHED_ROUTE: usize = HTTP_ROUTES.len();
+/// The shim's routes, as the router declares them
+/// ([`crate::http::route_paths`]). Requests that match none (404s of the
+/// fallback) count as "unmatched": the raw path never becomes a label.
+pub fn http_routes() -> &'static [&'static str] {
+    crate::http::route_paths()
+}
+
+/// The row of "unmatched": after every route.
+fn unmatched_route() -> usize {
+    http_routes().len()
+}
 const HTTP_METHODS: [&str; 5] = ["GET", "POST", "DELETE", "HEAD", "other"];
 /// Distinct statuses tracked per route and method; one route answers a
 /// handful. Past this, a status counts as "other".
@@ -219,8 +199,8 @@ impl Route {
     /// `matched` is the route template axum matched, if any.
     pub fn new(matched: Option<&str>, method: &http::Method) -> Route {
         let route = matched
-            .and_then(|m| HTTP_ROUTES.iter().position(|r| *r == m))
-            .unwrap_or(UNMATCHED_ROUTE);
+            .and_then(|m| http_routes().iter().position(|r| *r == m))
+            .unwrap_or(unmatched_route());
         let method = match *method {
             http::Method::GET => 0,
             http::Method::POST => 1,
@@ -237,7 +217,10 @@ impl Route {
 
     /// The route template, or "unmatched".
     pub fn template(self) -> &'static str {
-        HTTP_ROUTES.get(self.route).copied().unwrap_or("unmatched")
+        http_routes()
+            .get(self.route)
+            .copied()
+            .unwrap_or("unmatched")
     }
 }
 
@@ -382,7 +365,7 @@ impl Metrics {
                     latency: Histogram::new(),
                 })
                 .collect(),
-            routes: (0..(UNMATCHED_ROUTE + 1) * HTTP_METHODS.len())
+            routes: (0..(unmatched_route() + 1) * HTTP_METHODS.len())
                 .map(|_| RouteStats::new())
                 .collect(),
             tokens_issued: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -524,7 +507,7 @@ impl Collector for Metrics {
         let stats = &*self.0;
         let routes = || {
             stats.routes.iter().enumerate().map(|(i, s)| {
-                let route = HTTP_ROUTES
+                let route = http_routes()
                     .get(i / HTTP_METHODS.len())
                     .copied()
                     .unwrap_or("unmatched");
@@ -807,11 +790,14 @@ mod tests {
             "/authd.v1.Admin/SetAppAdminScopes"
         );
         let route = Route::new(Some("/oauth/token"), &http::Method::POST);
-        assert_eq!(HTTP_ROUTES[route.route], "/oauth/token");
-        assert_eq!(Route::new(None, &http::Method::GET).route, UNMATCHED_ROUTE);
+        assert_eq!(http_routes()[route.route], "/oauth/token");
+        assert_eq!(
+            Route::new(None, &http::Method::GET).route,
+            unmatched_route()
+        );
         assert_eq!(
             Route::new(Some("/nope"), &http::Method::GET).route,
-            UNMATCHED_ROUTE
+            unmatched_route()
         );
     }
 

@@ -91,7 +91,9 @@ mod tests {
         let surface = surface();
         for service in ["Apps", "OAuth", "Sessions", "Accounts", "Admin"] {
             assert!(
-                surface.services.contains(&format!("authd.v1.{service}").as_str()),
+                surface
+                    .services
+                    .contains(&format!("authd.v1.{service}").as_str()),
                 "{service}"
             );
         }

@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
@@ -33,59 +33,80 @@ pub mod state;
 
 pub use state::{ShimConfig, ShimState};
 
-pub fn router(state: ShimState) -> Router {
-    Router::new()
-        .route("/api/v1/apps", post(api::register_app))
-        .route("/api/v1/instance", get(meta::instance_v1))
-        .route("/api/v2/instance", get(meta::instance_v2))
-        .route(
+/// The shim's routes and their handlers: the one declaration of the HTTP
+/// surface. The router is built from it, the metrics label requests with
+/// its paths ([`route_paths`]), and the tests walk it (the OpenAPI
+/// document must describe exactly these, with the methods each answers).
+/// The handlers take no state here: the router is given it once.
+pub fn routes() -> Vec<(&'static str, MethodRouter<ShimState>)> {
+    vec![
+        ("/api/v1/apps", post(api::register_app)),
+        ("/api/v1/instance", get(meta::instance_v1)),
+        ("/api/v2/instance", get(meta::instance_v2)),
+        (
             "/api/v1/apps/verify_credentials",
             get(api::verify_app_credentials),
-        )
-        .route(
+        ),
+        (
             "/api/v1/accounts/verify_credentials",
             get(api::verify_account_credentials),
-        )
-        .route(
+        ),
+        (
             "/api/v1/authorized_applications",
             get(authorized_apps::api_list),
-        )
-        .route(
+        ),
+        (
             "/api/v1/authorized_applications/{id}",
             delete(authorized_apps::api_revoke),
-        )
-        .route(
+        ),
+        (
             "/oauth/authorize",
             get(authorize::show)
                 .post(authorize::decide)
                 .delete(authorize::deny),
-        )
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/oauth/introspect", post(oauth::introspect))
-        .route("/oauth/userinfo", get(api::userinfo).post(api::userinfo))
-        .route("/oauth/authorized_applications", get(authorized_apps::page))
-        .route(
+        ),
+        ("/oauth/token", post(oauth::token)),
+        ("/oauth/revoke", post(oauth::revoke)),
+        ("/oauth/introspect", post(oauth::introspect)),
+        ("/oauth/userinfo", get(api::userinfo).post(api::userinfo)),
+        ("/oauth/authorized_applications", get(authorized_apps::page)),
+        (
             "/oauth/authorized_applications/{id}/revoke",
             post(authorized_apps::revoke_from_page),
-        )
-        .route(
+        ),
+        (
             "/auth/sign_in",
             get(login::sign_in_form).post(login::sign_in),
-        )
-        .route("/auth/sign_out", post(login::sign_out))
-        .route(
+        ),
+        ("/auth/sign_out", post(login::sign_out)),
+        (
             "/.well-known/oauth-authorization-server",
             get(meta::authorization_server_metadata),
-        )
-        .route("/.well-known/jwks.json", get(meta::jwks))
-        .route("/openapi.json", get(meta::openapi))
-        .route("/metrics", get(metrics::scrape))
-        .route("/healthz", get(meta::healthz))
-        .route("/readyz", get(meta::readyz))
-        .route("/assets/authd.css", get(meta::stylesheet))
-        .route("/avatars/original/missing.png", get(meta::missing_image))
-        .route("/headers/original/missing.png", get(meta::missing_image))
+        ),
+        ("/.well-known/jwks.json", get(meta::jwks)),
+        ("/openapi.json", get(meta::openapi)),
+        ("/metrics", get(metrics::scrape)),
+        ("/healthz", get(meta::healthz)),
+        ("/readyz", get(meta::readyz)),
+        ("/assets/authd.css", get(meta::stylesheet)),
+        ("/avatars/original/missing.png", get(meta::missing_image)),
+        ("/headers/original/missing.png", get(meta::missing_image)),
+    ]
+}
+
+/// The paths of [`routes`], in its order, read once.
+pub fn route_paths() -> &'static [&'static str] {
+    static PATHS: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| routes().into_iter().map(|(path, _)| path).collect());
+    &PATHS
+}
+
+pub fn router(state: ShimState) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

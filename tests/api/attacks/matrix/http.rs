@@ -1,5 +1,5 @@
-//! The HTTP half: every route in the route table (`authd::metrics::
-//! HTTP_ROUTES`), each checked to be routed, with the methods the router
+//! The HTTP half: every route in the route table (`authd::http::routes`,
+//! which the router is built from), each checked to be routed, with the methods the router
 //! itself answers it with (the Allow header of its 405). The parameter
 //! names are every string field of the gRPC requests and the pages' own.
 //! Each parameter gets NUL and 10 KiB one at a time; those that change the
@@ -508,12 +508,12 @@ async fn every_http_route_answers_hostile_values_without_a_500() {
     let names = parameter_names();
 
     let mut routes = Vec::new();
-    for template in authd::metrics::HTTP_ROUTES {
+    for template in authd::metrics::http_routes() {
         for method in methods_of(&app, template).await {
             routes.push((*template, method));
         }
     }
-    assert!(routes.len() >= authd::metrics::HTTP_ROUTES.len());
+    assert!(routes.len() >= authd::metrics::http_routes().len());
     // And nothing is left out: the OpenAPI document, which its own test
     // keeps equal to the router, names the same routes and methods.
     let documented: std::collections::BTreeSet<(String, String)> = app
