@@ -4,6 +4,7 @@
 //! (`grpc::status` for gRPC, the shim for HTTP), and the shim recovers the
 //! kind from the gRPC status by name.
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,7 +121,48 @@ pub struct AuthError {
     pub description: String,
     /// For `RateLimited`: the limit that was hit, and when to try again.
     pub throttle: Option<Throttle>,
+    /// What caused it, for the operator's log; never shown to the caller.
+    pub cause: Option<Cause>,
 }
+
+/// The cause of an [`AuthError`], with its whole chain of sources. It is
+/// logged once, where the request ends, and ignored when errors are
+/// compared (two errors of one kind and description are the same answer).
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for Cause {
+    /// The error and each of its sources, `a: b: c`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cause({self})")
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, _: &Cause) -> bool {
+        true
+    }
+}
+
+impl Eq for Cause {}
 
 /// A rate limit that refused a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +179,14 @@ impl AuthError {
             kind,
             description: description.into(),
             throttle: None,
+            cause: None,
         }
+    }
+
+    /// This error, caused by `cause`.
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Cause(Arc::new(cause)));
+        self
     }
 
     /// Too many attempts. The description says when to come back, in
@@ -153,6 +202,7 @@ impl AuthError {
             kind: ErrorKind::RateLimited,
             description: format!("Too many requests; try again in {wait}."),
             throttle: Some(throttle),
+            cause: None,
         }
     }
 

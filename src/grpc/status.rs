@@ -39,6 +39,15 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
 
 impl From<AuthError> for Status {
     fn from(e: AuthError) -> Status {
+        // Where a request ends: its cause is logged here, once, at the level
+        // its kind deserves.
+        if let Some(cause) = &e.cause {
+            match e.kind {
+                ErrorKind::Internal => tracing::error!(error = %cause, "internal error"),
+                ErrorKind::Unavailable => tracing::warn!(error = %cause, "unavailable"),
+                _ => tracing::info!(error = %cause, kind = %e.kind, "request refused"),
+            }
+        }
         // The limit travels in ErrorInfo's metadata (the shim rebuilds
         // Mastodon's X-RateLimit headers from it), the delay as RetryInfo,
         // which gRPC clients understand on their own.

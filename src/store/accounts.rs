@@ -78,10 +78,14 @@ impl Store {
             AccountRecord::from_row(&row)
         };
         run.await.map_err(|e| match e {
-            StoreError::UniqueViolation(c) if c == "accounts_username_key" => {
+            StoreError::UniqueViolation { constraint, .. }
+                if constraint == "accounts_username_key" =>
+            {
                 CreateAccountError::UsernameTaken
             }
-            StoreError::UniqueViolation(c) if c == "accounts_email_key" => {
+            StoreError::UniqueViolation { constraint, .. }
+                if constraint == "accounts_email_key" =>
+            {
                 CreateAccountError::EmailTaken
             }
             other => CreateAccountError::Store(other),

@@ -39,13 +39,13 @@ impl AppRecord {
             id: row.try_get("id")?,
             client_id: row.try_get("client_id")?,
             client_secret_digest: Digest::from_slice(&digest)
-                .ok_or_else(|| StoreError::Other("malformed client secret digest".into()))?,
+                .ok_or_else(|| StoreError::Malformed("client secret digest".into()))?,
             name: row.try_get("name")?,
             website: row.try_get("website")?,
             redirect_uris: uris.into_iter().map(RedirectUri::from_registered).collect(),
             scopes: parse_stored_scopes(&scopes)?,
             access_token_format: AccessTokenFormat::parse(&format)
-                .map_err(|_| StoreError::Other(format!("unknown token format {format:?}")))?,
+                .map_err(|_| StoreError::Malformed(format!("unknown token format {format:?}")))?,
             is_resource_server: row.try_get("is_resource_server")?,
             may_use_admin_scopes: row.try_get("may_use_admin_scopes")?,
             created_at: row.try_get("created_at")?,
@@ -56,7 +56,7 @@ impl AppRecord {
 /// Scopes were validated before they were stored; failing here means the
 /// database was edited by hand, which is worth an error rather than a guess.
 pub(crate) fn parse_stored_scopes(scopes: &[String]) -> Result<ScopeSet, StoreError> {
-    ScopeSet::parse_list(scopes).map_err(|e| StoreError::Other(format!("stored scopes: {e}")))
+    ScopeSet::parse_list(scopes).map_err(|e| StoreError::Malformed(format!("stored scopes: {e}")))
 }
 
 pub(crate) fn scopes_to_sql(scopes: &ScopeSet) -> Vec<String> {

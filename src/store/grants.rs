@@ -238,7 +238,7 @@ impl Store {
                 .iter()
                 .map(|held| {
                     ScopeSet::parse(held)
-                        .map_err(|e| StoreError::Other(format!("stored scopes: {e}")))
+                        .map_err(|e| StoreError::Malformed(format!("stored scopes: {e}")))
                 })
                 .collect::<Result<_, _>>()?,
         }))

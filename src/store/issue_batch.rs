@@ -61,10 +61,12 @@ impl Store {
                 done,
                 span: tracing::Span::current(),
             })
-            .map_err(|_| StoreError::Unavailable("the issuance writer has stopped".into()))?;
-        result
-            .await
-            .map_err(|_| StoreError::Unavailable("the issuance writer has stopped".into()))?
+            .map_err(|_| {
+                StoreError::Unavailable(super::message("the issuance writer has stopped"))
+            })?;
+        result.await.map_err(|_| {
+            StoreError::Unavailable(super::message("the issuance writer has stopped"))
+        })?
     }
 }
 
@@ -109,9 +111,9 @@ async fn write(store: &Store, batch: Vec<Pending>) {
                 let _ = p.done.send(Ok(()));
             }
         }
-        Err(StoreError::Unavailable(e)) => {
+        Err(e @ StoreError::Unavailable(_)) => {
             for p in batch {
-                let _ = p.done.send(Err(StoreError::Unavailable(e.clone())));
+                let _ = p.done.send(Err(e.clone()));
             }
         }
         // One bad row (say, its app was deleted meanwhile) must not fail

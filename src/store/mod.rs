@@ -5,6 +5,7 @@
 //! Errors are classified once here: anything that means "the database cannot
 //! be reached or did not answer" becomes `StoreError::Unavailable`, which the
 //! transports report as UNAVAILABLE / 503 rather than as an internal error.
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -24,83 +25,100 @@ pub mod notify;
 pub mod purge;
 pub mod sessions;
 
-#[derive(Debug, thiserror::Error)]
+/// What went wrong below the store, kept for the log where the request
+/// ends; shared, so that one failure can answer a whole batch.
+pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A source that is only a message.
+pub(crate) fn message(text: impl Into<String>) -> Source {
+    Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+        text.into(),
+    ))
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("unique constraint {0} violated")]
-    UniqueViolation(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] Source),
+    #[error("unique constraint {constraint} violated")]
+    UniqueViolation {
+        constraint: String,
+        #[source]
+        source: Source,
+    },
     /// A value the server cannot hold (SQLSTATE class 22, data exception:
     /// a NUL in text, a number out of range). The input's fault, never an
     /// internal error; the domain's parsers refuse such input first, so
     /// this is the backstop for a field they missed.
-    #[error("value refused by the database: {0}")]
-    InvalidInput(String),
-    #[error("database error: {0}")]
-    Other(String),
+    #[error("value refused by the database")]
+    InvalidInput(#[source] Source),
+    #[error("database error")]
+    Database(#[source] Source),
+    /// A stored value that does not parse: the database was edited by
+    /// hand, which is worth an error rather than a guess.
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        classify(&e)
+        classify(e)
     }
 }
 
 impl From<PoolError> for StoreError {
     fn from(e: PoolError) -> Self {
         match e {
-            PoolError::Backend(e) => classify(&e),
-            other => StoreError::Unavailable(other.to_string()),
+            PoolError::Backend(e) => classify(e),
+            other => StoreError::Unavailable(Arc::new(other)),
         }
     }
 }
 
-fn classify(e: &tokio_postgres::Error) -> StoreError {
-    let Some(code) = e.code() else {
+fn classify(e: tokio_postgres::Error) -> StoreError {
+    let Some(code) = e.code().cloned() else {
         // No SQLSTATE: an I/O error, a closed connection or a timeout while
         // connecting. All of them mean the server is out of reach.
-        return StoreError::Unavailable(e.to_string());
+        return StoreError::Unavailable(Arc::new(e));
     };
-    if *code == SqlState::UNIQUE_VIOLATION {
+    if code == SqlState::UNIQUE_VIOLATION {
         let constraint = e
             .as_db_error()
             .and_then(|db| db.constraint())
             .unwrap_or_default()
             .to_owned();
-        return StoreError::UniqueViolation(constraint);
+        return StoreError::UniqueViolation {
+            constraint,
+            source: Arc::new(e),
+        };
     }
     let class = &code.code()[..2];
     if class == "22" {
-        return StoreError::InvalidInput(e.to_string());
+        return StoreError::InvalidInput(Arc::new(e));
     }
     // 08: connection exception; 57: operator intervention (shutdown, query
     // canceled by statement_timeout); 53: insufficient resources.
-    if matches!(class, "08" | "57" | "53") || *code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE {
-        return StoreError::Unavailable(e.to_string());
+    if matches!(class, "08" | "57" | "53") || code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE {
+        return StoreError::Unavailable(Arc::new(e));
     }
-    StoreError::Other(e.to_string())
+    StoreError::Database(Arc::new(e))
 }
 
+/// The kind of failure each store error is to the caller. Nothing is logged
+/// here: the error keeps its cause, and is logged once, where the request
+/// ends (`grpc::status`).
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "database unavailable");
-                AuthError::unavailable()
-            }
-            StoreError::UniqueViolation(c) => {
-                tracing::error!(constraint = %c, "unexpected unique violation");
-                AuthError::internal()
-            }
-            StoreError::InvalidInput(detail) => {
-                tracing::info!(error = %detail, "input refused by the database");
+        let error = match &e {
+            StoreError::Unavailable(_) => AuthError::unavailable(),
+            StoreError::InvalidInput(_) => {
                 AuthError::invalid_request("The request holds a value that cannot be stored.")
             }
-            StoreError::Other(detail) => {
-                tracing::error!(error = %detail, "database error");
-                AuthError::internal()
-            }
-        }
+            StoreError::UniqueViolation { .. }
+            | StoreError::Database(_)
+            | StoreError::Malformed(_) => AuthError::internal(),
+        };
+        error.with_cause(e)
     }
 }
 
@@ -156,7 +174,7 @@ impl Store {
             .create_timeout(Some(config.acquire_timeout))
             .recycle_timeout(Some(config.acquire_timeout))
             .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
+            .map_err(|e| StoreError::Database(Arc::new(e)))?;
         Ok(Store {
             pool,
             pg,
@@ -189,5 +207,32 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use crate::domain::error::ErrorKind;
+
+    #[test]
+    fn a_store_error_becomes_its_kind_and_keeps_its_whole_cause() {
+        let error: AuthError =
+            StoreError::Database(message("relation \"grants\" does not exist")).into();
+        assert_eq!(error.kind, ErrorKind::Internal);
+        let cause = error.cause.expect("the cause is kept").to_string();
+        assert_eq!(cause, "database error: relation \"grants\" does not exist");
+        // Shown to the caller: the kind's description only.
+        assert!(!error.description.contains("grants"));
+
+        let unavailable: AuthError = StoreError::Unavailable(message("connection refused")).into();
+        assert_eq!(unavailable.kind, ErrorKind::Unavailable);
+        assert!(
+            unavailable
+                .cause
+                .unwrap()
+                .to_string()
+                .ends_with("connection refused")
+        );
     }
 }
