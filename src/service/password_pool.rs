@@ -3,6 +3,11 @@
 //! them would otherwise compete on equal terms with introspection, which
 //! costs microseconds and is what every other service waits on. Here they
 //! get what the rest leaves, within `password_hash_concurrency` threads.
+//!
+//! The queue in front of them is bounded ([`QUEUED_PER_THREAD`] jobs a
+//! thread): past it a login is UNAVAILABLE at once instead of waiting
+//! behind seconds of others' hashes, and a job whose caller has gone (its
+//! request cancelled while it queued) is dropped without hashing.
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -15,13 +20,21 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of the hashing threads (0 is normal, 19 the lowest).
 const NICENESS: i32 = 10;
 
+/// Jobs that may wait, per hashing thread: at some 50 ms a hash, the last
+/// of them starts within about 1.6 s.
+pub const QUEUED_PER_THREAD: usize = 32;
+
 pub struct PasswordPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl PasswordPool {
     pub fn new(threads: usize) -> PasswordPool {
-        let (jobs, incoming) = mpsc::channel::<Job>();
+        Self::with_queue(threads, threads.max(1) * QUEUED_PER_THREAD)
+    }
+
+    fn with_queue(threads: usize, queued: usize) -> PasswordPool {
+        let (jobs, incoming) = mpsc::sync_channel::<Job>(queued);
         let incoming = Arc::new(Mutex::new(incoming));
         for i in 0..threads.max(1) {
             let incoming = incoming.clone();
@@ -61,10 +74,23 @@ impl PasswordPool {
         // logged there carries the request id.
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            // Nobody waits for it any more: the hash would be wasted.
+            if done.is_closed() {
+                return;
+            }
             let _entered = span.enter();
             let _ = done.send(work());
         });
-        self.jobs.send(job).map_err(|_| AuthError::internal())?;
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                tracing::warn!("password hashing queue full: login refused as unavailable");
+                AuthError::new(
+                    crate::domain::error::ErrorKind::Unavailable,
+                    "Too many sign-ins are in progress; try again shortly.",
+                )
+            }
+            mpsc::TrySendError::Disconnected(_) => AuthError::internal(),
+        })?;
         result.await.map_err(|_| {
             tracing::error!("a password hashing job was lost");
             AuthError::internal()
@@ -79,5 +105,61 @@ fn lower_priority() {
     unsafe {
         let tid = nix::libc::gettid();
         let _ = nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, NICENESS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::error::ErrorKind;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_gone_caller_costs_no_hash() {
+        let pool = Arc::new(PasswordPool::with_queue(1, 1));
+        // The thread is busy until the gate opens.
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move || {
+                    let _ = gate.recv();
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // One job queues; its caller gives up while it waits.
+        let hashed = Arc::new(AtomicBool::new(false));
+        let queued = {
+            let hashed = hashed.clone();
+            let pool = pool.clone();
+            tokio::spawn(
+                async move { pool.run(move || hashed.store(true, Ordering::SeqCst)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The queue is full: the next is refused at once.
+        let refused = pool.run(|| ()).await.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Unavailable);
+        queued.abort();
+        let _ = queued.await;
+        open.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // The thread is free again and takes new work, once it has dropped
+        // the abandoned job from the queue...
+        let mut again = pool.run(|| ()).await;
+        for _ in 0..100 {
+            if again.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            again = pool.run(|| ()).await;
+        }
+        again.unwrap();
+        // ...but never ran the job nobody waited for.
+        assert!(!hashed.load(Ordering::SeqCst));
     }
 }
