@@ -1,11 +1,14 @@
 # Build stage: compile authd. protox compiles the .proto files in Rust, so no
 # protoc is needed. benches/ is there because Cargo.toml names its benchmark,
-# and cargo refuses a manifest whose targets are missing.
+# and tools/ because it holds a workspace member (the load tool, which the
+# image does not build): cargo refuses a manifest whose targets or members
+# are missing.
 # (scripts/check-container.sh checks this context without a Docker engine.)
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY benches benches
+COPY tools tools
 COPY proto proto
 COPY migrations migrations
 COPY src src

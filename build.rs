@@ -22,13 +22,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(compiler.file_descriptor_set())?;
-
-    // The benchmark's echo service: compiled, never served by authd itself.
-    let mut echo = protox::Compiler::new(["proto"])?;
-    echo.open_file("proto/authd/bench/v1/echo.proto")?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(echo.file_descriptor_set())?;
     Ok(())
 }

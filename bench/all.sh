@@ -21,10 +21,10 @@ HTTP=http://127.0.0.1:8081
 PID=
 stop_authd() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi; }
 trap stop_authd EXIT
-bench() { "$AUTHD" bench --grpc "$GRPC" --http "$HTTP" --duration "$DURATION" --warmup "$WARMUP" "$@"; }
+bench() { ./target/release/authd-bench run --grpc "$GRPC" --http "$HTTP" --duration "$DURATION" --warmup "$WARMUP" "$@"; }
 section() { printf '\n=== %s\n' "$*"; }
 
-cargo build --release --quiet
+cargo build --release --quiet -p authd -p authd-bench
 
 section "machine"
 echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

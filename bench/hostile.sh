@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 BASE=${BENCH_PG:-postgres://postgres@127.0.0.1}
 AUTHD=./target/release/authd
-cargo build --release --quiet
+cargo build --release --quiet -p authd -p authd-bench
 psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS authd_bench WITH (FORCE)" -c "CREATE DATABASE authd_bench" >/dev/null
 env -u RUST_LOG DATABASE_URL="$BASE/authd_bench" "$AUTHD" serve \
     --grpc-addr 127.0.0.1:50061 --http-addr 127.0.0.1:8081 --issuer http://127.0.0.1:8081 \
@@ -36,7 +36,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 echo "machine: $(nproc) cores; commit $(git rev-parse --short HEAD); $(date -u +%FT%TZ)"
-"$AUTHD" bench --grpc http://127.0.0.1:50061 --http http://127.0.0.1:8081 \
+./target/release/authd-bench run --grpc http://127.0.0.1:50061 --http http://127.0.0.1:8081 \
     --scenarios introspect-grpc --concurrency 64 \
     --duration "$DURATION" --warmup "$WARMUP" --rounds "$ROUNDS" --hostile ${HOSTILE_ARGS:-}
 echo "authd's log: $(wc -l </tmp/authd-hostile.log) lines, of which WARN $(grep -c WARN /tmp/authd-hostile.log || true), ERROR $(grep -c ERROR /tmp/authd-hostile.log || true)"

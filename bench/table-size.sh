@@ -37,7 +37,7 @@ for round in $(seq "${ROUNDS:-3}"); do
     echo "--- round $round: $name"
     psql "$BASE/authd_$name" -qc CHECKPOINT
     read -r wal0 tokens0 < <(wal_and_tokens "authd_$name")
-    ./target/release/authd bench --grpc http://127.0.0.1:$g --http http://127.0.0.1:$h --duration 8s --warmup 2s \
+    ./target/release/authd-bench run --grpc http://127.0.0.1:$g --http http://127.0.0.1:$h --duration 8s --warmup 2s \
         --scenarios introspect-grpc,client-credentials --tokens 1000 2>&1 | grep -E "Introspect|Client"
     read -r wal1 tokens1 < <(wal_and_tokens "authd_$name")
     echo "WAL per token issued: $(( (wal1 - wal0) / (tokens1 - tokens0) )) bytes ($(( tokens1 - tokens0 )) tokens)"

@@ -68,15 +68,6 @@ pub enum Command {
     /// Manage the keys that sign JWT access tokens.
     #[command(subcommand)]
     Key(admin::KeyCommand),
-    /// Load-test a running authd, with a bare gRPC echo as the ceiling.
-    /// Prints requests/s, latency percentiles and errors per scenario.
-    Bench(crate::bench::BenchArgs),
-    /// The echo server `authd bench` measures as its ceiling.
-    #[command(hide = true)]
-    BenchEcho {
-        #[arg(long, default_value = "127.0.0.1:0")]
-        addr: std::net::SocketAddr,
-    },
     /// Ask a running authd whether it is serving (grpc.health.v1); exits 0
     /// when it is. For container health checks.
     Healthcheck {
@@ -188,8 +179,6 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Token(command)) => admin::run_token(command).await,
         Some(Command::Key(command)) => admin::run_key(command).await,
         Some(Command::Healthcheck { addr, tls }) => healthcheck(&addr, &tls).await,
-        Some(Command::Bench(args)) => crate::bench::run(args).await.map(drop),
-        Some(Command::BenchEcho { addr }) => crate::bench::serve_echo(addr).await,
         Some(Command::App(AppCommand::ResourceServer {
             client_id,
             off,

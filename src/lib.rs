@@ -1,7 +1,6 @@
 //! authd: an OAuth 2.0 authorization service. The domain (`domain`) knows
 //! nothing of transports or SQL; `store` is the only place SQL lives;
 //! `service` holds the operations; `grpc` adapts them to the wire.
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod connections;

@@ -5,22 +5,14 @@ pub mod authd {
     pub mod v1 {
         tonic::include_proto!("authd.v1");
     }
-
-    pub mod bench {
-        pub mod v1 {
-            tonic::include_proto!("authd.bench.v1");
-        }
-    }
 }
 
-pub use authd::bench::v1 as bench;
 pub use authd::v1;
 
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/authd_descriptor.bin"));
 
-/// The package of the API authd serves (the descriptor set also holds the
-/// benchmark's echo, which `authd serve` does not serve).
+/// The package of the API authd serves.
 pub const PACKAGE: &str = "authd.v1";
 
 /// The standard RPCs served beside authd's own: health and reflection.

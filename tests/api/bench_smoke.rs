@@ -1,68 +1,99 @@
-//! `authd bench` runs, briefly and small, against a real authd: every
-//! scenario completes with no errors and prints its figures. It measures
-//! nothing worth keeping here; speed is never asserted.
-use std::process::Command;
+//! The load tool (`authd-bench`, a workspace member) runs, briefly and
+//! small, against a real authd: every scenario completes with no errors,
+//! and with --hostile the attacks run beside it. It measures nothing worth
+//! keeping here; speed is never asserted.
+use clap::Parser;
 
 use crate::helpers::*;
+
+/// `authd-bench run`'s arguments, parsed as its command line would be.
+#[derive(Parser)]
+struct Run {
+    #[command(flatten)]
+    args: authd_bench::BenchArgs,
+}
+
+async fn bench(app: &TestApp, extra: &[&str]) -> Vec<authd_bench::Report> {
+    let grpc = format!("http://{}", app.application().grpc_addr());
+    let http = app.url("");
+    let mut argv = vec![
+        "authd-bench",
+        "--grpc",
+        &grpc,
+        "--http",
+        &http,
+        "--concurrency",
+        "2",
+        "--connections",
+        "1",
+        "--tokens",
+        "3",
+        "--batch-size",
+        "4",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+        "--echo-in-process",
+    ];
+    argv.extend_from_slice(extra);
+    authd_bench::run(Run::parse_from(argv).args)
+        .await
+        .expect("every scenario runs without errors")
+}
 
 #[tokio::test]
 async fn the_load_generator_runs_every_scenario_without_errors() {
     let app = spawn_app().await;
-    let grpc = format!("http://{}", app.application().grpc_addr());
-    let http = app.url("");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_authd"))
-            .args(["bench", "--grpc", &grpc, "--http", &http])
-            .args([
-                "--concurrency",
-                "2",
-                "--connections",
-                "1",
-                "--tokens",
-                "3",
-                "--batch-size",
-                "4",
-            ])
-            .args([
-                "--duration",
-                "300ms",
-                "--warmup",
-                "100ms",
-                "--login-storm",
-                "1",
-            ])
-            .args([
-                "--scenarios",
-                "echo,introspect-grpc,introspect-batch,introspect-http,client-credentials",
-            ])
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run authd bench")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let reports = bench(
+        &app,
+        &[
+            "--login-storm",
+            "1",
+            "--scenarios",
+            "echo,introspect-grpc,introspect-batch,introspect-http,client-credentials",
+        ],
+    )
+    .await;
+    let scenarios: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{:?}", r.scenario))
+        .collect();
+    assert_eq!(
+        scenarios,
+        [
+            "Echo",
+            "IntrospectGrpc",
+            "IntrospectBatch",
+            "IntrospectHttp",
+            "ClientCredentials"
+        ]
     );
-    for scenario in [
-        "Echo",
-        "IntrospectGrpc",
-        "IntrospectBatch",
-        "IntrospectHttp",
-        "ClientCredentials",
-    ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(scenario))
-            .unwrap_or_else(|| panic!("no {scenario} line in {stdout}"));
-        assert!(line.contains("req/s") && line.contains("p99"), "{line}");
-        assert!(line.contains("errors 0"), "{line}");
-        if scenario != "Echo" {
-            assert!(line.contains("x echo req/s"), "{line}");
-        }
+    for report in &reports {
+        assert!(report.requests > 0, "{report:?}");
+        assert_eq!(report.errors, 0, "{report:?}");
     }
-    assert!(stdout.contains("logins/s"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_hostile_load_runs_beside_a_scenario_in_alternating_rounds() {
+    let app = spawn_app().await;
+    let reports = bench(
+        &app,
+        &[
+            "--scenarios",
+            "introspect-grpc",
+            "--hostile",
+            "--hostile-idle-connections",
+            "4",
+            "--hostile-batches",
+            "2",
+            "--rounds",
+            "2",
+        ],
+    )
+    .await;
+    // Quiet, under attack, quiet, under attack; none failed.
+    assert_eq!(reports.len(), 4);
+    assert!(reports.iter().all(|r| r.requests > 0 && r.errors == 0));
 }

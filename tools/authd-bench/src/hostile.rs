@@ -1,4 +1,4 @@
-//! `authd bench --hostile`: the attacks of issue 14 kept going while a
+//! `authd-bench run --hostile`: the attacks of issue 14 kept going while a
 //! scenario is measured, so that the figures show what they cost everyone
 //! else. Three at once:
 //!
@@ -22,9 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::proto::v1;
-use crate::proto::v1::apps_client::AppsClient;
-use crate::proto::v1::o_auth_client::OAuthClient;
+use authd::proto::v1;
+use authd::proto::v1::apps_client::AppsClient;
+use authd::proto::v1::o_auth_client::OAuthClient;
 
 /// How much of each attack.
 #[derive(Clone, Copy, Debug)]

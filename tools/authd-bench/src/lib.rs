@@ -1,7 +1,8 @@
-//! `authd bench`: a load generator against a running authd. It drives gRPC
+//! `authd-bench`: a load generator against a running authd. A tool of its
+//! own, beside the service, so that no production build carries it. It drives gRPC
 //! Introspect, POST /oauth/introspect and client_credentials issuance at a
 //! fixed concurrency for a fixed time, and measures, in the same run, a bare
-//! tonic echo call served by a child process (`authd bench-echo`) on the
+//! tonic echo call served by a child process (`authd-bench echo`) on the
 //! same machine: the ceiling every other figure is divided by.
 //!
 //! It measures; it asserts nothing about speed. Errors are counted and
@@ -21,16 +22,22 @@ use tonic::transport::{Channel, Endpoint};
 
 mod hostile;
 
-use crate::proto::bench::EchoMessage;
-use crate::proto::bench::echo_client::EchoClient;
-use crate::proto::bench::echo_server::{Echo, EchoServer};
-use crate::proto::v1;
-use crate::proto::v1::apps_client::AppsClient;
-use crate::proto::v1::o_auth_client::OAuthClient;
+use authd::proto::v1;
+use authd::proto::v1::apps_client::AppsClient;
+use authd::proto::v1::o_auth_client::OAuthClient;
+use proto::EchoMessage;
+use proto::echo_client::EchoClient;
+use proto::echo_server::{Echo, EchoServer};
+
+/// The echo service: the benchmark's ceiling, never served by authd.
+#[allow(clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("authd.bench.v1");
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
-    /// The ceiling: a bare tonic call to `authd bench-echo`.
+    /// The ceiling: a bare tonic call to `authd-bench echo`.
     Echo,
     /// gRPC OAuth/Introspect of one active token (a cache hit once warm).
     IntrospectGrpc,
@@ -99,6 +106,10 @@ pub struct BenchArgs {
     /// printed at the end.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
+    /// Serves the echo in this process instead of a child of its own (for
+    /// the smoke test, which runs the tool as a library).
+    #[arg(long, hide = true)]
+    pub echo_in_process: bool,
 }
 
 /// One scenario's figures.
@@ -132,7 +143,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
     let mut echo_server = None;
     let mut reports = Vec::new();
     println!(
-        "authd bench: concurrency {}, {} gRPC connections, {:?} measured after {:?} warm-up",
+        "authd-bench: concurrency {}, {} gRPC connections, {:?} measured after {:?} warm-up",
         args.concurrency, connections, args.duration, args.warmup
     );
     if args.login_storm > 0 {
@@ -186,7 +197,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
         let report = match scenario {
             Scenario::Echo => {
                 if echo_server.is_none() {
-                    echo_server = Some(EchoChild::spawn().await?);
+                    echo_server = Some(if args.echo_in_process {
+                        EchoChild::in_process().await?
+                    } else {
+                        EchoChild::spawn().await?
+                    });
                 }
                 let addr = echo_server.as_ref().map(|e| e.addr).expect("spawned");
                 let channels = channels(&format!("http://{addr}"), connections).await?;
@@ -432,7 +447,7 @@ impl LoginStorm {
         let done = Arc::new(AtomicU64::new(0));
         let tasks = (0..in_flight)
             .map(|i| {
-                let mut sessions = crate::proto::v1::sessions_client::SessionsClient::new(
+                let mut sessions = authd::proto::v1::sessions_client::SessionsClient::new(
                     fixture.channels[i % fixture.channels.len()].clone(),
                 );
                 let (stop, done) = (stop.clone(), done.clone());
@@ -614,22 +629,34 @@ fn print_report(report: &Report, echo: Option<&Report>) {
     println!("{line}");
 }
 
-/// The echo server, a child process running `authd bench-echo`, so that it
-/// has a process and runtime of its own, as authd has.
+/// The echo server, a child process running `authd-bench echo`, so that
+/// it has a process and runtime of its own, as authd has.
 struct EchoChild {
-    child: tokio::process::Child,
+    child: Option<tokio::process::Child>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     addr: SocketAddr,
 }
 
 impl EchoChild {
+    async fn in_process() -> anyhow::Result<EchoChild> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve_echo_on(listener));
+        Ok(EchoChild {
+            child: None,
+            task: Some(task),
+            addr,
+        })
+    }
+
     async fn spawn() -> anyhow::Result<EchoChild> {
-        let exe = std::env::current_exe().context("find the authd binary")?;
+        let exe = std::env::current_exe().context("find the authd-bench binary")?;
         let mut child = tokio::process::Command::new(exe)
-            .args(["bench-echo", "--addr", "127.0.0.1:0"])
+            .args(["echo", "--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .context("start authd bench-echo")?;
+            .context("start authd-bench echo")?;
         let stdout = child.stdout.take().context("echo stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
@@ -641,11 +668,20 @@ impl EchoChild {
             .strip_prefix("echo listening on ")
             .context("unexpected echo output")?
             .parse()?;
-        Ok(EchoChild { child, addr })
+        Ok(EchoChild {
+            child: Some(child),
+            task: None,
+            addr,
+        })
     }
 
     async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        if let Some(child) = &mut self.child {
+            let _ = child.kill().await;
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
@@ -661,10 +697,14 @@ impl Echo for EchoService {
     }
 }
 
-/// `authd bench-echo`: serves the echo service until killed.
+/// `authd-bench echo`: serves the echo service until killed.
 pub async fn serve_echo(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("echo listening on {}", listener.local_addr()?);
+    serve_echo_on(listener).await
+}
+
+async fn serve_echo_on(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_service(EchoServer::new(EchoService))
         .serve_with_incoming(
