@@ -236,7 +236,7 @@ impl AuthService {
     ) -> Result<AppDetails, AuthError> {
         self.admit(caller, Scope::AdminRead).await?;
         let app = self.resolve_app(client_id).await?;
-        let usage = self.store().app_usage(app.id).await?;
+        let usage = self.store().app_usage(app.id, self.now()).await?;
         Ok(AppDetails { app, usage })
     }
 

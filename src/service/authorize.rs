@@ -8,7 +8,7 @@
 //! shim shows them as a page.
 use std::time::SystemTime;
 
-use super::{AuthService, now, requested_scopes};
+use super::{AuthService, requested_scopes};
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::redirect_uri::RedirectUri;
@@ -142,7 +142,7 @@ impl AuthService {
         let prepared = self.prepare_authorization(request).await?;
         let code = Secret::generate();
         let expires_in = self.lifetimes().authorization_code;
-        let expires_at = now() + expires_in;
+        let expires_at = self.now() + expires_in;
         self.store()
             .insert_code(&NewCode {
                 digest: code.digest(),

@@ -1,5 +1,5 @@
 //! Bearer tokens on API calls: who is calling, and may they.
-use super::{AuthService, is_expired, now};
+use super::{AuthService, is_expired};
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
 use crate::store::accounts::AccountRecord;
@@ -31,7 +31,7 @@ impl AuthService {
         if token.revoked {
             return Err(AuthError::token_revoked());
         }
-        if is_expired(token.expires_at, now()) {
+        if is_expired(token.expires_at, self.now()) {
             return Err(AuthError::token_expired());
         }
         if token.account_disabled {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::bearer::MAX_TOKEN_LEN;
-use super::{AuthService, is_expired, now};
+use super::{AuthService, is_expired};
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
 use crate::domain::secret::{Digest, Selector, TokenKey};
@@ -78,7 +78,7 @@ impl AuthService {
             .find_token(token, hint, Some(&caller))
             .await?
             .filter(|record| may_see(&caller, record))
-            .and_then(|record| active_view(record, now())))
+            .and_then(|record| active_view(record, self.now())))
     }
 
     /// Looks a token up as an access token and as a refresh token, in the
@@ -108,7 +108,7 @@ impl AuthService {
         for_client: Option<&AppRecord>,
     ) -> Result<Vec<Option<Arc<TokenRecord>>>, AuthError> {
         let cache = self.cache();
-        let at = now();
+        let at = self.now();
         let mut found: Vec<Option<Arc<TokenRecord>>> = tokens.iter().map(|_| None).collect();
         // Taken before the signature checks: a key withdrawn meanwhile
         // flushes the cache, and these reads must then not be cached.
@@ -159,7 +159,7 @@ impl AuthService {
                 match record {
                     Some(record) => {
                         let record = held(record);
-                        if !is_expired(record.expires_at, now()) {
+                        if !is_expired(record.expires_at, self.now()) {
                             cache.insert_token(ticket, key.digest, record.clone());
                         }
                         found[i] = Some(Arc::new(record));
@@ -185,7 +185,7 @@ impl AuthService {
             ));
         }
         let caller = self.authenticate_client(caller).await?;
-        let at = now();
+        let at = self.now();
         let found = self.find_tokens(tokens, hint, Some(&caller)).await?;
         Ok(found
             .into_iter()

@@ -17,6 +17,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod cache;
 pub mod clients;
+pub mod clock;
 pub mod cold_lookups;
 pub mod introspect;
 pub mod jwt;
@@ -74,6 +75,9 @@ pub struct ServiceConfig {
     pub serve_cached_during_outage: Option<std::time::Duration>,
     /// Limits on logins and app registrations.
     pub rate_limits: throttle::RateLimits,
+    /// The time expiry is decided by: the system's, or a test's manual
+    /// clock.
+    pub clock: clock::Clock,
 }
 
 impl ServiceConfig {
@@ -91,6 +95,7 @@ impl ServiceConfig {
             cold_lookup_concurrency: 8,
             serve_cached_during_outage: None,
             rate_limits: throttle::RateLimits::default(),
+            clock: clock::Clock::System,
         }
     }
 }
@@ -183,6 +188,12 @@ impl AuthService {
         &self.inner.config.lifetimes
     }
 
+    /// The current time by the configured clock: what every expiry is
+    /// decided by.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.config.clock.now()
+    }
+
     /// Runs a CPU-heavy password computation on the hashing threads (at
     /// most `password_hash_concurrency` at once, at a lower priority), so
     /// the async runtime never stalls on argon2.
@@ -253,10 +264,6 @@ pub(crate) fn grantable_scopes(
         ));
     }
     Ok(narrowed)
-}
-
-pub(crate) fn now() -> SystemTime {
-    SystemTime::now()
 }
 
 pub(crate) fn is_expired(expires_at: Option<SystemTime>, at: SystemTime) -> bool {

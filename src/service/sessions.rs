@@ -2,8 +2,8 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use super::AuthService;
 use super::throttle::address_key;
-use super::{AuthService, now};
 use crate::domain::account::Email;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
@@ -104,7 +104,7 @@ impl AuthService {
             return Err(AuthError::account_disabled());
         }
         let session = Secret::generate();
-        let expires_at = now() + self.lifetimes().session;
+        let expires_at = self.now() + self.lifetimes().session;
         self.store()
             .insert_session(&session.digest(), account.id, expires_at)
             .await?;
@@ -133,7 +133,7 @@ impl AuthService {
         }
         let (account, expires_at) = self
             .store()
-            .session_account(&session.digest())
+            .session_account(&session.digest(), self.now())
             .await?
             .ok_or_else(AuthError::invalid_session)?;
         if account.is_disabled() {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use super::cache::Invalidation;
 use super::jwt::{AccessTokenClaims, expiry_seconds};
-use super::{AuthService, is_expired, now, requested_scopes};
+use super::{AuthService, is_expired, requested_scopes};
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
@@ -136,7 +136,7 @@ impl AuthService {
             );
             return Err(invalid());
         }
-        let at = now();
+        let at = self.now();
         if code.expires_at <= at {
             return Err(invalid());
         }
@@ -205,7 +205,7 @@ impl AuthService {
             requested_scopes(&request.scope, &app.scopes)?,
             app.may_use_admin_scopes,
         )?;
-        let at = now();
+        let at = self.now();
         let access = self.mint_access_token(app, None, &scopes, at)?;
         self.store()
             .issue_app_token_batched(app.id, access.row)
@@ -259,7 +259,7 @@ impl AuthService {
             }
             return Err(invalid());
         }
-        let at = now();
+        let at = self.now();
         if current.grant_revoked || is_expired(current.expires_at, at) {
             return Err(invalid());
         }

@@ -2,6 +2,8 @@
 //! passwords, revoking every token of an account or app, listing and
 //! deleting apps. Each write is one transaction; the triggers of
 //! migrations/0002 announce what it changed to every replica.
+use std::time::SystemTime;
+
 use super::accounts::{ACCOUNT_COLUMNS, AccountRecord};
 use super::apps::{AppRecord, COLUMNS as APP_COLUMNS};
 use super::{Store, StoreError};
@@ -149,7 +151,9 @@ impl Store {
             .collect()
     }
 
-    pub async fn app_usage(&self, app_id: i64) -> Result<AppUsage, StoreError> {
+    /// What an app holds; its access tokens count as active if unexpired
+    /// `at`, the service's time.
+    pub async fn app_usage(&self, app_id: i64, at: SystemTime) -> Result<AppUsage, StoreError> {
         const SQL: &str = "
             SELECT (SELECT count(*) FROM grants
                     WHERE app_id = $1 AND revoked_at IS NULL) AS live_grants,
@@ -157,10 +161,10 @@ impl Store {
                     WHERE app_id = $1 AND revoked_at IS NULL) AS accounts,
                    (SELECT count(*) FROM access_tokens t JOIN grants g ON g.id = t.grant_id
                     WHERE g.app_id = $1 AND g.revoked_at IS NULL AND t.revoked_at IS NULL
-                      AND (t.expires_at IS NULL OR t.expires_at > now())) AS active_access_tokens";
+                      AND (t.expires_at IS NULL OR t.expires_at > $2)) AS active_access_tokens";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        let row = conn.query_one(&stmt, &[&app_id]).await?;
+        let row = conn.query_one(&stmt, &[&app_id, &at]).await?;
         Ok(AppUsage {
             live_grants: row.try_get("live_grants")?,
             active_access_tokens: row.try_get("active_access_tokens")?,

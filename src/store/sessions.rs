@@ -25,10 +25,13 @@ impl Store {
         Ok(())
     }
 
-    /// The account of an unexpired session, with the session's expiry.
+    /// The account of a session unexpired `at`, with the session's expiry.
+    /// The time is the caller's, not the database's: the service decides
+    /// expiry by its own clock.
     pub async fn session_account(
         &self,
         digest: &Digest,
+        at: SystemTime,
     ) -> Result<Option<(AccountRecord, SystemTime)>, StoreError> {
         let columns = ACCOUNT_COLUMNS
             .split(", ")
@@ -38,12 +41,12 @@ impl Store {
         let sql = format!(
             "SELECT {columns}, s.expires_at AS session_expires_at
              FROM sessions s JOIN accounts a ON a.id = s.account_id
-             WHERE s.digest = $1 AND s.expires_at > now()"
+             WHERE s.digest = $1 AND s.expires_at > $2"
         );
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
         let Some(row) = conn
-            .query_opt(&stmt, &[&digest.as_bytes().as_slice()])
+            .query_opt(&stmt, &[&digest.as_bytes().as_slice(), &at])
             .await?
         else {
             return Ok(None);

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use authd::proto::v1;
+use authd::service::clock::Clock;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -215,8 +216,10 @@ async fn forged_and_unknown_tokens_never_take_a_cache_slot() {
 
 #[tokio::test]
 async fn an_expired_token_is_inactive_even_when_cached() {
+    let (clock, time) = Clock::manual();
     let mut options = TestOptions::default();
-    options.service.lifetimes.access_token = Some(Duration::from_secs(1));
+    options.service.lifetimes.access_token = Some(Duration::from_secs(60));
+    options.service.clock = clock;
     let app = spawn_app_with(options).await;
     synced(&app).await;
     let client = app.register_app(&[OOB], "read").await;
@@ -227,7 +230,9 @@ async fn an_expired_token_is_inactive_even_when_cached() {
         .access_token;
     assert!(app.introspect(&client, &token).await.is_active());
     assert!(app.introspect(&client, &token).await.is_active());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    time.advance(Duration::from_secs(59));
+    assert!(app.introspect(&client, &token).await.is_active());
+    time.advance(Duration::from_secs(1));
     assert_eq!(
         app.introspect(&client, &token).await,
         v1::IntrospectResponse::inactive()

@@ -1,6 +1,7 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use authd::proto::v1;
+use authd::service::clock::Clock;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -31,6 +32,37 @@ async fn login_opens_a_session_that_logout_ends() {
         app.sessions()
             .get_session(v1::GetSessionRequest {
                 session: opened.session,
+            })
+            .await,
+        Code::Unauthenticated,
+        "invalid_session",
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let (clock, time) = Clock::manual();
+    let mut options = TestOptions::default();
+    options.service.lifetimes.session = Duration::from_secs(3600);
+    options.service.clock = clock;
+    let app = spawn_app_with(options).await;
+    app.create_user("alice", false).await;
+    let opened = app.login("alice@example.org", PASSWORD).await.unwrap();
+    time.advance(Duration::from_secs(3599));
+    assert!(
+        app.sessions()
+            .get_session(v1::GetSessionRequest {
+                session: opened.session.clone(),
+            })
+            .await
+            .is_ok(),
+        "open until its expiry"
+    );
+    time.advance(Duration::from_secs(1));
+    assert_error(
+        app.sessions()
+            .get_session(v1::GetSessionRequest {
+                session: opened.session.clone(),
             })
             .await,
         Code::Unauthenticated,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use authd::service::ServiceConfig;
+use authd::service::clock::Clock;
 
 use super::*;
 
@@ -104,8 +105,10 @@ async fn code_with_a_different_redirect_uri_is_refused() {
 
 #[tokio::test]
 async fn expired_code_is_refused() {
+    let (clock, time) = Clock::manual();
     let mut service = ServiceConfig::new("http://authd.test");
-    service.lifetimes.authorization_code = Duration::from_secs(1);
+    service.lifetimes.authorization_code = Duration::from_secs(60);
+    service.clock = clock;
     let app = spawn_app_with(TestOptions {
         service,
         ..Default::default()
@@ -114,7 +117,11 @@ async fn expired_code_is_refused() {
     let client = app.register_app(&[OOB], "read").await;
     let user = app.create_user("alice", false).await;
     let code = code_for(&app, &user, &client, OOB, "read", None).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = code_for(&app, &user, &client, OOB, "read", None).await;
+    time.advance(Duration::from_secs(59));
+    let before = redeem(&app, &client, &fresh, OOB, None).await;
+    assert_eq!(before.0, 200, "redeemable until its expiry: {}", before.1);
+    time.advance(Duration::from_secs(1));
     assert_oauth_error(
         &redeem(&app, &client, &code, OOB, None).await,
         400,

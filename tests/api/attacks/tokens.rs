@@ -4,6 +4,7 @@
 //! a client that may not see a token learns nothing about it.
 use std::time::Duration;
 
+use authd::service::clock::Clock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -23,7 +24,11 @@ async fn accepted_by_the_api(app: &TestApp, token: &str) -> bool {
 
 #[tokio::test]
 async fn expired_token_is_inactive_and_refused() {
-    let app = spawn_app_with_access_token_ttl(Duration::from_secs(1)).await;
+    let (clock, time) = Clock::manual();
+    let mut options = TestOptions::default();
+    options.service.lifetimes.access_token = Some(Duration::from_secs(60));
+    options.service.clock = clock;
+    let app = spawn_app_with(options).await;
     let client = app.register_app(&[OOB], "read").await;
     let token = app
         .client_credentials(&client, "read")
@@ -31,7 +36,8 @@ async fn expired_token_is_inactive_and_refused() {
         .unwrap()
         .access_token;
     assert!(active(&app, &client, &token).await, "warm the cache first");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(accepted_by_the_api(&app, &token).await);
+    time.advance(Duration::from_secs(60));
     assert!(!active(&app, &client, &token).await);
     assert!(!accepted_by_the_api(&app, &token).await);
 }
