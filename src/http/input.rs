@@ -52,6 +52,20 @@ impl<S: SurfaceKind> Input<S> {
             surface: S::SURFACE,
         }
     }
+
+    /// The endpoint's parameters as its own struct (see `Params::read`),
+    /// refused in this endpoint's shape.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
+        self.params.read().map_err(|e| self.error(e))
+    }
+
+    /// The core's answer, or its error in this endpoint's shape.
+    pub fn answer<T>(
+        &self,
+        result: Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<T, HttpError> {
+        super::state::from_core(result).map_err(|e| self.error(e))
+    }
 }
 
 /// Why a request's input was refused.

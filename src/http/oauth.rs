@@ -7,29 +7,56 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use super::entities::{Introspection, Token};
 use super::error::HttpError;
 use super::input::OAuthInput;
-use super::state::{ShimState, from_core, grpc_request_without_authorization as grpc_request};
+use super::state::{ShimState, grpc_request_without_authorization as grpc_request};
 use crate::domain::client_auth;
-use crate::domain::error::AuthError;
 use crate::proto::v1;
 
 /// The client's credentials, from Basic or the parameters: (id, secret),
 /// empty when none were sent.
-fn client_credentials(input: &OAuthInput) -> Result<(String, String), AuthError> {
-    let p = &input.params;
+fn client_credentials(
+    input: &OAuthInput,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<(String, String), HttpError> {
     let header = input
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let resolved =
-        client_auth::resolve(header, &p.string("client_id")?, &p.string("client_secret")?)?;
+        client_auth::resolve(header, client_id, client_secret).map_err(|e| input.error(e))?;
     Ok(match resolved {
         Some(c) => (c.client_id, c.client_secret.expose().to_owned()),
         None => (String::new(), String::new()),
     })
+}
+
+/// The parameters of POST /oauth/token (RFC 6749 sections 4.1.3, 4.4.2, 6).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenParams {
+    grant_type: String,
+    code: String,
+    redirect_uri: String,
+    code_verifier: String,
+    refresh_token: String,
+    scope: String,
+    client_id: String,
+    client_secret: String,
+}
+
+/// The parameters of revocation and introspection (RFC 7009, RFC 7662).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenQueryParams {
+    token: String,
+    token_type_hint: String,
+    client_id: String,
+    client_secret: String,
 }
 
 /// RFC 6749 section 5.1: token responses must not be cached.
@@ -45,26 +72,24 @@ pub async fn token(
     State(state): State<ShimState>,
     input: OAuthInput,
 ) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
+    let p: TokenParams = input.read()?;
+    let (client_id, client_secret) = client_credentials(&input, &p.client_id, &p.client_secret)?;
     let request = v1::ExchangeTokenRequest {
-        grant_type: p.string("grant_type").map_err(fail)?,
+        grant_type: p.grant_type,
         client_id,
         client_secret,
-        code: p.string("code").map_err(fail)?,
-        redirect_uri: p.string("redirect_uri").map_err(fail)?,
-        code_verifier: p.string("code_verifier").map_err(fail)?,
-        refresh_token: p.string("refresh_token").map_err(fail)?,
-        scope: p.string("scope").map_err(fail)?,
+        code: p.code,
+        redirect_uri: p.redirect_uri,
+        code_verifier: p.code_verifier,
+        refresh_token: p.refresh_token,
+        scope: p.scope,
     };
-    let t = from_core(
+    let t = input.answer(
         state
             .oauth()
             .exchange_token(grpc_request(request, &input.headers))
             .await,
-    )
-    .map_err(|e| input.error(e))?;
+    )?;
     Ok(no_store(
         Json(Token {
             access_token: t.access_token,
@@ -83,22 +108,20 @@ pub async fn revoke(
     State(state): State<ShimState>,
     input: OAuthInput,
 ) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
+    let p: TokenQueryParams = input.read()?;
+    let (client_id, client_secret) = client_credentials(&input, &p.client_id, &p.client_secret)?;
     let request = v1::RevokeRequest {
-        token: p.string("token").map_err(fail)?,
-        token_type_hint: p.string("token_type_hint").map_err(fail)?,
+        token: p.token,
+        token_type_hint: p.token_type_hint,
         client_id,
         client_secret,
     };
-    from_core(
+    input.answer(
         state
             .oauth()
             .revoke(grpc_request(request, &input.headers))
             .await,
-    )
-    .map_err(|e| input.error(e))?;
+    )?;
     Ok(Json(serde_json::json!({})).into_response())
 }
 
@@ -107,21 +130,19 @@ pub async fn introspect(
     State(state): State<ShimState>,
     input: OAuthInput,
 ) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    let (client_id, client_secret) = client_credentials(&input).map_err(fail)?;
+    let p: TokenQueryParams = input.read()?;
+    let (client_id, client_secret) = client_credentials(&input, &p.client_id, &p.client_secret)?;
     let request = v1::IntrospectRequest {
-        token: p.string("token").map_err(fail)?,
-        token_type_hint: p.string("token_type_hint").map_err(fail)?,
+        token: p.token,
+        token_type_hint: p.token_type_hint,
         client_id,
         client_secret,
     };
-    let r = from_core(
+    let r = input.answer(
         state
             .oauth()
             .introspect(grpc_request(request, &input.headers))
             .await,
-    )
-    .map_err(|e| input.error(e))?;
+    )?;
     Ok(no_store(Json(Introspection::from(r)).into_response()))
 }

@@ -213,6 +213,105 @@ impl Params {
     }
 }
 
+impl Params {
+    /// The parameters an endpoint reads, as a struct of its own: one field
+    /// per parameter (`String`, `bool` for a flag, `Vec<String>` for a list
+    /// parameter), absent ones from `#[serde(default)]`. A handler then
+    /// names its parameters as fields, which a misspelling does not
+    /// compile, and gets the same errors as [`get`](Self::get): a single
+    /// parameter given twice is refused; unknown ones are ignored, as
+    /// Mastodon ignores them.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, AuthError> {
+        let fields = serde::de::value::MapDeserializer::new(
+            self.values
+                .iter()
+                .map(|(key, values)| (key.as_str(), Field { key, values })),
+        );
+        T::deserialize(fields)
+            .map_err(|e: serde::de::value::Error| AuthError::invalid_request(e.to_string()))
+    }
+}
+
+/// One parameter's values, read as the field of the type that asks.
+struct Field<'a> {
+    key: &'a str,
+    values: &'a [String],
+}
+
+impl<'a> Field<'a> {
+    fn single(&self) -> Result<&'a str, serde::de::value::Error> {
+        use serde::de::Error;
+        match self.values {
+            [] => Ok(""),
+            [one] => Ok(one),
+            _ if LIST_KEYS.contains(&self.key) => Err(Error::custom(format!(
+                "Parameter {} must be a single string here.",
+                self.key
+            ))),
+            _ => Err(Error::custom(format!(
+                "Parameter {} was given more than once.",
+                self.key
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for Field<'_> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for Field<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_str(self.single()?)
+    }
+
+    fn deserialize_bool<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_bool(matches!(self.single()?, "true" | "1" | "on"))
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    /// A parameter the endpoint does not read: ignored, however given.
+    fn deserialize_ignored_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_seq<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_seq(serde::de::value::SeqDeserializer::new(
+            self.values.iter().map(String::as_str),
+        ))
+    }
+
+    serde::forward_to_deserialize_any! {
+        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct tuple tuple_struct
+        map struct enum identifier
+    }
+}
+
 /// The members of a JSON object in order, a repeated name kept each time.
 struct Members(Vec<(String, serde_json::Value)>);
 
@@ -303,6 +402,41 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize, Debug, Default, PartialEq)]
+    #[serde(default)]
+    struct Sample {
+        client_id: String,
+        force_login: bool,
+        redirect_uris: Vec<String>,
+    }
+
+    #[test]
+    fn read_fills_a_struct_and_refuses_what_get_refuses() {
+        let p = Params::parse(
+            Some("client_id=a&force_login=true&redirect_uris[]=x&redirect_uris[]=y&unknown=1&unknown=2"),
+            None,
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            p.read::<Sample>().unwrap(),
+            Sample {
+                client_id: "a".into(),
+                force_login: true,
+                redirect_uris: vec!["x".into(), "y".into()],
+            }
+        );
+        assert_eq!(
+            Params::default().read::<Sample>().unwrap(),
+            Sample::default()
+        );
+        let twice = Params::parse(Some("client_id=a&client_id=b"), None, b"").unwrap();
+        assert_eq!(
+            twice.read::<Sample>().unwrap_err().description,
+            "Parameter client_id was given more than once."
+        );
+    }
     use crate::domain::error::ErrorKind;
 
     fn parse(query: Option<&str>, ct: Option<&str>, body: &str) -> Result<Params, AuthError> {
