@@ -22,8 +22,9 @@ use authd::startup::Application;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
-pub const PASSWORD: &str = "correct horse battery staple";
+use crate::common;
+
+pub use crate::common::{OOB, PASSWORD, TestClient, hidden};
 
 enum Host {
     Embedded(EmbeddedPostgres),
@@ -409,14 +410,6 @@ impl Drop for TestApp {
     }
 }
 
-/// A registered application with its credentials.
-#[derive(Clone, Debug)]
-pub struct TestClient {
-    pub client_id: String,
-    pub client_secret: String,
-    pub app_id: String,
-}
-
 /// A signed-in account.
 #[derive(Clone, Debug)]
 pub struct TestUser {
@@ -515,13 +508,7 @@ impl TestApp {
     }
 
     pub async fn register_app(&self, redirect_uris: &[&str], scopes: &str) -> TestClient {
-        self.register_app_with(v1::RegisterAppRequest {
-            client_name: "Test App".into(),
-            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
-            scopes: scopes.into(),
-            ..Default::default()
-        })
-        .await
+        common::register_app(&self.channel, redirect_uris, scopes).await
     }
 
     /// An app whose access tokens are JWTs.
@@ -537,17 +524,7 @@ impl TestApp {
     }
 
     pub async fn register_app_with(&self, request: v1::RegisterAppRequest) -> TestClient {
-        let r = self
-            .apps()
-            .register_app(request)
-            .await
-            .expect("register app")
-            .into_inner();
-        TestClient {
-            client_id: r.client_id,
-            client_secret: r.client_secret,
-            app_id: r.app.expect("app").id,
-        }
+        common::register_app_with(&self.channel, request).await
     }
 
     /// Creates an account the way the CLI does, and signs it in.
@@ -572,13 +549,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Result<v1::LoginResponse, Status> {
-        self.sessions()
-            .login(v1::LoginRequest {
-                email: email.into(),
-                password: password.into(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::login(&self.channel, email, password).await
     }
 
     pub fn authorize_request(
@@ -660,16 +631,7 @@ impl TestApp {
         client: &TestClient,
         scope: &str,
     ) -> Result<v1::TokenResponse, Status> {
-        self.oauth()
-            .exchange_token(v1::ExchangeTokenRequest {
-                grant_type: "client_credentials".into(),
-                client_id: client.client_id.clone(),
-                client_secret: client.client_secret.clone(),
-                scope: scope.into(),
-                ..Default::default()
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::client_credentials(&self.channel, client, scope).await
     }
 
     pub async fn refresh(
@@ -690,16 +652,9 @@ impl TestApp {
     }
 
     pub async fn introspect(&self, caller: &TestClient, token: &str) -> v1::IntrospectResponse {
-        self.oauth()
-            .introspect(v1::IntrospectRequest {
-                token: token.into(),
-                client_id: caller.client_id.clone(),
-                client_secret: caller.client_secret.clone(),
-                ..Default::default()
-            })
+        common::introspect(&self.channel, caller, token)
             .await
             .expect("introspect")
-            .into_inner()
     }
 
     pub async fn revoke(
@@ -707,15 +662,7 @@ impl TestApp {
         caller: &TestClient,
         token: &str,
     ) -> Result<v1::RevokeResponse, Status> {
-        self.oauth()
-            .revoke(v1::RevokeRequest {
-                token: token.into(),
-                client_id: caller.client_id.clone(),
-                client_secret: caller.client_secret.clone(),
-                ..Default::default()
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::revoke(&self.channel, caller, token).await
     }
 }
 
@@ -786,18 +733,6 @@ impl TestApp {
 pub struct Browser {
     pub client: reqwest::Client,
     base: String,
-}
-
-/// The value of a hidden input in a page.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&amp;", "&")
-            .replace("&quot;", "\""),
-    )
 }
 
 /// The code shown on the out-of-band page.
