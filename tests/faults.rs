@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use authd::embedded_postgres::{EmbeddedPostgres, EmbeddedPostgresOptions};
 use authd::proto::v1;
-use authd::proto::v1::apps_client::AppsClient;
 use authd::proto::v1::o_auth_client::OAuthClient;
 use authd::proto::v1::sessions_client::SessionsClient;
 use nix::sys::signal::{Signal, kill};
@@ -35,8 +34,11 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
-const PASSWORD: &str = "correct horse battery staple";
+mod common;
+use common::{
+    OOB, PASSWORD, TestClient, client_credentials, hidden, is_active, login, register_app, revoke,
+};
+
 /// The outage test's `--db-timeout`: the wait for a connection, and the
 /// statement timeout.
 const DB_TIMEOUT: Duration = Duration::from_secs(1);
@@ -434,73 +436,6 @@ fn value_after(line: &str, key: &str) -> Option<String> {
 
 // ---- API helpers ----
 
-#[derive(Clone, Debug)]
-struct TestClient {
-    client_id: String,
-    client_secret: String,
-}
-
-async fn register_app(channel: &Channel, scopes: &str) -> TestClient {
-    let r = AppsClient::new(channel.clone())
-        .register_app(v1::RegisterAppRequest {
-            client_name: "faults".into(),
-            redirect_uris: vec![OOB.into()],
-            scopes: scopes.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("register app")
-        .into_inner();
-    TestClient {
-        client_id: r.client_id,
-        client_secret: r.client_secret,
-    }
-}
-
-async fn client_credentials(
-    channel: &Channel,
-    client: &TestClient,
-) -> Result<v1::TokenResponse, tonic::Status> {
-    OAuthClient::new(channel.clone())
-        .exchange_token(v1::ExchangeTokenRequest {
-            grant_type: "client_credentials".into(),
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-            scope: "read".into(),
-            ..Default::default()
-        })
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-async fn introspect(
-    channel: &Channel,
-    client: &TestClient,
-    token: &str,
-) -> Result<bool, tonic::Status> {
-    OAuthClient::new(channel.clone())
-        .introspect(v1::IntrospectRequest {
-            token: token.into(),
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .map(|r| r.into_inner().active.unwrap_or(false))
-}
-
-async fn revoke(channel: &Channel, client: &TestClient, token: &str) {
-    OAuthClient::new(channel.clone())
-        .revoke(v1::RevokeRequest {
-            token: token.into(),
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("revoke");
-}
-
 /// Every token in `tokens` that introspection does not call active.
 async fn inactive_tokens(channel: &Channel, client: &TestClient, tokens: &[String]) -> Vec<String> {
     let mut inactive = Vec::new();
@@ -524,16 +459,6 @@ async fn inactive_tokens(channel: &Channel, client: &TestClient, tokens: &[Strin
         }
     }
     inactive
-}
-
-async fn login(channel: &Channel, email: &str) -> Result<v1::LoginResponse, tonic::Status> {
-    SessionsClient::new(channel.clone())
-        .login(v1::LoginRequest {
-            email: email.into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 async fn health(channel: &Channel) -> Option<ServingStatus> {
@@ -630,9 +555,11 @@ fn start_load(
                 i += 1;
                 let started = Instant::now();
                 let (op, outcome) = if i % 2 == 0 {
-                    let r =
-                        tokio::time::timeout(REQUEST_LIMIT, client_credentials(&channel, &client))
-                            .await;
+                    let r = tokio::time::timeout(
+                        REQUEST_LIMIT,
+                        client_credentials(&channel, &client, "read"),
+                    )
+                    .await;
                     let outcome = match grpc_outcome(r) {
                         Ok(t) => Outcome::Ok(Some(t.access_token)),
                         Err(o) => o,
@@ -641,7 +568,7 @@ fn start_load(
                 } else {
                     let token = &known[i % known.len()];
                     let r =
-                        tokio::time::timeout(REQUEST_LIMIT, introspect(&channel, &client, token))
+                        tokio::time::timeout(REQUEST_LIMIT, is_active(&channel, &client, token))
                             .await;
                     let outcome = match grpc_outcome(r) {
                         Ok(true) => Outcome::Ok(None),
@@ -828,11 +755,11 @@ async fn outage_under_load(faults: &[Fault]) {
         .await;
         let channel = authd.channel().await;
         wait_health(&channel, ServingStatus::Serving, Duration::from_secs(10)).await;
-        let client = register_app(&channel, "read").await;
+        let client = register_app(&channel, &[OOB], "read").await;
         let mut known = Vec::new();
         for _ in 0..20 {
             known.push(
-                client_credentials(&channel, &client)
+                client_credentials(&channel, &client, "read")
                     .await
                     .expect("token")
                     .access_token,
@@ -965,9 +892,7 @@ async fn inactive_within(
     limit: Duration,
 ) -> Option<Duration> {
     loop {
-        let active = introspect(channel, client, token)
-            .await
-            .expect("introspect");
+        let active = is_active(channel, client, token).await.expect("introspect");
         if !active {
             return Some(since.elapsed());
         }
@@ -997,13 +922,13 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
         }
         let channels = [a.channel().await, b.channel().await, c.channel().await];
         let email = cluster.create_account("alice");
-        let client = register_app(&channels[0], "read write").await;
+        let client = register_app(&channels[0], &[OOB], "read write").await;
 
         // Tokens issued on every replica, each introspected on every
         // replica twice: a miss that fills the cache, then a hit.
         let mut tokens = Vec::new();
         for i in 0..15 {
-            let t = client_credentials(&channels[i % 3], &client)
+            let t = client_credentials(&channels[i % 3], &client, "read")
                 .await
                 .expect("token");
             tokens.push(t.access_token);
@@ -1015,7 +940,7 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
                 for token in &tokens {
                     for ch in &channels {
                         for _ in 0..2 {
-                            assert!(introspect(ch, &client, token).await.unwrap(), "active");
+                            assert!(is_active(ch, &client, token).await.unwrap(), "active");
                         }
                     }
                 }
@@ -1042,7 +967,7 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
         assert_eq!(changed, 1);
         for ch in &channels {
             assert!(
-                introspect(ch, &client, canary).await.unwrap(),
+                is_active(ch, &client, canary).await.unwrap(),
                 "served from the cache"
             );
         }
@@ -1075,7 +1000,9 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
             let http_url = replicas[via].url("/oauth/revoke");
             async move {
                 if i % 2 == 0 {
-                    revoke(&channels[via], &client, &token).await;
+                    revoke(&channels[via], &client, &token)
+                        .await
+                        .expect("revoke");
                 } else {
                     let r = http()
                         .post(&http_url)
@@ -1113,14 +1040,19 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
         let survivors: Vec<String> = {
             let mut v = Vec::new();
             for ch in &channels {
-                v.push(client_credentials(ch, &client).await.unwrap().access_token);
+                v.push(
+                    client_credentials(ch, &client, "read")
+                        .await
+                        .unwrap()
+                        .access_token,
+                );
             }
             v
         };
         warm(survivors.clone()).await;
 
         // A session opened on a, a code authorized on b, exchanged on c.
-        let session = login(&channels[0], &email)
+        let session = login(&channels[0], &email, PASSWORD)
             .await
             .expect("login on a")
             .session;
@@ -1151,7 +1083,7 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
             .into_inner()
             .access_token;
         for ch in &channels {
-            assert!(introspect(ch, &client, &user_token).await.unwrap());
+            assert!(is_active(ch, &client, &user_token).await.unwrap());
         }
         // A second code, from c, redeemed over HTTP at a's shim; the code
         // cannot be redeemed again on b.
@@ -1219,14 +1151,6 @@ async fn replicas_see_each_others_revocations_within_a_second_and_share_codes() 
 
 // ---- 3. Graceful shutdown under load ----
 
-/// The value of a hidden input in a page.
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_completes_every_request_in_flight() {
     bounded(async {
@@ -1251,7 +1175,7 @@ async fn graceful_shutdown_completes_every_request_in_flight() {
         )
         .await;
         let channel = authd.channel().await;
-        let client = register_app(&channel, "read").await;
+        let client = register_app(&channel, &[OOB], "read").await;
 
         // Browsers that loaded the login form (its CSRF cookie and token).
         let mut browsers = Vec::new();
@@ -1302,7 +1226,7 @@ async fn graceful_shutdown_completes_every_request_in_flight() {
             let ch = if i % 2 == 0 { channel.clone() } else { channel2.clone() };
             let (email, done) = (email.clone(), first_done.clone());
             grpc_logins.push(tokio::spawn(async move {
-                let r = login(&ch, &email).await;
+                let r = login(&ch, &email, PASSWORD).await;
                 let _ = done.send(());
                 (r, Instant::now())
             }));
@@ -1395,7 +1319,7 @@ async fn graceful_shutdown_completes_every_request_in_flight() {
                 .await
                 .expect("the session exists");
         }
-        assert!(introspect(&ch, &client, &slow_token).await.unwrap());
+        assert!(is_active(&ch, &client, &slow_token).await.unwrap());
         let status = again.terminate(Duration::from_secs(30)).await;
         assert!(status.success());
     })
@@ -1419,13 +1343,13 @@ async fn a_replica_whose_listener_hangs_stops_trusting_its_cache() {
             .wait_logged("invalidation listener connected", Duration::from_secs(20))
             .await;
         let channel = authd.channel().await;
-        let client = register_app(&channel, "read").await;
-        let token = client_credentials(&channel, &client)
+        let client = register_app(&channel, &[OOB], "read").await;
+        let token = client_credentials(&channel, &client, "read")
             .await
             .expect("token")
             .access_token;
         for _ in 0..2 {
-            assert!(introspect(&channel, &client, &token).await.unwrap());
+            assert!(is_active(&channel, &client, &token).await.unwrap());
         }
 
         let db = cluster.client().await;
@@ -1482,14 +1406,14 @@ async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_f
                 .wait_logged("invalidation listener connected", Duration::from_secs(20))
                 .await;
             let channel = authd.channel().await;
-            let client = register_app(&channel, "read").await;
-            let token = client_credentials(&channel, &client)
+            let client = register_app(&channel, &[OOB], "read").await;
+            let token = client_credentials(&channel, &client, "read")
                 .await
                 .expect("token")
                 .access_token;
             // The first introspection caches the client and the token.
             for _ in 0..2 {
-                assert!(introspect(&channel, &client, &token).await.unwrap());
+                assert!(is_active(&channel, &client, &token).await.unwrap());
             }
             // Taken before the stop: the listener hears the shutdown begin.
             let down = Instant::now();
@@ -1498,7 +1422,7 @@ async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_f
             tokio::time::sleep(Duration::from_millis(1500)).await;
             match grace {
                 Some(_) => {
-                    let answer = introspect(&channel, &client, &token).await;
+                    let answer = is_active(&channel, &client, &token).await;
                     assert_eq!(answer.ok(), Some(true), "cached token during the outage");
                     let metrics = http()
                         .get(authd.url("/metrics"))
@@ -1518,7 +1442,7 @@ async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_f
                             Instant::now() < deadline,
                             "cache still served past its bound"
                         );
-                        match introspect(&channel, &client, &token).await {
+                        match is_active(&channel, &client, &token).await {
                             Ok(true) => tokio::time::sleep(Duration::from_millis(200)).await,
                             Err(status) => {
                                 assert_eq!(status.code(), tonic::Code::Unavailable);
@@ -1534,7 +1458,7 @@ async fn cached_tokens_introspect_during_an_outage_only_with_the_flag_and_only_f
                     }
                 }
                 None => {
-                    let status = introspect(&channel, &client, &token)
+                    let status = is_active(&channel, &client, &token)
                         .await
                         .expect_err("no answer without the database");
                     assert_eq!(status.code(), tonic::Code::Unavailable);

@@ -1,5 +1,6 @@
 //! The test harness: each test gets a real authd on a random loopback port,
-//! over its own fresh database, removed afterwards. Without DATABASE_URL the
+//! over its own fresh database, removed afterwards: a copy of a template
+//! database that the migrations ran in once per run. Without DATABASE_URL the
 //! databases live in one throwaway PostgreSQL per test binary, started with
 //! the same code as authd's embedded default; with DATABASE_URL they are
 //! created on that server.
@@ -21,19 +22,26 @@ use authd::startup::Application;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
-pub const PASSWORD: &str = "correct horse battery staple";
+use crate::common;
 
-enum Server {
+pub use crate::common::{OOB, PASSWORD, TestClient, hidden};
+
+enum Host {
     Embedded(EmbeddedPostgres),
     External(tokio_postgres::Config),
 }
 
-impl Server {
+/// Where the tests' databases live, and the template they are copied from.
+struct Server {
+    host: Host,
+    template: String,
+}
+
+impl Host {
     fn config(&self, dbname: &str) -> tokio_postgres::Config {
         match self {
-            Server::Embedded(pg) => pg.connect_config(dbname),
-            Server::External(base) => {
+            Host::Embedded(pg) => pg.connect_config(dbname),
+            Host::External(base) => {
                 let mut c = base.clone();
                 c.dbname(dbname);
                 c
@@ -42,35 +50,144 @@ impl Server {
     }
 }
 
-/// The PostgreSQL server of this test binary, started on first use. It is
-/// started on a runtime of its own because each test has its own runtime,
-/// which ends with the test.
+impl Server {
+    fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        self.host.config(dbname)
+    }
+}
+
+/// The PostgreSQL server of this test binary, started on first use, with
+/// the template database migrated. Both are made on a runtime of their own
+/// because each test has its own runtime, which ends with the test.
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         std::thread::spawn(|| {
-            if let Ok(url) = std::env::var("DATABASE_URL") {
-                return Server::External(url.parse().expect("DATABASE_URL parses"));
-            }
             let rt = tokio::runtime::Runtime::new().expect("runtime");
-            let pg = rt
-                .block_on(start_throwaway())
-                .expect("start a throwaway PostgreSQL for the tests");
-            Server::Embedded(pg)
+            rt.block_on(async {
+                let host = match std::env::var("DATABASE_URL") {
+                    Ok(url) => Host::External(url.parse().expect("DATABASE_URL parses")),
+                    Err(_) => Host::Embedded(
+                        start_throwaway()
+                            .await
+                            .expect("start a throwaway PostgreSQL for the tests"),
+                    ),
+                };
+                let template = template_name();
+                make_template(&host, &template).await;
+                Server { host, template }
+            })
         })
         .join()
         .expect("start the test PostgreSQL")
     })
 }
 
-async fn maintenance_client() -> tokio_postgres::Client {
-    let (client, conn) = server()
-        .config("postgres")
+async fn connect(config: tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, conn) = config
         .connect(tokio_postgres::NoTls)
         .await
-        .expect("connect to the maintenance database");
+        .expect("connect to the test PostgreSQL");
     tokio::spawn(conn);
     client
+}
+
+async fn maintenance_client() -> tokio_postgres::Client {
+    connect(server().config("postgres")).await
+}
+
+// ---- The template database ----
+//
+// Migrating a database takes far longer than copying one, so the
+// migrations run once, into a template, and every test's database is a
+// copy of it (`CREATE DATABASE .. TEMPLATE`), as crates.io's
+// crates_io_test_db does. The template is named after the migrations, so
+// that a changed migration makes a new one; on a shared server
+// (DATABASE_URL), test binaries running at once take turns making it.
+
+/// Identifies the advisory lock under which a template is made.
+const TEMPLATE_LOCK_KEY: i64 = 0x0061_7574_6864_7400;
+
+/// `authd_template_` and the first 12 hex digits of the SHA-256 of every
+/// migration, by name and content.
+fn template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read migrations/")
+        .map(|entry| entry.expect("migrations/ entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for path in files {
+        hash.update(path.file_name().expect("name").as_encoded_bytes());
+        hash.update(std::fs::read(&path).expect("read a migration"));
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("authd_template_{hex}")
+}
+
+/// Makes the template, unless a finished one is there: one marked
+/// IS_TEMPLATE, which is its last step. It allows no connections, because
+/// CREATE DATABASE .. TEMPLATE fails while anyone is connected to it.
+async fn make_template(host: &Host, template: &str) {
+    let admin = connect(host.config("postgres")).await;
+    admin
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK_KEY])
+        .await
+        .expect("lock the template");
+    let finished = admin
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate",
+            &[&template],
+        )
+        .await
+        .expect("look for the template")
+        .is_some();
+    if !finished {
+        // What an interrupted run left, if anything, goes first.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {template} WITH (FORCE)"),
+            format!("CREATE DATABASE {template}"),
+        ] {
+            admin
+                .batch_execute(&statement)
+                .await
+                .expect("create the template database");
+        }
+        let store = authd::store::Store::new(authd::store::StoreConfig {
+            pg: host.config(template),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+        })
+        .expect("template store");
+        authd::store::migrate::run(&store)
+            .await
+            .expect("migrate the template");
+        store.close();
+        drop(store);
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {template} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
+            ))
+            .await
+            .expect("mark the template");
+        // The migration's connection closes on its own time.
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&template],
+            )
+            .await
+            .expect("end connections to the template");
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK_KEY])
+        .await
+        .expect("unlock the template");
 }
 
 pub struct TestApp {
@@ -196,7 +313,10 @@ async fn try_spawn_app(
             let name = format!("authd_test_{}", uuid_like());
             maintenance_client()
                 .await
-                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .batch_execute(&format!(
+                    "CREATE DATABASE {name} TEMPLATE {}",
+                    server().template
+                ))
                 .await
                 .expect("create the test database");
             name
@@ -276,8 +396,9 @@ impl Drop for TestApp {
         }
         let db_name = self.db_name.clone();
         // The test's runtime is going away; drop the database from a
-        // runtime of our own. FORCE ends the pool's connections.
-        let _ = std::thread::spawn(move || {
+        // runtime of our own. FORCE ends the pool's connections, and waits
+        // (in steps of 100 ms) for them to go.
+        let dropping = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             rt.block_on(async {
                 let client = maintenance_client().await;
@@ -285,17 +406,14 @@ impl Drop for TestApp {
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
                     .await;
             });
-        })
-        .join();
+        });
+        // The throwaway cluster goes with the run, so the next test need
+        // not wait for the drop; on a server of DATABASE_URL's, one the
+        // process left unfinished would stay there.
+        if matches!(server().host, Host::External(_)) {
+            let _ = dropping.join();
+        }
     }
-}
-
-/// A registered application with its credentials.
-#[derive(Clone, Debug)]
-pub struct TestClient {
-    pub client_id: String,
-    pub client_secret: String,
-    pub app_id: String,
 }
 
 /// A signed-in account.
@@ -396,13 +514,7 @@ impl TestApp {
     }
 
     pub async fn register_app(&self, redirect_uris: &[&str], scopes: &str) -> TestClient {
-        self.register_app_with(v1::RegisterAppRequest {
-            client_name: "Test App".into(),
-            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
-            scopes: scopes.into(),
-            ..Default::default()
-        })
-        .await
+        common::register_app(&self.channel, redirect_uris, scopes).await
     }
 
     /// An app whose access tokens are JWTs.
@@ -418,17 +530,7 @@ impl TestApp {
     }
 
     pub async fn register_app_with(&self, request: v1::RegisterAppRequest) -> TestClient {
-        let r = self
-            .apps()
-            .register_app(request)
-            .await
-            .expect("register app")
-            .into_inner();
-        TestClient {
-            client_id: r.client_id,
-            client_secret: r.client_secret,
-            app_id: r.app.expect("app").id,
-        }
+        common::register_app_with(&self.channel, request).await
     }
 
     /// Creates an account the way the CLI does, and signs it in.
@@ -453,13 +555,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Result<v1::LoginResponse, Status> {
-        self.sessions()
-            .login(v1::LoginRequest {
-                email: email.into(),
-                password: password.into(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::login(&self.channel, email, password).await
     }
 
     pub fn authorize_request(
@@ -541,16 +637,7 @@ impl TestApp {
         client: &TestClient,
         scope: &str,
     ) -> Result<v1::TokenResponse, Status> {
-        self.oauth()
-            .exchange_token(v1::ExchangeTokenRequest {
-                grant_type: "client_credentials".into(),
-                client_id: client.client_id.clone(),
-                client_secret: client.client_secret.clone(),
-                scope: scope.into(),
-                ..Default::default()
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::client_credentials(&self.channel, client, scope).await
     }
 
     pub async fn refresh(
@@ -571,16 +658,9 @@ impl TestApp {
     }
 
     pub async fn introspect(&self, caller: &TestClient, token: &str) -> v1::IntrospectResponse {
-        self.oauth()
-            .introspect(v1::IntrospectRequest {
-                token: token.into(),
-                client_id: caller.client_id.clone(),
-                client_secret: caller.client_secret.clone(),
-                ..Default::default()
-            })
+        common::introspect(&self.channel, caller, token)
             .await
             .expect("introspect")
-            .into_inner()
     }
 
     pub async fn revoke(
@@ -588,15 +668,7 @@ impl TestApp {
         caller: &TestClient,
         token: &str,
     ) -> Result<v1::RevokeResponse, Status> {
-        self.oauth()
-            .revoke(v1::RevokeRequest {
-                token: token.into(),
-                client_id: caller.client_id.clone(),
-                client_secret: caller.client_secret.clone(),
-                ..Default::default()
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        common::revoke(&self.channel, caller, token).await
     }
 }
 
@@ -667,18 +739,6 @@ impl TestApp {
 pub struct Browser {
     pub client: reqwest::Client,
     base: String,
-}
-
-/// The value of a hidden input in a page.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&amp;", "&")
-            .replace("&quot;", "\""),
-    )
 }
 
 /// The code shown on the out-of-band page.

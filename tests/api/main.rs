@@ -8,6 +8,8 @@ mod attacks;
 mod authorize;
 mod bench_smoke;
 mod cache;
+#[path = "../common/mod.rs"]
+mod common;
 mod e2e;
 mod health;
 mod helpers;
@@ -23,6 +25,7 @@ mod purge;
 mod readme;
 mod revoke;
 mod sessions;
+mod setup_cost;
 mod telemetry;
 mod tls;
 mod token;
