@@ -58,6 +58,7 @@ impl Run {
 }
 
 /// Runs `authd ARGS` against the test's database, with `stdin`.
+/// A client_id may begin with `-`: positional ones follow `--`.
 async fn authd(app: &TestApp, args: &[&str], stdin: &str) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(args)
@@ -115,13 +116,17 @@ async fn cli_lists_shows_and_deletes_apps_and_the_server_forgets_them_at_once() 
     let human = authd(&app, &["app", "list"], "").await;
     assert!(human.success && human.stdout.contains(&client.client_id));
 
-    let shown = authd(&app, &["app", "show", &client.client_id, "--json"], "")
-        .await
-        .json();
+    let shown = authd(
+        &app,
+        &["app", "show", "--json", "--", &client.client_id],
+        "",
+    )
+    .await
+    .json();
     assert_eq!(shown["app"]["scopes"], serde_json::json!(["read", "write"]));
     assert_eq!(shown["active_access_tokens"], 1);
 
-    let deleted = authd(&app, &["app", "delete", &client.client_id], "").await;
+    let deleted = authd(&app, &["app", "delete", "--", &client.client_id], "").await;
     assert!(deleted.success, "{}", deleted.stderr);
     assert!(deleted.stdout.contains("deleted"), "{}", deleted.stdout);
     assert!(
@@ -136,7 +141,7 @@ async fn cli_lists_shows_and_deletes_apps_and_the_server_forgets_them_at_once() 
         Code::Unauthenticated,
         "invalid_client",
     );
-    let again = authd(&app, &["app", "show", &client.client_id], "").await;
+    let again = authd(&app, &["app", "show", "--", &client.client_id], "").await;
     assert!(!again.success);
     assert!(again.stderr.contains("no application"), "{}", again.stderr);
 }
@@ -405,7 +410,7 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
 
     let allowed = authd(
         &app,
-        &["app", "admin-scopes", &service.client_id, "--json"],
+        &["app", "admin-scopes", "--json", "--", &service.client_id],
         "",
     )
     .await
@@ -429,7 +434,7 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let shown = authd(&app, &["app", "show", &service.client_id], "").await;
+    let shown = authd(&app, &["app", "show", "--", &service.client_id], "").await;
     assert!(
         shown
             .stdout
@@ -449,7 +454,7 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
     // it through the database and drops the admin scopes of the token.
     let forbidden = authd(
         &app,
-        &["app", "admin-scopes", &service.client_id, "--off"],
+        &["app", "admin-scopes", "--off", "--", &service.client_id],
         "",
     )
     .await;

@@ -25,7 +25,6 @@ mod purge;
 mod readme;
 mod revoke;
 mod sessions;
-mod setup_cost;
 mod telemetry;
 mod tls;
 mod token;
