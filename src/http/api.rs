@@ -9,31 +9,39 @@ use super::input::{ApiInput, ClientAddress, bearer_token};
 use super::state::{ShimState, from_core, grpc_request};
 use crate::proto::v1;
 
+/// The parameters of POST /api/v1/apps.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RegisterAppParams {
+    client_name: String,
+    redirect_uris: Vec<String>,
+    scopes: Vec<String>,
+    website: String,
+    access_token_format: String,
+}
+
 /// POST /api/v1/apps
 pub async fn register_app(
     State(state): State<ShimState>,
     client: ClientAddress,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    // Mastodon takes scopes as a space-separated string; clients also send
-    // an array (Mastodon drops it, a known bug): both work here.
-    let scopes = p.list("scopes").join(" ");
+    let p: RegisterAppParams = input.read()?;
     let request = v1::RegisterAppRequest {
-        client_name: p.string("client_name").map_err(fail)?,
-        redirect_uris: p.list("redirect_uris"),
-        scopes,
-        website: p.string("website").map_err(fail)?,
-        access_token_format: p.string("access_token_format").map_err(fail)?,
+        client_name: p.client_name,
+        redirect_uris: p.redirect_uris,
+        // Mastodon takes scopes as a space-separated string; clients also
+        // send an array (Mastodon drops it, a known bug): both work here.
+        scopes: p.scopes.join(" "),
+        website: p.website,
+        access_token_format: p.access_token_format,
     };
-    let r = from_core(
+    let r = input.answer(
         state
             .apps()
             .register_app(client.forward(grpc_request(request, &input.headers)))
             .await,
-    )
-    .map_err(fail)?;
+    )?;
     let app = r.app.unwrap_or_default();
     Ok(Json(CredentialApplication {
         id: app.id.clone(),

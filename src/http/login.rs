@@ -71,18 +71,29 @@ pub async fn sign_in_form(
     ))
 }
 
+/// The parameters of the sign-in form.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SignInParams {
+    csrf_token: String,
+    next: String,
+    email: String,
+    password: String,
+}
+
 /// POST /auth/sign_in
 pub async fn sign_in(
     State(state): State<ShimState>,
     client: ClientAddress,
     input: PageInput,
 ) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    cookies::verify_csrf(&input.headers, &p.string("csrf_token").map_err(fail)?).map_err(fail)?;
-    let next = p.string("next").map_err(fail)?;
-    let email = p.string("email").map_err(fail)?;
-    let password = p.string("password").map_err(fail)?;
+    let SignInParams {
+        csrf_token,
+        next,
+        email,
+        password,
+    } = input.read()?;
+    cookies::verify_csrf(&input.headers, &csrf_token).map_err(|e| input.error(e))?;
     let secure = state.secure_cookies();
     if let Some(old) = cookies::get(&input.headers, SESSION_COOKIE) {
         let _ = state
