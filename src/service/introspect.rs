@@ -91,11 +91,36 @@ impl AuthService {
         hint: TokenTypeHint,
         for_client: Option<&AppRecord>,
     ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
-        Ok(self
-            .find_tokens(std::slice::from_ref(&token), hint, for_client)
-            .await?
-            .pop()
-            .flatten())
+        // The hot path, a cache hit, without the batch's bookkeeping.
+        if !plausible_token(token) {
+            return Ok(None);
+        }
+        let cache = self.cache();
+        let digest = Digest::of(token);
+        if let Some(hit) = cache.token(&digest, self.now()) {
+            return Ok(Some(hit));
+        }
+        // Before the signature check (see find_tokens).
+        let ticket = cache.ticket();
+        let Some(key) = self.miss_key(token, digest).await? else {
+            return Ok(None);
+        };
+        let mut found = vec![None];
+        self.look_up_misses(&mut found, vec![(0, key)], ticket, hint, for_client)
+            .await?;
+        Ok(found.pop().flatten())
+    }
+
+    /// How a token that missed the cache is looked up, or None when it
+    /// cannot be in the database: a JWT whose signature is not ours.
+    async fn miss_key(&self, token: &str, digest: Digest) -> Result<Option<TokenKey>, AuthError> {
+        if token.contains('.') && !self.keys().signature_is_valid(token).await? {
+            return Ok(None);
+        }
+        Ok(Some(TokenKey {
+            selector: selector_of(token),
+            digest,
+        }))
     }
 
     /// [`find_token`](Self::find_token) for many tokens at once, in their
@@ -110,9 +135,10 @@ impl AuthService {
         let cache = self.cache();
         let at = self.now();
         let mut found: Vec<Option<Arc<TokenRecord>>> = tokens.iter().map(|_| None).collect();
-        // Taken before the signature checks: a key withdrawn meanwhile
-        // flushes the cache, and these reads must then not be cached.
-        let ticket = cache.ticket();
+        // Taken at the first miss, before any signature check: a key
+        // withdrawn meanwhile flushes the cache, and these reads must then
+        // not be cached. A call answered from the cache takes none.
+        let mut ticket = None;
         let mut misses: Vec<(usize, TokenKey)> = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
             let token = token.as_ref();
@@ -124,21 +150,31 @@ impl AuthService {
                 found[i] = Some(hit);
                 continue;
             }
-            // A JWT whose signature is not ours cannot be in the database.
-            if token.contains('.') && !self.keys().signature_is_valid(token).await? {
-                continue;
+            ticket.get_or_insert_with(|| cache.ticket());
+            if let Some(key) = self.miss_key(token, digest).await? {
+                misses.push((i, key));
             }
-            misses.push((
-                i,
-                TokenKey {
-                    selector: selector_of(token),
-                    digest,
-                },
-            ));
         }
-        if misses.is_empty() {
-            return Ok(found);
+        if let (Some(ticket), false) = (ticket, misses.is_empty()) {
+            self.look_up_misses(&mut found, misses, ticket, hint, for_client)
+                .await?;
         }
+        Ok(found)
+    }
+
+    /// Looks `misses` up in the database (index into `found`, key), on one
+    /// turn of the caller's share: one query for each kind of token,
+    /// whatever their number. What is found goes into `found`, and, if
+    /// active, into the cache under `ticket`.
+    async fn look_up_misses(
+        &self,
+        found: &mut [Option<Arc<TokenRecord>>],
+        mut misses: Vec<(usize, TokenKey)>,
+        ticket: super::cache::Ticket,
+        hint: TokenTypeHint,
+        for_client: Option<&AppRecord>,
+    ) -> Result<(), AuthError> {
+        let cache = self.cache();
         let caller = for_client.map(|app| super::cold_lookups::Caller {
             app_id: app.id,
             is_resource_server: app.is_resource_server,
@@ -169,7 +205,7 @@ impl AuthService {
             }
             misses = still_missing;
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Introspects each of `tokens` for one authenticated caller.

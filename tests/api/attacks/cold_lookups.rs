@@ -58,17 +58,8 @@ async fn a_flood_of_unknown_token_batches_leaves_other_clients_cold_lookups_alon
     tokio::time::sleep(Duration::from_millis(50)).await;
     for token in &fresh {
         let asked = Instant::now();
-        let answer = app
-            .oauth()
-            .introspect(v1::IntrospectRequest {
-                token: token.clone(),
-                client_id: victim.client_id.clone(),
-                client_secret: victim.client_secret.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("introspection during the flood");
-        assert_eq!(answer.into_inner().active, Some(true));
+        let answer = app.introspect(&victim, token).await;
+        assert_eq!(answer.active, Some(true));
         // Queued behind the flood's lookups, this took seconds, or ran out
         // of its wait; on its own turn it takes milliseconds.
         assert!(
