@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
+use authd::domain::grant::{Token, TokenKind};
+use authd::domain::id::{AccountId, AppId, GrantId};
 use authd::domain::scope::{Scope, ScopeSet};
 use authd::domain::secret::{Digest, random_token};
 use authd::service::cache::IntrospectionCache;
 use authd::service::jwt::verify_signature;
-use authd::store::grants::{TokenKind, TokenRecord};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -19,13 +20,13 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
-fn record(grant_id: i64) -> TokenRecord {
-    TokenRecord {
+fn record(grant_id: i64) -> Token {
+    Token {
         kind: TokenKind::Access,
-        grant_id,
-        app_id: 1,
+        grant_id: GrantId::new(grant_id),
+        app_id: AppId::new(1),
         client_id: "bench-client-id".into(),
-        account_id: Some(7),
+        account_id: Some(AccountId::new(7)),
         username: Some("alice".into()),
         account_disabled: false,
         holder_may_use_admin_scopes: false,

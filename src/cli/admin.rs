@@ -14,13 +14,14 @@ use serde_json::json;
 
 use super::{open, read_password};
 use crate::config::DatabaseArgs;
+use crate::domain::account::Account;
+use crate::domain::app::App;
 use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::id::AccountId;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::service::admin::{AccountRef, AdminCaller, TokenOwner};
 use crate::service::jwt::KeyInfo;
 use crate::service::{AuthService, ServiceConfig};
-use crate::store::accounts::AccountRecord;
-use crate::store::apps::AppRecord;
 
 /// How the account is named.
 #[derive(Args, Clone, Debug)]
@@ -250,7 +251,7 @@ fn emit(output: Output, human: String, json: serde_json::Value) {
     }
 }
 
-fn account_json(a: &AccountRecord) -> serde_json::Value {
+fn account_json(a: &Account) -> serde_json::Value {
     json!({
         "id": a.id.to_string(),
         "username": a.username,
@@ -261,7 +262,7 @@ fn account_json(a: &AccountRecord) -> serde_json::Value {
     })
 }
 
-fn app_json(a: &AppRecord) -> serde_json::Value {
+fn app_json(a: &App) -> serde_json::Value {
     json!({
         "id": a.id.to_string(),
         "client_id": a.client_id,
@@ -533,7 +534,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
             format!("account with username {name}"),
         ),
         (None, Some(id), _) => (
-            TokenOwner::Account(AccountRef::Id(id)),
+            TokenOwner::Account(AccountRef::Id(AccountId::new(id))),
             format!("account with id {id}"),
         ),
         (None, None, Some(client_id)) => (

@@ -1,10 +1,42 @@
-//! Account input, parsed at the edge: a `Username`, `Email` or `Password`
-//! that exists is valid.
+//! Accounts: a stored `Account`, and account input parsed at the edge: a
+//! `Username`, `Email` or `Password` that exists is valid.
 use std::fmt;
+use std::time::SystemTime;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::AuthError;
+use super::id::AccountId;
+
+/// A user account. `password_hash` is an argon2id PHC string, never a
+/// password; `Debug` leaves it and the email out of logs all the same.
+#[derive(Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: SystemTime,
+    pub disabled_at: Option<SystemTime>,
+}
+
+impl Account {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_admin", &self.is_admin)
+            .field("disabled", &self.is_disabled())
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);

@@ -1,11 +1,45 @@
-//! Application registration input (Mastodon's POST /api/v1/apps), parsed
-//! into a `NewApp` that is valid by construction. Error wording follows
-//! Mastodon's ("Validation failed: ...") because clients show it verbatim.
+//! Applications: a registered `App`, and the registration input (Mastodon's
+//! POST /api/v1/apps) parsed into a `NewApp` that is valid by construction.
+//! Error wording follows Mastodon's ("Validation failed: ...") because
+//! clients show it verbatim.
+use std::time::SystemTime;
+
 use url::Url;
 
 use super::error::AuthError;
+use super::id::AppId;
 use super::redirect_uri::RedirectUri;
 use super::scope::ScopeSet;
+use super::secret::Digest;
+
+/// A registered application.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub id: AppId,
+    pub client_id: String,
+    pub client_secret_digest: Digest,
+    pub name: String,
+    pub website: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: ScopeSet,
+    pub access_token_format: AccessTokenFormat,
+    pub is_resource_server: bool,
+    /// Whether an admin allowed `client_credentials` to yield `admin:*`
+    /// scopes to this app acting for itself.
+    pub may_use_admin_scopes: bool,
+    pub created_at: SystemTime,
+}
+
+/// How much an app is in use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppUsage {
+    /// Grants not revoked.
+    pub live_grants: i64,
+    /// Access tokens not revoked nor expired, in live grants.
+    pub active_access_tokens: i64,
+    /// Accounts with a live grant.
+    pub accounts: i64,
+}
 
 const MAX_NAME_CHARS: usize = 60;
 const MAX_WEBSITE_LEN: usize = 2000;

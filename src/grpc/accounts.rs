@@ -5,12 +5,12 @@ use super::convert;
 use super::metadata::{bearer_token, client_ip};
 use crate::domain::client_ip::TrustedProxies;
 use crate::domain::secret::Secret;
+use crate::domain::time::unix_seconds;
 use crate::proto::v1;
 use crate::proto::v1::accounts_server::Accounts;
 use crate::proto::v1::sessions_server::Sessions;
 use crate::service::AuthService;
 use crate::service::accounts::AccountRegistration;
-use crate::store::unix_seconds;
 
 pub struct SessionsService {
     pub service: AuthService,

@@ -5,13 +5,14 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::metadata::bearer_token;
 use crate::domain::error::AuthError;
+use crate::domain::id::AppId;
+use crate::domain::time::unix_seconds;
 use crate::proto::v1;
 use crate::proto::v1::admin_server::Admin;
 use crate::proto::v1::revoke_tokens_request::Owner;
 use crate::service::AuthService;
 use crate::service::admin::{AccountRef, AdminCaller, TokenOwner};
 use crate::service::jwt::KeyInfo;
-use crate::store::unix_seconds;
 
 pub struct AdminService {
     pub service: AuthService,
@@ -42,7 +43,7 @@ impl Admin for AdminService {
         let after = match r.page_token.as_str() {
             "" => None,
             t => Some(
-                t.parse::<i64>()
+                t.parse::<AppId>()
                     .map_err(|_| AuthError::invalid_request("The page_token is not valid."))?,
             ),
         };

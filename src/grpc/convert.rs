@@ -1,11 +1,11 @@
 //! Domain and store values into their protobuf messages.
+use crate::domain::account::Account;
+use crate::domain::app::App;
 use crate::domain::redirect_uri::RedirectUri;
+use crate::domain::time::unix_seconds;
 use crate::proto::v1;
-use crate::store::accounts::AccountRecord;
-use crate::store::apps::AppRecord;
-use crate::store::unix_seconds;
 
-pub fn app(app: &AppRecord) -> v1::App {
+pub fn app(app: &App) -> v1::App {
     v1::App {
         id: app.id.to_string(),
         name: app.name.clone(),
@@ -25,7 +25,7 @@ pub fn app(app: &AppRecord) -> v1::App {
     }
 }
 
-pub fn account(account: &AccountRecord) -> v1::Account {
+pub fn account(account: &Account) -> v1::Account {
     v1::Account {
         id: account.id.to_string(),
         username: account.username.clone(),

@@ -4,13 +4,13 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::metadata::client_credentials;
 use crate::domain::secret::Secret;
+use crate::domain::time::unix_seconds;
 use crate::proto::v1;
 use crate::proto::v1::o_auth_server::OAuth;
 use crate::service::AuthService;
 use crate::service::authorize::AuthorizationRequest;
 use crate::service::introspect::{ActiveToken, TokenTypeHint};
 use crate::service::token::TokenRequest;
-use crate::store::unix_seconds;
 
 pub struct OAuthService {
     pub service: AuthService,

@@ -1,11 +1,13 @@
 //! Accounts: created by admins (or by the CLI, to bootstrap the first
 //! admin), read back. Disabling and the rest are in `admin`.
 use super::AuthService;
+use crate::domain::account::Account;
 use crate::domain::account::{Email, Password, Username};
 use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::id::AccountId;
 use crate::domain::password;
 use crate::domain::scope::Scope;
-use crate::store::accounts::{AccountRecord, CreateAccountError};
+use crate::store::accounts::CreateAccountError;
 
 /// What a caller asked to create, before validation.
 #[derive(Clone, Default)]
@@ -22,14 +24,14 @@ impl AuthService {
         &self,
         admin_bearer: &str,
         input: &AccountRegistration,
-    ) -> Result<AccountRecord, AuthError> {
+    ) -> Result<Account, AuthError> {
         let admin = self
             .authorize_admin(admin_bearer, Scope::AdminWrite)
             .await?;
         let account = self.create_account_unchecked(input).await?;
         tracing::info!(
-            admin = admin.id,
-            account = account.id,
+            admin = %admin.id,
+            account = %account.id,
             "admin created account"
         );
         Ok(account)
@@ -40,7 +42,7 @@ impl AuthService {
     pub async fn create_account_unchecked(
         &self,
         input: &AccountRegistration,
-    ) -> Result<AccountRecord, AuthError> {
+    ) -> Result<Account, AuthError> {
         let username = Username::parse(&input.username)?;
         let email = Email::parse(&input.email)?;
         let password = Password::parse(&input.password)?;
@@ -64,15 +66,11 @@ impl AuthService {
                 }
                 CreateAccountError::Store(e) => e.into(),
             })?;
-        tracing::info!(account = account.id, username = %account.username, admin = account.is_admin, "created account");
+        tracing::info!(account = %account.id, username = %account.username, admin = account.is_admin, "created account");
         Ok(account)
     }
 
-    pub async fn get_account(
-        &self,
-        admin_bearer: &str,
-        id: &str,
-    ) -> Result<AccountRecord, AuthError> {
+    pub async fn get_account(&self, admin_bearer: &str, id: &str) -> Result<Account, AuthError> {
         self.authorize_admin(admin_bearer, Scope::AdminRead).await?;
         self.store()
             .account_by_id(parse_id(id)?)
@@ -82,10 +80,7 @@ impl AuthService {
 
     /// The account behind a user token that may read it (Mastodon's
     /// verify_credentials: profile, read or read:accounts).
-    pub async fn verify_account_credentials(
-        &self,
-        bearer: &str,
-    ) -> Result<AccountRecord, AuthError> {
+    pub async fn verify_account_credentials(&self, bearer: &str) -> Result<Account, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
         let account_id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
         if !ctx
@@ -102,7 +97,7 @@ impl AuthService {
     }
 }
 
-fn parse_id(id: &str) -> Result<i64, AuthError> {
+fn parse_id(id: &str) -> Result<AccountId, AuthError> {
     id.parse()
         .map_err(|_| AuthError::not_found("Record not found"))
 }

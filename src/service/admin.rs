@@ -10,13 +10,15 @@ use std::fmt;
 
 use super::AuthService;
 use super::cache::Invalidation;
+use crate::domain::account::Account;
 use crate::domain::account::{Password, Username};
+use crate::domain::app::App;
+use crate::domain::app::AppUsage;
 use crate::domain::error::AuthError;
+use crate::domain::grant::{PasswordReset, RevokedTokens};
+use crate::domain::id::{AccountId, AppId};
 use crate::domain::password;
 use crate::domain::scope::Scope;
-use crate::store::accounts::AccountRecord;
-use crate::store::admin::{AppUsage, PasswordReset, RevokedTokens};
-use crate::store::apps::AppRecord;
 
 /// Who asks for an administrative operation.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +35,7 @@ pub enum AdminCaller<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum Actor {
     Operator,
-    Admin(i64),
+    Admin(AccountId),
 }
 
 impl fmt::Display for Actor {
@@ -48,7 +50,7 @@ impl fmt::Display for Actor {
 /// An account, named by id or by username.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountRef {
-    Id(i64),
+    Id(AccountId),
     Username(Username),
 }
 
@@ -85,16 +87,16 @@ pub enum TokenOwner {
 /// An app and how much it is in use.
 #[derive(Clone, Debug)]
 pub struct AppDetails {
-    pub app: AppRecord,
+    pub app: App,
     pub usage: AppUsage,
 }
 
 /// A page of apps, oldest first.
 #[derive(Clone, Debug)]
 pub struct AppPage {
-    pub apps: Vec<AppRecord>,
+    pub apps: Vec<App>,
     /// The id to continue after, when there may be more.
-    pub next_after: Option<i64>,
+    pub next_after: Option<AppId>,
 }
 
 /// Most apps in one page.
@@ -105,7 +107,7 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// A deleted app, and the grants that died with it.
 #[derive(Clone, Debug)]
 pub struct DeletedApp {
-    pub app: AppRecord,
+    pub app: App,
     pub revoked_grants: u64,
 }
 
@@ -124,7 +126,7 @@ impl AuthService {
         }
     }
 
-    async fn resolve_account(&self, account: &AccountRef) -> Result<AccountRecord, AuthError> {
+    async fn resolve_account(&self, account: &AccountRef) -> Result<Account, AuthError> {
         let found = match account {
             AccountRef::Id(id) => self.store().account_by_id(*id).await?,
             AccountRef::Username(name) => self.store().account_by_username(name.as_str()).await?,
@@ -132,7 +134,7 @@ impl AuthService {
         found.ok_or_else(|| AuthError::not_found("Record not found"))
     }
 
-    async fn resolve_app(&self, client_id: &str) -> Result<AppRecord, AuthError> {
+    async fn resolve_app(&self, client_id: &str) -> Result<App, AuthError> {
         self.store()
             .app_by_client_id(client_id)
             .await?
@@ -147,7 +149,7 @@ impl AuthService {
         caller: AdminCaller<'_>,
         account: &AccountRef,
         disabled: bool,
-    ) -> Result<AccountRecord, AuthError> {
+    ) -> Result<Account, AuthError> {
         let actor = self.admit(caller, Scope::AdminWrite).await?;
         let id = self.resolve_account(account).await?.id;
         let store = self.store();
@@ -158,7 +160,7 @@ impl AuthService {
         };
         let account = changed.ok_or_else(|| AuthError::not_found("Record not found"))?;
         self.cache().invalidate(&Invalidation::Account(account.id));
-        tracing::info!(by = %actor, account = account.id, disabled, "changed account state");
+        tracing::info!(by = %actor, account = %account.id, disabled, "changed account state");
         Ok(account)
     }
 
@@ -172,7 +174,7 @@ impl AuthService {
         account: &AccountRef,
         new_password: &str,
         keep_tokens: bool,
-    ) -> Result<(AccountRecord, PasswordReset), AuthError> {
+    ) -> Result<(Account, PasswordReset), AuthError> {
         let actor = self.admit(caller, Scope::AdminWrite).await?;
         let password = Password::parse(new_password)?;
         let id = self.resolve_account(account).await?.id;
@@ -191,7 +193,7 @@ impl AuthService {
         self.cache().invalidate(&Invalidation::Account(account.id));
         tracing::info!(
             by = %actor,
-            account = account.id,
+            account = %account.id,
             sessions = reset.ended_sessions,
             grants = reset.revoked.grants,
             "reset password"
@@ -203,7 +205,7 @@ impl AuthService {
     pub async fn list_apps(
         &self,
         caller: AdminCaller<'_>,
-        after: Option<i64>,
+        after: Option<AppId>,
         limit: u32,
     ) -> Result<AppPage, AuthError> {
         self.admit(caller, Scope::AdminRead).await?;
@@ -216,10 +218,7 @@ impl AuthService {
             }
             n => n,
         };
-        let apps = self
-            .store()
-            .list_apps(after.unwrap_or(0), i64::from(limit))
-            .await?;
+        let apps = self.store().list_apps(after, i64::from(limit)).await?;
         // A full page may have a successor; a short one is the last.
         let next_after = if apps.len() == limit as usize {
             apps.last().map(|a| a.id)
@@ -256,7 +255,7 @@ impl AuthService {
             .await?
             .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
         self.cache().invalidate(&Invalidation::App(app.id));
-        tracing::info!(by = %actor, app_id = app.id, client_id = %app.client_id, revoked_grants, "deleted app");
+        tracing::info!(by = %actor, app_id = %app.id, client_id = %app.client_id, revoked_grants, "deleted app");
         Ok(DeletedApp {
             app,
             revoked_grants,
@@ -277,7 +276,7 @@ impl AuthService {
         caller: AdminCaller<'_>,
         client_id: &str,
         allowed: bool,
-    ) -> Result<AppRecord, AuthError> {
+    ) -> Result<App, AuthError> {
         let actor = self.admit(caller, Scope::AdminWrite).await?;
         let app = self
             .store()
@@ -285,7 +284,7 @@ impl AuthService {
             .await?
             .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
         self.cache().invalidate(&Invalidation::App(app.id));
-        tracing::info!(by = %actor, app_id = app.id, client_id = %app.client_id, allowed, "set whether the app may hold admin scopes");
+        tracing::info!(by = %actor, app_id = %app.id, client_id = %app.client_id, allowed, "set whether the app may hold admin scopes");
         Ok(app)
     }
 
@@ -300,14 +299,14 @@ impl AuthService {
                 let account = self.resolve_account(account).await?;
                 let revoked = self.store().revoke_account_tokens(account.id).await?;
                 self.cache().invalidate(&Invalidation::Account(account.id));
-                tracing::info!(by = %actor, account = account.id, grants = revoked.grants, "revoked the tokens of an account");
+                tracing::info!(by = %actor, account = %account.id, grants = revoked.grants, "revoked the tokens of an account");
                 revoked
             }
             TokenOwner::App { client_id } => {
                 let app = self.resolve_app(client_id).await?;
                 let revoked = self.store().revoke_app_tokens(app.id).await?;
                 self.cache().invalidate(&Invalidation::App(app.id));
-                tracing::info!(by = %actor, app_id = app.id, grants = revoked.grants, "revoked the tokens of an app");
+                tracing::info!(by = %actor, app_id = %app.id, grants = revoked.grants, "revoked the tokens of an app");
                 revoked
             }
         };
@@ -324,7 +323,7 @@ mod tests {
     fn an_account_is_named_by_exactly_one_of_id_and_username() {
         assert_eq!(
             AccountRef::from_fields("42", "").unwrap(),
-            AccountRef::Id(42)
+            AccountRef::Id(AccountId::new(42))
         );
         assert_eq!(
             AccountRef::from_fields("", "Alice").unwrap(),

@@ -1,15 +1,15 @@
 //! Registering applications and reading them back.
 use super::AuthService;
 use super::cache::Invalidation;
+use crate::domain::app::App;
 use crate::domain::app::{AppRegistration, NewApp};
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{Secret, random_token};
-use crate::store::apps::AppRecord;
 
 /// A newly registered app with its secret, which exists only here.
 pub struct RegisteredApp {
-    pub app: AppRecord,
+    pub app: App,
     pub client_secret: Secret,
 }
 
@@ -36,7 +36,7 @@ impl AuthService {
             .store()
             .insert_app(&app, &client_id, &client_secret.digest())
             .await?;
-        tracing::info!(app_id = record.id, client_id = %record.client_id, name = %record.name, "registered app");
+        tracing::info!(app_id = %record.id, client_id = %record.client_id, name = %record.name, "registered app");
         Ok(RegisteredApp {
             app: record,
             client_secret,
@@ -44,7 +44,7 @@ impl AuthService {
     }
 
     /// The app that owns an active bearer token.
-    pub async fn verify_app_credentials(&self, bearer: &str) -> Result<AppRecord, AuthError> {
+    pub async fn verify_app_credentials(&self, bearer: &str) -> Result<App, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
         Ok(ctx.app)
     }
@@ -55,7 +55,7 @@ impl AuthService {
         admin_bearer: &str,
         client_id: &str,
         resource_server: bool,
-    ) -> Result<AppRecord, AuthError> {
+    ) -> Result<App, AuthError> {
         let admin = self
             .authorize_admin(admin_bearer, Scope::AdminWrite)
             .await?;
@@ -66,7 +66,7 @@ impl AuthService {
             .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
         self.cache().invalidate(&Invalidation::App(app.id));
         tracing::info!(
-            admin = admin.id,
+            admin = %admin.id,
             client_id,
             resource_server,
             "changed resource server flag"

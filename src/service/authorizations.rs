@@ -3,14 +3,12 @@
 use super::AuthService;
 use super::cache::Invalidation;
 use crate::domain::error::AuthError;
+use crate::domain::grant::AuthorizedApp;
+use crate::domain::id::AppId;
 use crate::domain::secret::Secret;
-use crate::store::grants::AuthorizedAppRecord;
 
 impl AuthService {
-    pub async fn authorized_apps(
-        &self,
-        session: &Secret,
-    ) -> Result<Vec<AuthorizedAppRecord>, AuthError> {
+    pub async fn authorized_apps(&self, session: &Secret) -> Result<Vec<AuthorizedApp>, AuthError> {
         let account = self.session_account(Some(session)).await?;
         Ok(self.store().authorized_apps(account.id).await?)
     }
@@ -21,7 +19,7 @@ impl AuthService {
         app_id: &str,
     ) -> Result<(), AuthError> {
         let account = self.session_account(Some(session)).await?;
-        let app_id: i64 = app_id
+        let app_id: AppId = app_id
             .parse()
             .map_err(|_| AuthError::not_found("Record not found"))?;
         let revoked = self
@@ -34,8 +32,8 @@ impl AuthService {
         // A superset (all of this account's cached tokens), which is safe.
         self.cache().invalidate(&Invalidation::Account(account.id));
         tracing::info!(
-            account = account.id,
-            app_id,
+            account = %account.id,
+            app_id = %app_id,
             grants = revoked,
             "revoked an app's access"
         );

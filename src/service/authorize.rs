@@ -9,13 +9,13 @@
 use std::time::SystemTime;
 
 use super::{AuthService, requested_scopes};
+use crate::domain::account::Account;
+use crate::domain::app::App;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::Secret;
-use crate::store::accounts::AccountRecord;
-use crate::store::apps::AppRecord;
 use crate::store::grants::NewCode;
 
 /// What an authorization request carries.
@@ -33,8 +33,8 @@ pub struct AuthorizationRequest {
 
 /// A request that passed every check: what the consent page shows.
 pub struct PreparedAuthorization {
-    pub app: AppRecord,
-    pub account: AccountRecord,
+    pub app: App,
+    pub account: Account,
     pub scopes: ScopeSet,
     pub redirect_uri: RedirectUri,
     /// The account already granted the app every requested scope.
@@ -150,7 +150,7 @@ impl AuthService {
                 account_id: prepared.account.id,
                 redirect_uri: prepared.redirect_uri.as_str(),
                 scopes: &prepared.scopes,
-                code_challenge: prepared.challenge.as_ref().map(CodeChallenge::as_str),
+                code_challenge: prepared.challenge.as_ref(),
                 expires_at,
             })
             .await?;
@@ -158,8 +158,8 @@ impl AuthService {
             .record_consent(prepared.account.id, prepared.app.id, &prepared.scopes)
             .await?;
         tracing::info!(
-            app_id = prepared.app.id,
-            account = prepared.account.id,
+            app_id = %prepared.app.id,
+            account = %prepared.account.id,
             scope = %prepared.scopes,
             pkce = prepared.challenge.is_some(),
             "issued authorization code"
@@ -189,7 +189,7 @@ impl AuthService {
 /// a registered URI (the token request must repeat it exactly, RFC 6749
 /// section 4.1.3), or the only registered URI when the request names none
 /// (section 3.1.2.3).
-fn resolve_redirect_uri(app: &AppRecord, requested: &str) -> Result<RedirectUri, AuthError> {
+fn resolve_redirect_uri(app: &App, requested: &str) -> Result<RedirectUri, AuthError> {
     let invalid = || {
         AuthError::new(
             ErrorKind::InvalidRedirectUri,

@@ -1,18 +1,18 @@
 //! Bearer tokens on API calls: who is calling, and may they.
 use super::{AuthService, is_expired};
+use crate::domain::account::Account;
+use crate::domain::app::App;
 use crate::domain::error::AuthError;
+use crate::domain::grant::Token;
 use crate::domain::scope::Scope;
-use crate::store::accounts::AccountRecord;
-use crate::store::apps::AppRecord;
-use crate::store::grants::TokenRecord;
 
 /// Tokens longer than any we issue are rejected without a lookup.
 pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 
 /// An authenticated API caller.
 pub struct BearerContext {
-    pub token: TokenRecord,
-    pub app: AppRecord,
+    pub token: Token,
+    pub app: App,
 }
 
 impl AuthService {
@@ -51,7 +51,7 @@ impl AuthService {
         &self,
         bearer: &str,
         required: Scope,
-    ) -> Result<AccountRecord, AuthError> {
+    ) -> Result<Account, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
         let account_id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
         // The role first: a token of an account that is no longer an admin
@@ -63,7 +63,7 @@ impl AuthService {
             .ok_or_else(AuthError::invalid_token)?;
         if !account.is_admin {
             tracing::warn!(
-                account = account.id,
+                account = %account.id,
                 "admin call by a non-admin account refused"
             );
             return Err(AuthError::forbidden());

@@ -22,18 +22,19 @@ use std::time::{Duration, SystemTime};
 use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::app::App;
+use crate::domain::grant::Token;
+use crate::domain::id::{AccountId, AppId, GrantId};
 use crate::domain::secret::Digest;
 use crate::store::Store;
-use crate::store::apps::AppRecord;
-use crate::store::grants::TokenRecord;
 
 /// What can change under the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Invalidation {
     Token(Digest),
-    Grant(i64),
-    Account(i64),
-    App(i64),
+    Grant(GrantId),
+    Account(AccountId),
+    App(AppId),
     /// The JWT signing keys changed: the key ring reloads them (see
     /// `service::keys`), and flushes what it must.
     Keys,
@@ -52,9 +53,9 @@ impl Invalidation {
             "token" => decode_hex(value)
                 .and_then(|b| Digest::from_slice(&b))
                 .map(Invalidation::Token),
-            "grant" => id().map(Invalidation::Grant),
-            "account" => id().map(Invalidation::Account),
-            "app" => id().map(Invalidation::App),
+            "grant" => id().map(|id| Invalidation::Grant(GrantId::new(id))),
+            "account" => id().map(|id| Invalidation::Account(AccountId::new(id))),
+            "app" => id().map(|id| Invalidation::App(AppId::new(id))),
             "keys" => Some(Invalidation::Keys),
             _ => None,
         };
@@ -77,8 +78,8 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 pub struct Ticket(u64);
 
 pub struct IntrospectionCache {
-    tokens: Cache<Digest, Arc<TokenRecord>>,
-    clients: Cache<String, Arc<AppRecord>>,
+    tokens: Cache<Digest, Arc<Token>>,
+    clients: Cache<String, Arc<App>>,
     generation: AtomicU64,
     synced: AtomicBool,
     hits: AtomicU64,
@@ -174,7 +175,7 @@ impl IntrospectionCache {
     }
 
     /// A cached record of an active token, unless it has expired since.
-    pub fn token(&self, digest: &Digest, now: SystemTime) -> Option<Arc<TokenRecord>> {
+    pub fn token(&self, digest: &Digest, now: SystemTime) -> Option<Arc<Token>> {
         if !self.readable() {
             return None;
         }
@@ -193,14 +194,14 @@ impl IntrospectionCache {
 
     /// Caches what the database said of a token, if it is active and no
     /// invalidation happened since `ticket` was taken.
-    pub fn insert_token(&self, ticket: Ticket, digest: Digest, record: TokenRecord) {
+    pub fn insert_token(&self, ticket: Ticket, digest: Digest, record: Token) {
         if record.revoked || record.account_disabled {
             return;
         }
         self.insert(&self.tokens, ticket, digest, Arc::new(record));
     }
 
-    pub fn client(&self, client_id: &str) -> Option<Arc<AppRecord>> {
+    pub fn client(&self, client_id: &str) -> Option<Arc<App>> {
         if !self.readable() {
             return None;
         }
@@ -214,7 +215,7 @@ impl IntrospectionCache {
         found
     }
 
-    pub fn insert_client(&self, ticket: Ticket, app: AppRecord) {
+    pub fn insert_client(&self, ticket: Ticket, app: App) {
         self.insert(&self.clients, ticket, app.client_id.clone(), Arc::new(app));
     }
 
@@ -410,9 +411,18 @@ mod tests {
             Invalidation::parse(&format!("token:{hex}")),
             Invalidation::Token(digest)
         );
-        assert_eq!(Invalidation::parse("grant:42"), Invalidation::Grant(42));
-        assert_eq!(Invalidation::parse("account:7"), Invalidation::Account(7));
-        assert_eq!(Invalidation::parse("app:3"), Invalidation::App(3));
+        assert_eq!(
+            Invalidation::parse("grant:42"),
+            Invalidation::Grant(GrantId::new(42))
+        );
+        assert_eq!(
+            Invalidation::parse("account:7"),
+            Invalidation::Account(AccountId::new(7))
+        );
+        assert_eq!(
+            Invalidation::parse("app:3"),
+            Invalidation::App(AppId::new(3))
+        );
         assert_eq!(Invalidation::parse("keys:changed"), Invalidation::Keys);
         for garbage in ["", "grant", "grant:x", "token:zz", "token:abc", "what:1"] {
             assert_eq!(

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use super::AuthService;
+use crate::domain::app::App;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
 use crate::domain::secret::Digest;
-use crate::store::apps::AppRecord;
 
 impl AuthService {
     /// The app these credentials belong to, or `invalid_client`. `None`
@@ -14,7 +14,7 @@ impl AuthService {
     pub async fn authenticate_client(
         &self,
         credentials: Option<&ClientCredentials>,
-    ) -> Result<Arc<AppRecord>, AuthError> {
+    ) -> Result<Arc<App>, AuthError> {
         let Some(credentials) = credentials else {
             return Err(AuthError::invalid_client());
         };
@@ -38,7 +38,7 @@ impl AuthService {
 
     /// A client's record: from the cache, or from the database (then
     /// cached). Unknown client_ids are not cached.
-    async fn client_record(&self, client_id: &str) -> Result<Option<Arc<AppRecord>>, AuthError> {
+    async fn client_record(&self, client_id: &str) -> Result<Option<Arc<App>>, AuthError> {
         if client_id.is_empty() || client_id.len() > 256 {
             return Ok(None);
         }

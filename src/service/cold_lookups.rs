@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use super::throttle::{Limiter, Rate};
 use crate::domain::error::AuthError;
+use crate::domain::id::AppId;
 
 /// How long a cache miss may wait for its turn before it is answered
 /// UNAVAILABLE: long enough to ride out a burst, short enough that a flood
@@ -55,7 +56,7 @@ impl Lookup {
 /// The authenticated client a token lookup is for.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
-    pub app_id: i64,
+    pub app_id: AppId,
     /// Resource servers, which an admin trusted to introspect every token,
     /// are not held to the per-client rate.
     pub is_resource_server: bool,
@@ -68,13 +69,13 @@ pub struct ColdLookups {
     /// Calls that waited for the per-client rate.
     slowed: AtomicU64,
     /// Per client, refused calls held before their answer.
-    tarpitted: Mutex<HashMap<i64, usize>>,
+    tarpitted: Mutex<HashMap<AppId, usize>>,
     clients: Semaphore,
     /// Most token turns one client may hold at once.
     share: usize,
     /// Each client's share, while it holds or waits for a turn; an entry
     /// goes when its last turn does.
-    shares: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    shares: Mutex<HashMap<AppId, Arc<Semaphore>>>,
     waiting: [AtomicU64; 2],
     timed_out: [AtomicU64; 2],
     /// When the queueing warning was last written (seconds since start).
@@ -91,7 +92,7 @@ pub struct Turn<'a> {
 
 struct ShareTurn<'a> {
     permit: Option<OwnedSemaphorePermit>,
-    client: i64,
+    client: AppId,
     owner: &'a ColdLookups,
 }
 
@@ -114,12 +115,12 @@ const MAX_TARPITTED_PER_CLIENT: usize = 64;
 
 /// A refused call held before its answer, counted for its client.
 struct Tarpit<'a> {
-    held: &'a Mutex<HashMap<i64, usize>>,
-    client: i64,
+    held: &'a Mutex<HashMap<AppId, usize>>,
+    client: AppId,
 }
 
 impl<'a> Tarpit<'a> {
-    fn enter(held: &'a Mutex<HashMap<i64, usize>>, client: i64) -> Option<Tarpit<'a>> {
+    fn enter(held: &'a Mutex<HashMap<AppId, usize>>, client: AppId) -> Option<Tarpit<'a>> {
         let mut counts = held.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(client).or_default();
         if *count >= MAX_TARPITTED_PER_CLIENT {
@@ -332,7 +333,7 @@ mod tests {
 
     fn client(app_id: i64) -> Caller {
         Caller {
-            app_id,
+            app_id: AppId::new(app_id),
             is_resource_server: false,
         }
     }
@@ -359,7 +360,7 @@ mod tests {
         assert_eq!(turns.stats().rate_limited, 1);
         // A resource server is not held to it.
         let gateway = Caller {
-            app_id: 1,
+            app_id: AppId::new(1),
             is_resource_server: true,
         };
         drop(turns.token(Some(gateway), 100_000).await.unwrap());

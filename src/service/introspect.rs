@@ -7,21 +7,21 @@ use std::time::SystemTime;
 
 use super::bearer::MAX_TOKEN_LEN;
 use super::{AuthService, is_expired};
+use crate::domain::app::App;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::AuthError;
+use crate::domain::grant::{Token, TokenKind};
 use crate::domain::secret::{Digest, Selector, TokenKey};
-use crate::store::apps::AppRecord;
-use crate::store::grants::{TokenKind, TokenRecord};
 
 /// An active token, as introspection reports it: the record itself, shared
 /// with the cache rather than copied out of it on every call.
 #[derive(Clone, Debug)]
-pub struct ActiveToken(Arc<TokenRecord>);
+pub struct ActiveToken(Arc<Token>);
 
 impl std::ops::Deref for ActiveToken {
-    type Target = TokenRecord;
+    type Target = Token;
 
-    fn deref(&self) -> &TokenRecord {
+    fn deref(&self) -> &Token {
         &self.0
     }
 }
@@ -89,8 +89,8 @@ impl AuthService {
         &self,
         token: &str,
         hint: TokenTypeHint,
-        for_client: Option<&AppRecord>,
-    ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+        for_client: Option<&App>,
+    ) -> Result<Option<Arc<Token>>, AuthError> {
         // The hot path, a cache hit, without the batch's bookkeeping.
         if !plausible_token(token) {
             return Ok(None);
@@ -130,11 +130,11 @@ impl AuthService {
         &self,
         tokens: &[impl AsRef<str>],
         hint: TokenTypeHint,
-        for_client: Option<&AppRecord>,
-    ) -> Result<Vec<Option<Arc<TokenRecord>>>, AuthError> {
+        for_client: Option<&App>,
+    ) -> Result<Vec<Option<Arc<Token>>>, AuthError> {
         let cache = self.cache();
         let at = self.now();
-        let mut found: Vec<Option<Arc<TokenRecord>>> = tokens.iter().map(|_| None).collect();
+        let mut found: Vec<Option<Arc<Token>>> = tokens.iter().map(|_| None).collect();
         // Taken at the first miss, before any signature check: a key
         // withdrawn meanwhile flushes the cache, and these reads must then
         // not be cached. A call answered from the cache takes none.
@@ -168,11 +168,11 @@ impl AuthService {
     /// active, into the cache under `ticket`.
     async fn look_up_misses(
         &self,
-        found: &mut [Option<Arc<TokenRecord>>],
+        found: &mut [Option<Arc<Token>>],
         mut misses: Vec<(usize, TokenKey)>,
         ticket: super::cache::Ticket,
         hint: TokenTypeHint,
-        for_client: Option<&AppRecord>,
+        for_client: Option<&App>,
     ) -> Result<(), AuthError> {
         let cache = self.cache();
         let caller = for_client.map(|app| super::cold_lookups::Caller {
@@ -237,7 +237,7 @@ impl AuthService {
 /// A token as its holder holds it now: `admin:*` scopes only while the
 /// holder may hold them (an admin account, or an app an admin allowed), so
 /// that a token whose account lost the admin role stops claiming it.
-pub(crate) fn held(mut record: TokenRecord) -> TokenRecord {
+pub(crate) fn held(mut record: Token) -> Token {
     if !record.holder_may_use_admin_scopes {
         record.scopes = record.scopes.without_admin();
     }
@@ -277,11 +277,11 @@ fn selector_of(token: &str) -> Option<Selector> {
     }
 }
 
-fn may_see(caller: &AppRecord, token: &TokenRecord) -> bool {
+fn may_see(caller: &App, token: &Token) -> bool {
     caller.is_resource_server || caller.id == token.app_id
 }
 
-fn active_view(record: Arc<TokenRecord>, at: SystemTime) -> Option<ActiveToken> {
+fn active_view(record: Arc<Token>, at: SystemTime) -> Option<ActiveToken> {
     // A token left with no scope at all (its only ones were admin scopes
     // its holder lost) grants nothing.
     if record.revoked

@@ -15,8 +15,9 @@ use rand::RngCore;
 use serde::Serialize;
 
 use crate::domain::error::AuthError;
-use crate::store::keys::SigningKeyRecord;
-use crate::store::{Store, unix_seconds};
+use crate::domain::signing_key::JwtKey;
+use crate::domain::time::unix_seconds;
+use crate::store::Store;
 
 const ALGORITHM: &str = "EdDSA";
 
@@ -132,7 +133,7 @@ pub fn unverified_jti(token: &str) -> Option<String> {
     serde_json::from_slice::<Claims>(&json).ok().map(|c| c.jti)
 }
 
-fn decoding_keys(keys: &[SigningKeyRecord]) -> HashMap<String, DecodingKey> {
+fn decoding_keys(keys: &[JwtKey]) -> HashMap<String, DecodingKey> {
     keys.iter()
         .filter(|k| k.algorithm == ALGORITHM)
         .map(|k| {
@@ -145,7 +146,7 @@ fn decoding_keys(keys: &[SigningKeyRecord]) -> HashMap<String, DecodingKey> {
         .collect()
 }
 
-fn retirements(keys: &[SigningKeyRecord]) -> HashMap<String, Option<SystemTime>> {
+fn retirements(keys: &[JwtKey]) -> HashMap<String, Option<SystemTime>> {
     keys.iter().map(|k| (k.kid.clone(), k.retired_at)).collect()
 }
 
@@ -306,7 +307,7 @@ impl KeyRing {
     }
 }
 
-fn newest_active(keys: Vec<SigningKeyRecord>) -> Result<ActiveKey, AuthError> {
+fn newest_active(keys: Vec<JwtKey>) -> Result<ActiveKey, AuthError> {
     let key = keys
         .into_iter()
         .find(|k| k.retired_at.is_none())
@@ -328,13 +329,13 @@ fn newest_active(keys: Vec<SigningKeyRecord>) -> Result<ActiveKey, AuthError> {
     })
 }
 
-fn generate_key() -> Result<SigningKeyRecord, AuthError> {
+fn generate_key() -> Result<JwtKey, AuthError> {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
     let mut kid = [0u8; 12];
     rand::rng().fill_bytes(&mut kid);
-    Ok(SigningKeyRecord {
+    Ok(JwtKey {
         kid: URL_SAFE_NO_PAD.encode(kid),
         algorithm: ALGORITHM.into(),
         private_key: seed.to_vec(),
@@ -352,7 +353,7 @@ pub(crate) fn expiry_seconds(t: SystemTime) -> i64 {
 mod tests {
     use super::*;
 
-    fn key_and_token(kid: &str) -> (HashMap<String, DecodingKey>, SigningKeyRecord, String) {
+    fn key_and_token(kid: &str) -> (HashMap<String, DecodingKey>, JwtKey, String) {
         let mut record = generate_key().unwrap();
         record.kid = kid.into();
         let der = SigningKey::from_bytes(&record.private_key.clone().try_into().unwrap())

@@ -26,8 +26,8 @@ impl AuthService {
         };
         if record.app_id != caller.id {
             tracing::warn!(
-                caller = caller.id,
-                owner = record.app_id,
+                caller = %caller.id,
+                owner = %record.app_id,
                 "refused to revoke another client's token"
             );
             return Err(AuthError::new(
@@ -40,8 +40,8 @@ impl AuthService {
             .invalidate(&Invalidation::Grant(record.grant_id));
         self.metrics().token_revoked();
         tracing::info!(
-            grant_id = record.grant_id,
-            app_id = caller.id,
+            grant_id = %record.grant_id,
+            app_id = %caller.id,
             "revoked grant"
         );
         Ok(())

@@ -4,16 +4,16 @@ use std::time::SystemTime;
 
 use super::AuthService;
 use super::throttle::address_key;
+use crate::domain::account::Account;
 use crate::domain::account::Email;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
 use crate::domain::secret::Secret;
 use crate::metrics::LoginFailure;
-use crate::store::accounts::AccountRecord;
 
 pub struct OpenedSession {
     pub session: Secret,
-    pub account: AccountRecord,
+    pub account: Account,
     pub expires_at: SystemTime,
 }
 
@@ -100,7 +100,7 @@ impl AuthService {
             return Err(AuthError::invalid_credentials());
         };
         if account.is_disabled() {
-            tracing::info!(account = account.id, "login refused: account disabled");
+            tracing::info!(account = %account.id, "login refused: account disabled");
             return Err(AuthError::account_disabled());
         }
         let session = Secret::generate();
@@ -108,7 +108,7 @@ impl AuthService {
         self.store()
             .insert_session(&session.digest(), account.id, expires_at)
             .await?;
-        tracing::info!(account = account.id, "logged in");
+        tracing::info!(account = %account.id, "logged in");
         Ok(OpenedSession {
             session,
             account,
@@ -124,10 +124,7 @@ impl AuthService {
     }
 
     /// The account of an open session, with the session's expiry.
-    pub async fn get_session(
-        &self,
-        session: &Secret,
-    ) -> Result<(AccountRecord, SystemTime), AuthError> {
+    pub async fn get_session(&self, session: &Secret) -> Result<(Account, SystemTime), AuthError> {
         if session.is_empty() || session.expose().len() > super::bearer::MAX_TOKEN_LEN {
             return Err(AuthError::invalid_session());
         }
@@ -145,7 +142,7 @@ impl AuthService {
     pub(crate) async fn session_account(
         &self,
         session: Option<&Secret>,
-    ) -> Result<AccountRecord, AuthError> {
+    ) -> Result<Account, AuthError> {
         let session = session.ok_or_else(AuthError::invalid_session)?;
         Ok(self.get_session(session).await?.0)
     }

@@ -12,15 +12,15 @@ use super::cache::Invalidation;
 use super::jwt::{AccessTokenClaims, expiry_seconds};
 use super::{AuthService, is_expired, requested_scopes};
 use crate::domain::app::AccessTokenFormat;
+use crate::domain::app::App;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
-use crate::domain::pkce::CodeChallenge;
+use crate::domain::id::AccountId;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{Digest, Secret};
+use crate::domain::time::unix_seconds;
 use crate::metrics::Grant;
-use crate::store::apps::AppRecord;
 use crate::store::grants::{self, NewAccessToken, NewRefreshToken};
-use crate::store::unix_seconds;
 
 #[derive(Clone, Debug, Default)]
 pub struct TokenRequest {
@@ -91,7 +91,7 @@ impl AuthService {
 
     async fn redeem_code(
         &self,
-        app: &AppRecord,
+        app: &App,
         request: &TokenRequest,
     ) -> Result<IssuedTokens, AuthError> {
         if request.code.is_empty() {
@@ -122,8 +122,8 @@ impl AuthService {
                 tx.commit().await?;
                 self.cache().invalidate(&Invalidation::Grant(grant_id));
                 tracing::warn!(
-                    grant_id,
-                    app_id = code.app_id,
+                    grant_id = %grant_id,
+                    app_id = %code.app_id,
                     "authorization code reused: revoked the tokens issued from it"
                 );
             }
@@ -131,7 +131,7 @@ impl AuthService {
         }
         if code.app_id != app.id {
             tracing::warn!(
-                app_id = app.id,
+                app_id = %app.id,
                 "authorization code presented by another client"
             );
             return Err(invalid());
@@ -140,7 +140,7 @@ impl AuthService {
         if code.expires_at <= at {
             return Err(invalid());
         }
-        if code.redirect_uri != request.redirect_uri {
+        if code.redirect_uri.as_str() != request.redirect_uri {
             return Err(invalid());
         }
         match (&code.code_challenge, request.code_verifier.is_empty()) {
@@ -150,7 +150,7 @@ impl AuthService {
                 ));
             }
             (Some(challenge), false) => {
-                if !CodeChallenge::from_stored(challenge.clone()).verify(&request.code_verifier) {
+                if !challenge.verify(&request.code_verifier) {
                     return Err(AuthError::invalid_grant(
                         "The code_verifier does not match the code_challenge.",
                     ));
@@ -182,7 +182,7 @@ impl AuthService {
         };
         tx.mark_code_redeemed(&digest, grant_id).await?;
         tx.commit().await?;
-        tracing::info!(grant_id, app_id = app.id, account = code.account_id, scope = %code.scopes, "redeemed authorization code");
+        tracing::info!(grant_id = %grant_id, app_id = %app.id, account = %code.account_id, scope = %code.scopes, "redeemed authorization code");
         Ok(IssuedTokens {
             access_token: access.value,
             scopes: code.scopes,
@@ -196,7 +196,7 @@ impl AuthService {
     /// (section 4.4.3): the app can always ask again.
     async fn client_credentials(
         &self,
-        app: &AppRecord,
+        app: &App,
         request: &TokenRequest,
     ) -> Result<IssuedTokens, AuthError> {
         // admin:* only for an app an admin allowed to hold them: an app
@@ -210,7 +210,7 @@ impl AuthService {
         self.store()
             .issue_app_token_batched(app.id, access.row)
             .await?;
-        tracing::debug!(app_id = app.id, scope = %scopes, "issued client_credentials token");
+        tracing::debug!(app_id = %app.id, scope = %scopes, "issued client_credentials token");
         Ok(IssuedTokens {
             access_token: access.value,
             scopes,
@@ -220,11 +220,7 @@ impl AuthService {
         })
     }
 
-    async fn refresh(
-        &self,
-        app: &AppRecord,
-        request: &TokenRequest,
-    ) -> Result<IssuedTokens, AuthError> {
+    async fn refresh(&self, app: &App, request: &TokenRequest) -> Result<IssuedTokens, AuthError> {
         if request.refresh_token.is_empty() {
             return Err(AuthError::invalid_request(
                 "Missing required parameter: refresh_token.",
@@ -242,7 +238,7 @@ impl AuthService {
             .await?
             .ok_or_else(invalid)?;
         if current.app_id != app.id {
-            tracing::warn!(app_id = app.id, "refresh token presented by another client");
+            tracing::warn!(app_id = %app.id, "refresh token presented by another client");
             return Err(invalid());
         }
         if current.used_at.is_some() {
@@ -252,8 +248,8 @@ impl AuthService {
                 self.cache()
                     .invalidate(&Invalidation::Grant(current.grant_id));
                 tracing::warn!(
-                    grant_id = current.grant_id,
-                    app_id = app.id,
+                    grant_id = %current.grant_id,
+                    app_id = %app.id,
                     "refresh token reused: revoked its grant"
                 );
             }
@@ -298,8 +294,8 @@ impl AuthService {
         self.cache()
             .invalidate(&Invalidation::Grant(current.grant_id));
         tracing::info!(
-            grant_id = current.grant_id,
-            app_id = app.id,
+            grant_id = %current.grant_id,
+            app_id = %app.id,
             "rotated refresh token"
         );
         Ok(IssuedTokens {
@@ -313,8 +309,8 @@ impl AuthService {
 
     fn mint_access_token(
         &self,
-        app: &AppRecord,
-        account_id: Option<i64>,
+        app: &App,
+        account_id: Option<AccountId>,
         scopes: &ScopeSet,
         at: SystemTime,
     ) -> Result<MintedAccessToken, AuthError> {

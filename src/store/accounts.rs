@@ -1,49 +1,21 @@
 //! User accounts.
-use std::fmt;
-use std::time::SystemTime;
-
 use tokio_postgres::Row;
 
 use super::{Store, StoreError};
+use crate::domain::account::Account;
+use crate::domain::id::AccountId;
 
-#[derive(Clone)]
-pub struct AccountRecord {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub password_hash: String,
-    pub is_admin: bool,
-    pub created_at: SystemTime,
-    pub disabled_at: Option<SystemTime>,
-}
-
-impl AccountRecord {
-    pub fn is_disabled(&self) -> bool {
-        self.disabled_at.is_some()
-    }
-
-    pub(crate) fn from_row(row: &Row) -> Result<AccountRecord, StoreError> {
-        Ok(AccountRecord {
-            id: row.try_get("id")?,
-            username: row.try_get("username")?,
-            email: row.try_get("email")?,
-            password_hash: row.try_get("password_hash")?,
-            is_admin: row.try_get("is_admin")?,
-            created_at: row.try_get("created_at")?,
-            disabled_at: row.try_get("disabled_at")?,
-        })
-    }
-}
-
-impl fmt::Debug for AccountRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccountRecord")
-            .field("id", &self.id)
-            .field("username", &self.username)
-            .field("is_admin", &self.is_admin)
-            .field("disabled", &self.is_disabled())
-            .finish_non_exhaustive()
-    }
+/// The account of a row holding `ACCOUNT_COLUMNS`.
+pub(crate) fn account_from_row(row: &Row) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: AccountId::new(row.try_get("id")?),
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: row.try_get("is_admin")?,
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
@@ -64,7 +36,7 @@ impl Store {
         email: &str,
         password_hash: &str,
         is_admin: bool,
-    ) -> Result<AccountRecord, CreateAccountError> {
+    ) -> Result<Account, CreateAccountError> {
         let sql = format!(
             "INSERT INTO accounts (username, email, password_hash, is_admin)
              VALUES ($1, $2, $3, $4) RETURNING {ACCOUNT_COLUMNS}"
@@ -75,7 +47,7 @@ impl Store {
             let row = conn
                 .query_one(&stmt, &[&username, &email, &password_hash, &is_admin])
                 .await?;
-            AccountRecord::from_row(&row)
+            account_from_row(&row)
         };
         run.await.map_err(|e| match e {
             StoreError::UniqueViolation { constraint, .. }
@@ -92,7 +64,7 @@ impl Store {
         })
     }
 
-    pub async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         if !crate::domain::text::storable(email) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
@@ -102,22 +74,22 @@ impl Store {
         let stmt = conn.prepare_cached(&sql).await?;
         conn.query_opt(&stmt, &[&email])
             .await?
-            .map(|row| AccountRecord::from_row(&row))
+            .map(|row| account_from_row(&row))
             .transpose()
     }
 
-    pub async fn account_by_id(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
-        conn.query_opt(&stmt, &[&id])
+        conn.query_opt(&stmt, &[&id.get()])
             .await?
-            .map(|row| AccountRecord::from_row(&row))
+            .map(|row| account_from_row(&row))
             .transpose()
     }
 
     /// Disables an account and ends its sessions, in one transaction.
-    pub async fn disable_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn disable_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let sql = format!(
             "UPDATE accounts SET disabled_at = coalesce(disabled_at, now())
              WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
@@ -125,9 +97,9 @@ impl Store {
         const END_SESSIONS: &str = "DELETE FROM sessions WHERE account_id = $1";
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        let row = tx.query_opt(&sql, &[&id]).await?;
-        tx.execute(END_SESSIONS, &[&id]).await?;
+        let row = tx.query_opt(&sql, &[&id.get()]).await?;
+        tx.execute(END_SESSIONS, &[&id.get()]).await?;
         tx.commit().await?;
-        row.map(|row| AccountRecord::from_row(&row)).transpose()
+        row.map(|row| account_from_row(&row)).transpose()
     }
 }

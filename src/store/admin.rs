@@ -4,36 +4,13 @@
 //! migrations/0002 announce what it changed to every replica.
 use std::time::SystemTime;
 
-use super::accounts::{ACCOUNT_COLUMNS, AccountRecord};
-use super::apps::{AppRecord, COLUMNS as APP_COLUMNS};
+use super::accounts::{ACCOUNT_COLUMNS, account_from_row};
+use super::apps::{COLUMNS as APP_COLUMNS, app_from_row};
 use super::{Store, StoreError};
-
-/// What a bulk revocation did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RevokedTokens {
-    /// Grants revoked, each with its access and refresh tokens.
-    pub grants: u64,
-    /// Authorization codes deleted before they were redeemed.
-    pub codes: u64,
-}
-
-/// What a password reset did besides changing the password.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PasswordReset {
-    pub ended_sessions: u64,
-    pub revoked: RevokedTokens,
-}
-
-/// How much an app is in use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AppUsage {
-    /// Grants not revoked.
-    pub live_grants: i64,
-    /// Access tokens not revoked nor expired, in live grants.
-    pub active_access_tokens: i64,
-    /// Accounts with a live grant.
-    pub accounts: i64,
-}
+use crate::domain::account::Account;
+use crate::domain::app::{App, AppUsage};
+use crate::domain::grant::{PasswordReset, RevokedTokens};
+use crate::domain::id::{AccountId, AppId};
 
 // Codes go first: a redemption in flight holds its code's row lock, so the
 // DELETE waits for it, and the grant it made is then visible to the
@@ -48,10 +25,7 @@ const REVOKE_APP_GRANTS: &str =
     "UPDATE grants SET revoked_at = now() WHERE app_id = $1 AND revoked_at IS NULL";
 
 impl Store {
-    pub async fn account_by_username(
-        &self,
-        username: &str,
-    ) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError> {
         if !crate::domain::text::storable(username) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
@@ -62,20 +36,20 @@ impl Store {
         let stmt = conn.prepare_cached(&sql).await?;
         conn.query_opt(&stmt, &[&username])
             .await?
-            .map(|row| AccountRecord::from_row(&row))
+            .map(|row| account_from_row(&row))
             .transpose()
     }
 
     /// Lets a disabled account log in again.
-    pub async fn enable_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn enable_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let sql = format!(
             "UPDATE accounts SET disabled_at = NULL WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
-        conn.query_opt(&stmt, &[&id])
+        conn.query_opt(&stmt, &[&id.get()])
             .await?
-            .map(|row| AccountRecord::from_row(&row))
+            .map(|row| account_from_row(&row))
             .transpose()
     }
 
@@ -84,20 +58,21 @@ impl Store {
     /// transaction. None if there is no such account.
     pub async fn reset_password(
         &self,
-        id: i64,
+        id: AccountId,
         password_hash: &str,
         revoke_tokens: bool,
-    ) -> Result<Option<(AccountRecord, PasswordReset)>, StoreError> {
+    ) -> Result<Option<(Account, PasswordReset)>, StoreError> {
         let sql = format!(
             "UPDATE accounts SET password_hash = $2 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         const END_SESSIONS: &str = "DELETE FROM sessions WHERE account_id = $1";
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
+        let id = id.get();
         let Some(row) = tx.query_opt(&sql, &[&id, &password_hash]).await? else {
             return Ok(None);
         };
-        let account = AccountRecord::from_row(&row)?;
+        let account = account_from_row(&row)?;
         let mut reset = PasswordReset {
             ended_sessions: tx.execute(END_SESSIONS, &[&id]).await?,
             ..Default::default()
@@ -113,15 +88,19 @@ impl Store {
     /// Revokes every grant of an account, and deletes its unredeemed codes.
     pub async fn revoke_account_tokens(
         &self,
-        account_id: i64,
+        account_id: AccountId,
     ) -> Result<RevokedTokens, StoreError> {
-        self.revoke_all(DELETE_ACCOUNT_CODES, REVOKE_ACCOUNT_GRANTS, account_id)
-            .await
+        self.revoke_all(
+            DELETE_ACCOUNT_CODES,
+            REVOKE_ACCOUNT_GRANTS,
+            account_id.get(),
+        )
+        .await
     }
 
     /// Revokes every grant of an app, and deletes its unredeemed codes.
-    pub async fn revoke_app_tokens(&self, app_id: i64) -> Result<RevokedTokens, StoreError> {
-        self.revoke_all(DELETE_APP_CODES, REVOKE_APP_GRANTS, app_id)
+    pub async fn revoke_app_tokens(&self, app_id: AppId) -> Result<RevokedTokens, StoreError> {
+        self.revoke_all(DELETE_APP_CODES, REVOKE_APP_GRANTS, app_id.get())
             .await
     }
 
@@ -139,21 +118,27 @@ impl Store {
         Ok(RevokedTokens { grants, codes })
     }
 
-    /// Up to `limit` apps with an id above `after`, in id order.
-    pub async fn list_apps(&self, after: i64, limit: i64) -> Result<Vec<AppRecord>, StoreError> {
+    /// Up to `limit` apps with an id above `after` (all, if None), in id
+    /// order.
+    pub async fn list_apps(
+        &self,
+        after: Option<AppId>,
+        limit: i64,
+    ) -> Result<Vec<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id > $1 ORDER BY id LIMIT $2");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
+        let after = after.map_or(0, AppId::get);
         conn.query(&stmt, &[&after, &limit])
             .await?
             .iter()
-            .map(AppRecord::from_row)
+            .map(app_from_row)
             .collect()
     }
 
     /// What an app holds; its access tokens count as active if unexpired
     /// `at`, the service's time.
-    pub async fn app_usage(&self, app_id: i64, at: SystemTime) -> Result<AppUsage, StoreError> {
+    pub async fn app_usage(&self, app_id: AppId, at: SystemTime) -> Result<AppUsage, StoreError> {
         const SQL: &str = "
             SELECT (SELECT count(*) FROM grants
                     WHERE app_id = $1 AND revoked_at IS NULL) AS live_grants,
@@ -164,7 +149,7 @@ impl Store {
                       AND (t.expires_at IS NULL OR t.expires_at > $2)) AS active_access_tokens";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        let row = conn.query_one(&stmt, &[&app_id, &at]).await?;
+        let row = conn.query_one(&stmt, &[&app_id.get(), &at]).await?;
         Ok(AppUsage {
             live_grants: row.try_get("live_grants")?,
             active_access_tokens: row.try_get("active_access_tokens")?,
@@ -176,10 +161,7 @@ impl Store {
     /// (ON DELETE CASCADE), each announced by its trigger. Returns the app
     /// and how many of its grants were live, or None if there is no such
     /// app.
-    pub async fn delete_app(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<(AppRecord, u64)>, StoreError> {
+    pub async fn delete_app(&self, client_id: &str) -> Result<Option<(App, u64)>, StoreError> {
         if !crate::domain::text::storable(client_id) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
@@ -196,7 +178,7 @@ impl Store {
         let app_id: i64 = locked.try_get(0)?;
         let live: i64 = tx.query_one(LIVE_GRANTS, &[&app_id]).await?.try_get(0)?;
         let row = tx.query_one(&delete, &[&client_id]).await?;
-        let app = AppRecord::from_row(&row)?;
+        let app = app_from_row(&row)?;
         tx.commit().await?;
         Ok(Some((app, u64::try_from(live).unwrap_or(0))))
     }

@@ -1,56 +1,37 @@
 //! Registered applications.
-use std::time::SystemTime;
-
 use tokio_postgres::Row;
 
 use super::{Store, StoreError};
-use crate::domain::app::{AccessTokenFormat, NewApp};
+use crate::domain::app::{AccessTokenFormat, App, NewApp};
+use crate::domain::id::AppId;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::Digest;
 
-#[derive(Clone, Debug)]
-pub struct AppRecord {
-    pub id: i64,
-    pub client_id: String,
-    pub client_secret_digest: Digest,
-    pub name: String,
-    pub website: Option<String>,
-    pub redirect_uris: Vec<RedirectUri>,
-    pub scopes: ScopeSet,
-    pub access_token_format: AccessTokenFormat,
-    pub is_resource_server: bool,
-    /// Whether an admin allowed `client_credentials` to yield `admin:*`
-    /// scopes to this app acting for itself.
-    pub may_use_admin_scopes: bool,
-    pub created_at: SystemTime,
-}
-
 pub(crate) const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
                        access_token_format, is_resource_server, may_use_admin_scopes, created_at";
 
-impl AppRecord {
-    pub(crate) fn from_row(row: &Row) -> Result<AppRecord, StoreError> {
-        let digest: Vec<u8> = row.try_get("client_secret_digest")?;
-        let scopes: Vec<String> = row.try_get("scopes")?;
-        let format: String = row.try_get("access_token_format")?;
-        let uris: Vec<String> = row.try_get("redirect_uris")?;
-        Ok(AppRecord {
-            id: row.try_get("id")?,
-            client_id: row.try_get("client_id")?,
-            client_secret_digest: Digest::from_slice(&digest)
-                .ok_or_else(|| StoreError::Malformed("client secret digest".into()))?,
-            name: row.try_get("name")?,
-            website: row.try_get("website")?,
-            redirect_uris: uris.into_iter().map(RedirectUri::from_registered).collect(),
-            scopes: parse_stored_scopes(&scopes)?,
-            access_token_format: AccessTokenFormat::parse(&format)
-                .map_err(|_| StoreError::Malformed(format!("unknown token format {format:?}")))?,
-            is_resource_server: row.try_get("is_resource_server")?,
-            may_use_admin_scopes: row.try_get("may_use_admin_scopes")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
+/// The app of a row holding `COLUMNS`.
+pub(crate) fn app_from_row(row: &Row) -> Result<App, StoreError> {
+    let digest: Vec<u8> = row.try_get("client_secret_digest")?;
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    let format: String = row.try_get("access_token_format")?;
+    let uris: Vec<String> = row.try_get("redirect_uris")?;
+    Ok(App {
+        id: AppId::new(row.try_get("id")?),
+        client_id: row.try_get("client_id")?,
+        client_secret_digest: Digest::from_slice(&digest)
+            .ok_or_else(|| StoreError::Malformed("client secret digest".into()))?,
+        name: row.try_get("name")?,
+        website: row.try_get("website")?,
+        redirect_uris: uris.into_iter().map(RedirectUri::from_registered).collect(),
+        scopes: parse_stored_scopes(&scopes)?,
+        access_token_format: AccessTokenFormat::parse(&format)
+            .map_err(|_| StoreError::Malformed(format!("unknown token format {format:?}")))?,
+        is_resource_server: row.try_get("is_resource_server")?,
+        may_use_admin_scopes: row.try_get("may_use_admin_scopes")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// Scopes were validated before they were stored; failing here means the
@@ -69,7 +50,7 @@ impl Store {
         app: &NewApp,
         client_id: &str,
         secret_digest: &Digest,
-    ) -> Result<AppRecord, StoreError> {
+    ) -> Result<App, StoreError> {
         let sql = format!(
             "INSERT INTO apps (client_id, client_secret_digest, name, website, redirect_uris, scopes, access_token_format)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
@@ -91,10 +72,10 @@ impl Store {
                 ],
             )
             .await?;
-        AppRecord::from_row(&row)
+        app_from_row(&row)
     }
 
-    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<AppRecord>, StoreError> {
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, StoreError> {
         if !crate::domain::text::storable(client_id) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
@@ -104,17 +85,17 @@ impl Store {
         let stmt = conn.prepare_cached(&sql).await?;
         conn.query_opt(&stmt, &[&client_id])
             .await?
-            .map(|row| AppRecord::from_row(&row))
+            .map(|row| app_from_row(&row))
             .transpose()
     }
 
-    pub async fn app_by_id(&self, id: i64) -> Result<Option<AppRecord>, StoreError> {
+    pub async fn app_by_id(&self, id: AppId) -> Result<Option<App>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM apps WHERE id = $1");
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
-        conn.query_opt(&stmt, &[&id])
+        conn.query_opt(&stmt, &[&id.get()])
             .await?
-            .map(|row| AppRecord::from_row(&row))
+            .map(|row| app_from_row(&row))
             .transpose()
     }
 
@@ -122,7 +103,7 @@ impl Store {
         &self,
         client_id: &str,
         resource_server: bool,
-    ) -> Result<Option<AppRecord>, StoreError> {
+    ) -> Result<Option<App>, StoreError> {
         self.set_app_flag(client_id, "is_resource_server", resource_server)
             .await
     }
@@ -131,7 +112,7 @@ impl Store {
         &self,
         client_id: &str,
         allowed: bool,
-    ) -> Result<Option<AppRecord>, StoreError> {
+    ) -> Result<Option<App>, StoreError> {
         self.set_app_flag(client_id, "may_use_admin_scopes", allowed)
             .await
     }
@@ -143,7 +124,7 @@ impl Store {
         client_id: &str,
         column: &'static str,
         value: bool,
-    ) -> Result<Option<AppRecord>, StoreError> {
+    ) -> Result<Option<App>, StoreError> {
         if !crate::domain::text::storable(client_id) {
             // No stored row can hold a NUL; PostgreSQL would refuse it.
             return Ok(None);
@@ -153,7 +134,7 @@ impl Store {
         let stmt = conn.prepare_cached(&sql).await?;
         conn.query_opt(&stmt, &[&client_id, &value])
             .await?
-            .map(|row| AppRecord::from_row(&row))
+            .map(|row| app_from_row(&row))
             .transpose()
     }
 }

@@ -11,34 +11,23 @@ use std::time::SystemTime;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::apps::{AppRecord, parse_stored_scopes, scopes_to_sql};
+use super::apps::{app_from_row, parse_stored_scopes, scopes_to_sql};
 use super::{Conn, Store, StoreError};
 use crate::domain::app::AccessTokenFormat;
+use crate::domain::grant::{AuthorizedApp, Code, Consent, RefreshToken, Token, TokenKind};
+use crate::domain::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
+use crate::domain::pkce::CodeChallenge;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{Digest, Selector, TokenKey};
 
-/// A code as stored.
-#[derive(Clone, Debug)]
-pub struct CodeRecord {
-    pub app_id: i64,
-    pub account_id: i64,
-    pub redirect_uri: String,
-    pub scopes: ScopeSet,
-    pub code_challenge: Option<String>,
-    pub expires_at: SystemTime,
-    pub redeemed_at: Option<SystemTime>,
-    /// The grant the code was redeemed for, once it has been.
-    pub grant_id: Option<i64>,
-    pub account_disabled: bool,
-}
-
 pub struct NewCode<'a> {
     pub digest: Digest,
-    pub app_id: i64,
-    pub account_id: i64,
+    pub app_id: AppId,
+    pub account_id: AccountId,
     pub redirect_uri: &'a str,
     pub scopes: &'a ScopeSet,
-    pub code_challenge: Option<&'a str>,
+    pub code_challenge: Option<&'a CodeChallenge>,
     pub expires_at: SystemTime,
 }
 
@@ -59,69 +48,26 @@ pub struct NewRefreshToken {
     pub expires_at: Option<SystemTime>,
 }
 
-/// A refresh token with its grant, locked for rotation.
-#[derive(Clone, Debug)]
-pub struct RefreshRecord {
-    pub id: i64,
-    pub grant_id: i64,
-    pub app_id: i64,
-    pub account_id: Option<i64>,
-    pub scopes: ScopeSet,
-    pub access_token_id: Option<i64>,
-    pub expires_at: Option<SystemTime>,
-    pub used_at: Option<SystemTime>,
-    pub grant_revoked: bool,
-    pub account_disabled: bool,
-    /// As [`TokenRecord::holder_may_use_admin_scopes`].
-    pub holder_may_use_admin_scopes: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-/// What introspection and bearer authentication need to know of a token.
-#[derive(Clone, Debug)]
-pub struct TokenRecord {
-    pub kind: TokenKind,
-    pub grant_id: i64,
-    pub app_id: i64,
-    pub client_id: String,
-    pub account_id: Option<i64>,
-    pub username: Option<String>,
-    pub account_disabled: bool,
-    /// Whether the token's holder may hold `admin:*` scopes now: its
-    /// account is an admin, or, for an app acting for itself, an admin
-    /// allowed the app to.
-    pub holder_may_use_admin_scopes: bool,
-    pub scopes: ScopeSet,
-    pub created_at: SystemTime,
-    pub expires_at: Option<SystemTime>,
-    /// The token or its grant was revoked, or (refresh) it was already used.
-    pub revoked: bool,
-}
-
-impl TokenRecord {
-    fn from_row(kind: TokenKind, row: &Row) -> Result<TokenRecord, StoreError> {
-        let scopes: Vec<String> = row.try_get("scopes")?;
-        let disabled_at: Option<SystemTime> = row.try_get("disabled_at")?;
-        Ok(TokenRecord {
-            kind,
-            grant_id: row.try_get("grant_id")?,
-            app_id: row.try_get("app_id")?,
-            client_id: row.try_get("client_id")?,
-            account_id: row.try_get("account_id")?,
-            username: row.try_get("username")?,
-            account_disabled: disabled_at.is_some(),
-            holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
-            scopes: parse_stored_scopes(&scopes)?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            revoked: row.try_get("revoked")?,
-        })
-    }
+/// The token of a row of `token_lookup_sql!`.
+fn token_from_row(kind: TokenKind, row: &Row) -> Result<Token, StoreError> {
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    let disabled_at: Option<SystemTime> = row.try_get("disabled_at")?;
+    Ok(Token {
+        kind,
+        grant_id: GrantId::new(row.try_get("grant_id")?),
+        app_id: AppId::new(row.try_get("app_id")?),
+        client_id: row.try_get("client_id")?,
+        account_id: row
+            .try_get::<_, Option<i64>>("account_id")?
+            .map(AccountId::new),
+        username: row.try_get("username")?,
+        account_disabled: disabled_at.is_some(),
+        holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
+        scopes: parse_stored_scopes(&scopes)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get("revoked")?,
+    })
 }
 
 /// The rows of a token table (`$table`, where `$spent` says a row can no
@@ -195,11 +141,11 @@ impl Store {
             &stmt,
             &[
                 &code.digest.as_bytes().as_slice(),
-                &code.app_id,
-                &code.account_id,
+                &code.app_id.get(),
+                &code.account_id.get(),
                 &code.redirect_uri,
                 &scopes_to_sql(code.scopes),
-                &code.code_challenge,
+                &code.code_challenge.map(CodeChallenge::as_str),
                 &code.expires_at,
             ],
         )
@@ -215,8 +161,8 @@ impl Store {
     /// what it grants here. One round trip.
     pub async fn consent(
         &self,
-        account_id: i64,
-        app_id: i64,
+        account_id: AccountId,
+        app_id: AppId,
     ) -> Result<Option<Consent>, StoreError> {
         const SQL: &str = "
             SELECT c.scopes,
@@ -228,7 +174,10 @@ impl Store {
             FROM consents c WHERE c.account_id = $1 AND c.app_id = $2";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        let Some(row) = conn.query_opt(&stmt, &[&account_id, &app_id]).await? else {
+        let Some(row) = conn
+            .query_opt(&stmt, &[&account_id.get(), &app_id.get()])
+            .await?
+        else {
             return Ok(None);
         };
         let live: Vec<String> = row.try_get("live_token_scopes")?;
@@ -247,8 +196,8 @@ impl Store {
     /// Adds `scopes` to what the account has consented to give the app.
     pub async fn record_consent(
         &self,
-        account_id: i64,
-        app_id: i64,
+        account_id: AccountId,
+        app_id: AppId,
         scopes: &ScopeSet,
     ) -> Result<(), StoreError> {
         const SQL: &str = "
@@ -258,8 +207,11 @@ impl Store {
                 updated_at = now()";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        conn.execute(&stmt, &[&account_id, &app_id, &scopes_to_sql(scopes)])
-            .await?;
+        conn.execute(
+            &stmt,
+            &[&account_id.get(), &app_id.get(), &scopes_to_sql(scopes)],
+        )
+        .await?;
         Ok(())
     }
 
@@ -267,7 +219,7 @@ impl Store {
     /// statement (one round trip, one commit).
     pub async fn issue_app_token(
         &self,
-        app_id: i64,
+        app_id: AppId,
         token: &NewAccessToken,
     ) -> Result<(), StoreError> {
         const SQL: &str = "
@@ -281,7 +233,7 @@ impl Store {
         conn.execute(
             &stmt,
             &[
-                &app_id,
+                &app_id.get(),
                 &scopes_to_sql(&token.scopes),
                 &token.created_at,
                 &token.digest.as_bytes().as_slice(),
@@ -294,12 +246,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn access_token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn access_token(&self, key: &TokenKey) -> Result<Option<Token>, StoreError> {
         self.token_lookup(TokenKind::Access, ACCESS_TOKEN_BY_KEY, key)
             .await
     }
 
-    pub async fn refresh_token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn refresh_token(&self, key: &TokenKey) -> Result<Option<Token>, StoreError> {
         self.token_lookup(TokenKind::Refresh, REFRESH_TOKEN_BY_KEY, key)
             .await
     }
@@ -310,7 +262,7 @@ impl Store {
         &self,
         kind: TokenKind,
         keys: &[&TokenKey],
-    ) -> Result<Vec<Option<TokenRecord>>, StoreError> {
+    ) -> Result<Vec<Option<Token>>, StoreError> {
         use std::collections::HashMap;
         let sql = match kind {
             TokenKind::Access => ACCESS_TOKENS_BY_KEYS,
@@ -334,7 +286,7 @@ impl Store {
         let digests: Vec<&[u8]> = by_digest.keys().copied().collect();
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(sql).await?;
-        let mut found: Vec<Option<TokenRecord>> = keys.iter().map(|_| None).collect();
+        let mut found: Vec<Option<Token>> = keys.iter().map(|_| None).collect();
         for row in conn.query(&stmt, &[&selectors, &digests]).await? {
             let selector: Option<&[u8]> = row.try_get("selector")?;
             let candidates = match selector {
@@ -343,7 +295,7 @@ impl Store {
             };
             for &i in candidates.into_iter().flatten() {
                 if found[i].is_none() && digest_matches(&row, keys[i])? {
-                    found[i] = Some(TokenRecord::from_row(kind, &row)?);
+                    found[i] = Some(token_from_row(kind, &row)?);
                 }
             }
         }
@@ -355,48 +307,32 @@ impl Store {
         kind: TokenKind,
         sql: &str,
         key: &TokenKey,
-    ) -> Result<Option<TokenRecord>, StoreError> {
+    ) -> Result<Option<Token>, StoreError> {
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(sql).await?;
         let (selector, digest) = key_params(key);
         for row in conn.query(&stmt, &[&selector, &digest]).await? {
             if digest_matches(&row, key)? {
-                return Ok(Some(TokenRecord::from_row(kind, &row)?));
+                return Ok(Some(token_from_row(kind, &row)?));
             }
         }
         Ok(None)
     }
 
     /// Revokes a grant: every access token and refresh token in it.
-    pub async fn revoke_grant(&self, grant_id: i64) -> Result<(), StoreError> {
+    pub async fn revoke_grant(&self, grant_id: GrantId) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(REVOKE_GRANT).await?;
-        conn.execute(&stmt, &[&grant_id]).await?;
+        conn.execute(&stmt, &[&grant_id.get()]).await?;
         Ok(())
     }
-}
-
-/// What an account consented to give an app, and what it still holds of it.
-#[derive(Clone, Debug)]
-pub struct Consent {
-    pub scopes: ScopeSet,
-    /// The scopes of each unrevoked access token of the account for the app.
-    pub live_token_scopes: Vec<ScopeSet>,
-}
-
-/// An app an account has authorized: the app, and its live grants summed up.
-#[derive(Clone, Debug)]
-pub struct AuthorizedAppRecord {
-    pub app: AppRecord,
-    pub scopes: ScopeSet,
-    pub authorized_at: SystemTime,
 }
 
 impl Store {
     pub async fn authorized_apps(
         &self,
-        account_id: i64,
-    ) -> Result<Vec<AuthorizedAppRecord>, StoreError> {
+        account_id: AccountId,
+    ) -> Result<Vec<AuthorizedApp>, StoreError> {
         const SQL: &str = "
             SELECT ap.*, g.granted_scopes, g.authorized_at
             FROM (
@@ -410,12 +346,12 @@ impl Store {
             ORDER BY g.authorized_at DESC, ap.id";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
-        conn.query(&stmt, &[&account_id])
+        conn.query(&stmt, &[&account_id.get()])
             .await?
             .iter()
             .map(|row| {
-                Ok(AuthorizedAppRecord {
-                    app: AppRecord::from_row(row)?,
+                Ok(AuthorizedApp {
+                    app: app_from_row(row)?,
                     scopes: parse_stored_scopes(&row.try_get::<_, Vec<String>>("granted_scopes")?)?,
                     authorized_at: row.try_get("authorized_at")?,
                 })
@@ -427,9 +363,10 @@ impl Store {
     /// consent. Returns how many grants were revoked.
     pub async fn revoke_authorized_app(
         &self,
-        account_id: i64,
-        app_id: i64,
+        account_id: AccountId,
+        app_id: AppId,
     ) -> Result<u64, StoreError> {
+        let (account_id, app_id) = (account_id.get(), app_id.get());
         const REVOKE: &str = "UPDATE grants SET revoked_at = now()
                               WHERE account_id = $1 AND app_id = $2 AND revoked_at IS NULL";
         const FORGET: &str = "DELETE FROM consents WHERE account_id = $1 AND app_id = $2";
@@ -463,7 +400,7 @@ impl GrantTx<'_> {
 
     /// The code, locked until commit, so that a concurrent redemption waits
     /// and then sees it redeemed.
-    pub async fn lock_code(&self, digest: &Digest) -> Result<Option<CodeRecord>, StoreError> {
+    pub async fn lock_code(&self, digest: &Digest) -> Result<Option<Code>, StoreError> {
         const SQL: &str =
             "SELECT c.app_id, c.account_id, c.redirect_uri, c.scopes, c.code_challenge,
                                   c.expires_at, c.redeemed_at, c.grant_id,
@@ -479,15 +416,17 @@ impl GrantTx<'_> {
             return Ok(None);
         };
         let scopes: Vec<String> = row.try_get("scopes")?;
-        Ok(Some(CodeRecord {
-            app_id: row.try_get("app_id")?,
-            account_id: row.try_get("account_id")?,
-            redirect_uri: row.try_get("redirect_uri")?,
+        Ok(Some(Code {
+            app_id: AppId::new(row.try_get("app_id")?),
+            account_id: AccountId::new(row.try_get("account_id")?),
+            redirect_uri: RedirectUri::from_registered(row.try_get("redirect_uri")?),
             scopes: parse_stored_scopes(&scopes)?,
-            code_challenge: row.try_get("code_challenge")?,
+            code_challenge: row
+                .try_get::<_, Option<String>>("code_challenge")?
+                .map(CodeChallenge::from_stored),
             expires_at: row.try_get("expires_at")?,
             redeemed_at: row.try_get("redeemed_at")?,
-            grant_id: row.try_get("grant_id")?,
+            grant_id: row.try_get::<_, Option<i64>>("grant_id")?.map(GrantId::new),
             account_disabled: row.try_get("account_disabled")?,
         }))
     }
@@ -495,24 +434,24 @@ impl GrantTx<'_> {
     pub async fn mark_code_redeemed(
         &self,
         digest: &Digest,
-        grant_id: i64,
+        grant_id: GrantId,
     ) -> Result<(), StoreError> {
         const SQL: &str =
             "UPDATE authorization_codes SET redeemed_at = now(), grant_id = $2 WHERE digest = $1";
         let stmt = self.tx.prepare_cached(SQL).await?;
         self.tx
-            .execute(&stmt, &[&digest.as_bytes().as_slice(), &grant_id])
+            .execute(&stmt, &[&digest.as_bytes().as_slice(), &grant_id.get()])
             .await?;
         Ok(())
     }
 
     pub async fn create_grant(
         &self,
-        app_id: i64,
-        account_id: Option<i64>,
+        app_id: AppId,
+        account_id: Option<AccountId>,
         scopes: &ScopeSet,
         created_at: SystemTime,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<GrantId, StoreError> {
         const SQL: &str = "INSERT INTO grants (app_id, account_id, scopes, created_at)
                            VALUES ($1, $2, $3, $4) RETURNING id";
         let stmt = self.tx.prepare_cached(SQL).await?;
@@ -520,17 +459,22 @@ impl GrantTx<'_> {
             .tx
             .query_one(
                 &stmt,
-                &[&app_id, &account_id, &scopes_to_sql(scopes), &created_at],
+                &[
+                    &app_id.get(),
+                    &account_id.map(AccountId::get),
+                    &scopes_to_sql(scopes),
+                    &created_at,
+                ],
             )
             .await?;
-        Ok(row.try_get(0)?)
+        Ok(GrantId::new(row.try_get(0)?))
     }
 
     pub async fn insert_access_token(
         &self,
-        grant_id: i64,
+        grant_id: GrantId,
         token: &NewAccessToken,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<AccessTokenId, StoreError> {
         const SQL: &str =
             "INSERT INTO access_tokens (digest, grant_id, format, scopes, created_at, expires_at, selector)
                            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
@@ -541,7 +485,7 @@ impl GrantTx<'_> {
                 &stmt,
                 &[
                     &token.digest.as_bytes().as_slice(),
-                    &grant_id,
+                    &grant_id.get(),
                     &token.format.as_str(),
                     &scopes_to_sql(&token.scopes),
                     &token.created_at,
@@ -550,13 +494,13 @@ impl GrantTx<'_> {
                 ],
             )
             .await?;
-        Ok(row.try_get(0)?)
+        Ok(AccessTokenId::new(row.try_get(0)?))
     }
 
     pub async fn insert_refresh_token(
         &self,
-        grant_id: i64,
-        access_token_id: i64,
+        grant_id: GrantId,
+        access_token_id: AccessTokenId,
         token: &NewRefreshToken,
     ) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO refresh_tokens (digest, grant_id, access_token_id, scopes, created_at, expires_at, selector)
@@ -567,8 +511,8 @@ impl GrantTx<'_> {
                 &stmt,
                 &[
                     &token.digest.as_bytes().as_slice(),
-                    &grant_id,
-                    &access_token_id,
+                    &grant_id.get(),
+                    &access_token_id.get(),
                     &scopes_to_sql(&token.scopes),
                     &token.created_at,
                     &token.expires_at,
@@ -584,7 +528,7 @@ impl GrantTx<'_> {
     pub async fn lock_refresh_token(
         &self,
         key: &TokenKey,
-    ) -> Result<Option<RefreshRecord>, StoreError> {
+    ) -> Result<Option<RefreshToken>, StoreError> {
         // Found as in REFRESH_TOKEN_BY_KEY; FOR UPDATE does not take a UNION.
         const SQL: &str = "
             SELECT r.id, r.digest, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
@@ -612,13 +556,17 @@ impl GrantTx<'_> {
             return Ok(None);
         };
         let scopes: Vec<String> = row.try_get("scopes")?;
-        Ok(Some(RefreshRecord {
-            id: row.try_get("id")?,
-            grant_id: row.try_get("grant_id")?,
-            app_id: row.try_get("app_id")?,
-            account_id: row.try_get("account_id")?,
+        Ok(Some(RefreshToken {
+            id: RefreshTokenId::new(row.try_get("id")?),
+            grant_id: GrantId::new(row.try_get("grant_id")?),
+            app_id: AppId::new(row.try_get("app_id")?),
+            account_id: row
+                .try_get::<_, Option<i64>>("account_id")?
+                .map(AccountId::new),
             scopes: parse_stored_scopes(&scopes)?,
-            access_token_id: row.try_get("access_token_id")?,
+            access_token_id: row
+                .try_get::<_, Option<i64>>("access_token_id")?
+                .map(AccessTokenId::new),
             expires_at: row.try_get("expires_at")?,
             used_at: row.try_get("used_at")?,
             grant_revoked: row.try_get("grant_revoked")?,
@@ -627,24 +575,24 @@ impl GrantTx<'_> {
         }))
     }
 
-    pub async fn mark_refresh_token_used(&self, id: i64) -> Result<(), StoreError> {
+    pub async fn mark_refresh_token_used(&self, id: RefreshTokenId) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE refresh_tokens SET used_at = now() WHERE id = $1";
         let stmt = self.tx.prepare_cached(SQL).await?;
-        self.tx.execute(&stmt, &[&id]).await?;
+        self.tx.execute(&stmt, &[&id.get()]).await?;
         Ok(())
     }
 
-    pub async fn revoke_access_token(&self, id: i64) -> Result<(), StoreError> {
+    pub async fn revoke_access_token(&self, id: AccessTokenId) -> Result<(), StoreError> {
         const SQL: &str =
             "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1";
         let stmt = self.tx.prepare_cached(SQL).await?;
-        self.tx.execute(&stmt, &[&id]).await?;
+        self.tx.execute(&stmt, &[&id.get()]).await?;
         Ok(())
     }
 
-    pub async fn revoke_grant(&self, grant_id: i64) -> Result<(), StoreError> {
+    pub async fn revoke_grant(&self, grant_id: GrantId) -> Result<(), StoreError> {
         let stmt = self.tx.prepare_cached(REVOKE_GRANT).await?;
-        self.tx.execute(&stmt, &[&grant_id]).await?;
+        self.tx.execute(&stmt, &[&grant_id.get()]).await?;
         Ok(())
     }
 }

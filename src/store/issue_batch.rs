@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::apps::scopes_to_sql;
 use super::grants::NewAccessToken;
 use super::{Store, StoreError};
+use crate::domain::id::AppId;
 
 /// Most tokens in one statement.
 const MAX_BATCH: usize = 256;
@@ -20,7 +21,7 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 2;
 
 pub(super) struct Pending {
-    app_id: i64,
+    app_id: AppId,
     token: NewAccessToken,
     done: oneshot::Sender<Result<(), StoreError>>,
     /// The request's span: a row written on its own is logged in it.
@@ -49,7 +50,7 @@ impl Store {
     /// batch has committed.
     pub async fn issue_app_token_batched(
         &self,
-        app_id: i64,
+        app_id: AppId,
         token: NewAccessToken,
     ) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
@@ -132,7 +133,7 @@ async fn write(store: &Store, batch: Vec<Pending>) {
 }
 
 async fn insert(store: &Store, batch: &[Pending]) -> Result<(), StoreError> {
-    let app_ids: Vec<i64> = batch.iter().map(|p| p.app_id).collect();
+    let app_ids: Vec<i64> = batch.iter().map(|p| p.app_id.get()).collect();
     let scopes: Vec<String> = batch
         .iter()
         .map(|p| scopes_to_sql(&p.token.scopes).join(" "))

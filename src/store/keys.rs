@@ -1,27 +1,9 @@
 //! JWT signing keys. Kept in PostgreSQL so that every replica signs with the
 //! same key and publishes the same JWKS.
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::{Store, StoreError};
-
-#[derive(Clone)]
-pub struct SigningKeyRecord {
-    pub kid: String,
-    pub algorithm: String,
-    pub private_key: Vec<u8>,
-    pub public_key: Vec<u8>,
-    pub created_at: SystemTime,
-    pub retired_at: Option<SystemTime>,
-}
-
-impl std::fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
-    }
-}
+use crate::domain::signing_key::JwtKey;
 
 /// Serializes key creation across replicas ("authk" in ASCII).
 const KEY_LOCK: i64 = 0x0061_7574_686b;
@@ -30,10 +12,7 @@ impl Store {
     /// Every key that signs or still verifies, newest first: the unretired
     /// ones, and those retired less than `retention` ago (the JWT lifetime
     /// and a margin: the tokens they signed may still be alive).
-    pub async fn signing_keys(
-        &self,
-        retention: Duration,
-    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    pub async fn signing_keys(&self, retention: Duration) -> Result<Vec<JwtKey>, StoreError> {
         const SQL: &str = "SELECT kid, algorithm, private_key, public_key, created_at, retired_at
                            FROM signing_keys
                            WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
@@ -44,7 +23,7 @@ impl Store {
             .await?
             .iter()
             .map(|row| {
-                Ok(SigningKeyRecord {
+                Ok(JwtKey {
                     kid: row.try_get("kid")?,
                     algorithm: row.try_get("algorithm")?,
                     private_key: row.try_get("private_key")?,
@@ -61,10 +40,7 @@ impl Store {
     /// private halves are wiped: nothing signs with them again, and their
     /// public halves are all that verification needs. Returns the kids
     /// retired.
-    pub async fn rotate_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-    ) -> Result<Vec<String>, StoreError> {
+    pub async fn rotate_signing_key(&self, key: &JwtKey) -> Result<Vec<String>, StoreError> {
         const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
         const RETIRE: &str = "UPDATE signing_keys SET retired_at = now(), private_key = ''::bytea
                               WHERE retired_at IS NULL RETURNING kid";
@@ -90,7 +66,7 @@ impl Store {
 
     /// Inserts `key` unless an unretired key exists already; either way
     /// returns afterwards. Replicas starting together create one key.
-    pub async fn ensure_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+    pub async fn ensure_signing_key(&self, key: &JwtKey) -> Result<(), StoreError> {
         const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
         const ACTIVE: &str = "SELECT 1 FROM signing_keys WHERE retired_at IS NULL LIMIT 1";
         const INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, private_key, public_key)

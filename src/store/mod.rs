@@ -6,7 +6,7 @@
 //! be reached or did not answer" becomes `StoreError::Unavailable`, which the
 //! transports report as UNAVAILABLE / 503 rather than as an internal error.
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
@@ -200,13 +200,6 @@ impl Store {
 
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.pool.status()
-    }
-}
-
-pub fn unix_seconds(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     }
 }
 

@@ -2,15 +2,17 @@
 //! usable cookie.
 use std::time::SystemTime;
 
-use super::accounts::{ACCOUNT_COLUMNS, AccountRecord};
+use super::accounts::{ACCOUNT_COLUMNS, account_from_row};
 use super::{Store, StoreError};
+use crate::domain::account::Account;
+use crate::domain::id::AccountId;
 use crate::domain::secret::Digest;
 
 impl Store {
     pub async fn insert_session(
         &self,
         digest: &Digest,
-        account_id: i64,
+        account_id: AccountId,
         expires_at: SystemTime,
     ) -> Result<(), StoreError> {
         const SQL: &str =
@@ -19,7 +21,11 @@ impl Store {
         let stmt = conn.prepare_cached(SQL).await?;
         conn.execute(
             &stmt,
-            &[&digest.as_bytes().as_slice(), &account_id, &expires_at],
+            &[
+                &digest.as_bytes().as_slice(),
+                &account_id.get(),
+                &expires_at,
+            ],
         )
         .await?;
         Ok(())
@@ -32,7 +38,7 @@ impl Store {
         &self,
         digest: &Digest,
         at: SystemTime,
-    ) -> Result<Option<(AccountRecord, SystemTime)>, StoreError> {
+    ) -> Result<Option<(Account, SystemTime)>, StoreError> {
         let columns = ACCOUNT_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
@@ -51,7 +57,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let account = AccountRecord::from_row(&row)?;
+        let account = account_from_row(&row)?;
         Ok(Some((account, row.try_get("session_expires_at")?)))
     }
 

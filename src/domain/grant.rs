@@ -1,0 +1,109 @@
+//! Grants and what they hold: authorization codes, access and refresh
+//! tokens, and the consents that let a code be issued without asking again.
+//!
+//! A grant is one redemption of a code (or one client_credentials
+//! issuance); its tokens live and die with it. These are the values the
+//! store hands back, with their joined facts (the app's client id, the
+//! account's state) already read, so the core decides on them alone.
+use std::time::SystemTime;
+
+use super::app::App;
+use super::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
+use super::pkce::CodeChallenge;
+use super::redirect_uri::RedirectUri;
+use super::scope::ScopeSet;
+
+/// An authorization code as stored, locked for redemption.
+#[derive(Clone, Debug)]
+pub struct Code {
+    pub app_id: AppId,
+    pub account_id: AccountId,
+    /// The redirect URI of the authorization request, which the token
+    /// request must repeat.
+    pub redirect_uri: RedirectUri,
+    pub scopes: ScopeSet,
+    pub code_challenge: Option<CodeChallenge>,
+    pub expires_at: SystemTime,
+    pub redeemed_at: Option<SystemTime>,
+    /// The grant the code was redeemed for, once it has been.
+    pub grant_id: Option<GrantId>,
+    pub account_disabled: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// What introspection and bearer authentication need to know of a token
+/// (access or refresh), with its grant's, app's and account's state.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub kind: TokenKind,
+    pub grant_id: GrantId,
+    pub app_id: AppId,
+    pub client_id: String,
+    pub account_id: Option<AccountId>,
+    pub username: Option<String>,
+    pub account_disabled: bool,
+    /// Whether the token's holder may hold `admin:*` scopes now: its
+    /// account is an admin, or, for an app acting for itself, an admin
+    /// allowed the app to.
+    pub holder_may_use_admin_scopes: bool,
+    pub scopes: ScopeSet,
+    pub created_at: SystemTime,
+    pub expires_at: Option<SystemTime>,
+    /// The token or its grant was revoked, or (refresh) it was already used.
+    pub revoked: bool,
+}
+
+/// A refresh token with its grant, locked for rotation.
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub id: RefreshTokenId,
+    pub grant_id: GrantId,
+    pub app_id: AppId,
+    pub account_id: Option<AccountId>,
+    pub scopes: ScopeSet,
+    /// The access token issued with it, revoked when it is rotated.
+    pub access_token_id: Option<AccessTokenId>,
+    pub expires_at: Option<SystemTime>,
+    pub used_at: Option<SystemTime>,
+    pub grant_revoked: bool,
+    pub account_disabled: bool,
+    /// As [`Token::holder_may_use_admin_scopes`].
+    pub holder_may_use_admin_scopes: bool,
+}
+
+/// What an account consented to give an app, and what it still holds of it.
+#[derive(Clone, Debug)]
+pub struct Consent {
+    pub scopes: ScopeSet,
+    /// The scopes of each unrevoked access token of the account for the app.
+    pub live_token_scopes: Vec<ScopeSet>,
+}
+
+/// An app an account has authorized: the app, and its live grants summed up.
+#[derive(Clone, Debug)]
+pub struct AuthorizedApp {
+    pub app: App,
+    pub scopes: ScopeSet,
+    pub authorized_at: SystemTime,
+}
+
+/// What a bulk revocation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RevokedTokens {
+    /// Grants revoked, each with its access and refresh tokens.
+    pub grants: u64,
+    /// Authorization codes deleted before they were redeemed.
+    pub codes: u64,
+}
+
+/// What a password reset did besides changing the password.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub ended_sessions: u64,
+    pub revoked: RevokedTokens,
+}
