@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::entities::{Account, Application, CredentialApplication, UserInfo};
 use super::error::HttpError;
-use super::input::{ApiInput, ClientAddress, bearer_token};
-use super::state::{ShimState, from_core, grpc_request};
+use super::input::{ApiInput, ClientAddress};
+use super::state::{ShimState, grpc_request};
 use crate::proto::v1;
 
 /// The parameters of POST /api/v1/apps.
@@ -63,32 +63,30 @@ pub async fn verify_app_credentials(
     State(state): State<ShimState>,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
-    let token = bearer_token(&input).map_err(|e| input.error(e))?;
+    let token = input.bearer_token()?;
     let request = v1::VerifyAppCredentialsRequest {
         access_token: token,
     };
-    let app = from_core(
+    let app = input.answer(
         state
             .apps()
             .verify_app_credentials(grpc_request(request, &input.headers))
             .await,
-    )
-    .map_err(|e| input.error(e))?;
+    )?;
     Ok(Json(Application::from(&app)).into_response())
 }
 
 async fn token_account(state: &ShimState, input: &ApiInput) -> Result<v1::Account, HttpError> {
-    let token = bearer_token(input).map_err(|e| input.error(e))?;
+    let token = input.bearer_token()?;
     let request = v1::VerifyAccountCredentialsRequest {
         access_token: token,
     };
-    from_core(
+    input.answer(
         state
             .accounts()
             .verify_account_credentials(grpc_request(request, &input.headers))
             .await,
     )
-    .map_err(|e| input.error(e))
 }
 
 /// GET /api/v1/accounts/verify_credentials

@@ -11,38 +11,60 @@ use super::error::HttpError;
 use super::input::PageInput;
 use super::login::{to_login, with_cookie};
 use super::pages;
-use super::params::Params;
 use super::state::{ShimState, from_core, grpc_request};
-use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::error::ErrorKind;
 use crate::proto::v1;
 
-/// The parameters of an authorization request that the pages carry along.
-const FIELDS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-];
-
-fn request(p: &Params, session: String) -> Result<v1::AuthorizeRequest, AuthError> {
-    Ok(v1::AuthorizeRequest {
-        session,
-        response_type: p.string("response_type")?,
-        client_id: p.string("client_id")?,
-        redirect_uri: p.string("redirect_uri")?,
-        scope: p.string("scope")?,
-        state: p.string("state")?,
-        code_challenge: p.string("code_challenge")?,
-        code_challenge_method: p.string("code_challenge_method")?,
-    })
+/// The parameters of /oauth/authorize: the authorization request, which
+/// the login and consent pages carry along, and the consent form's own.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct AuthorizeParams {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: String,
+    code_challenge: String,
+    code_challenge_method: String,
+    prompt: String,
+    force_login: bool,
+    /// The consent form's button: "allow" or "deny".
+    decision: String,
+    csrf_token: String,
 }
 
-fn fields(p: &Params) -> Result<Vec<(&'static str, String)>, AuthError> {
-    FIELDS.iter().map(|f| Ok((*f, p.string(f)?))).collect()
+impl AuthorizeParams {
+    fn request(&self, session: String) -> v1::AuthorizeRequest {
+        v1::AuthorizeRequest {
+            session,
+            response_type: self.response_type.clone(),
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            scope: self.scope.clone(),
+            state: self.state.clone(),
+            code_challenge: self.code_challenge.clone(),
+            code_challenge_method: self.code_challenge_method.clone(),
+        }
+    }
+
+    /// The authorization request's parameters, by name, as the pages carry
+    /// them along.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("prompt", &self.prompt),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name, value.clone()))
+        .collect()
+    }
 }
 
 /// This authorization request as a GET URL, to come back to after login.
@@ -67,26 +89,21 @@ fn code_response(issued: v1::AuthorizeResponse) -> Response {
 
 /// GET /oauth/authorize
 pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
+    let p: AuthorizeParams = input.read()?;
     let session = cookies::get(&input.headers, SESSION_COOKIE).unwrap_or_default();
-    let mut fields = fields(p).map_err(fail)?;
-    let force_login = p.flag("force_login").map_err(fail)?;
+    let mut fields = p.fields();
     let prepared = state
         .oauth()
-        .prepare_authorization(grpc_request(
-            request(p, session.clone()).map_err(fail)?,
-            &input.headers,
-        ))
+        .prepare_authorization(grpc_request(p.request(session.clone()), &input.headers))
         .await;
     let prepared = match from_core(prepared) {
         Ok(prepared) => prepared,
         Err(e) if e.kind == ErrorKind::InvalidSession => {
             return Ok(to_login(&authorize_url(&fields)));
         }
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(input.error(e)),
     };
-    if force_login {
+    if p.force_login {
         // Sign the current account out and ask again (multi-account
         // clients, Mastodon issue 1627). The consent page is shown after
         // the login even when the scopes were granted before.
@@ -97,20 +114,13 @@ pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Re
         let cookie = cookies::clear_session(state.secure_cookies());
         return Ok(with_cookie(to_login(&authorize_url(&fields)), cookie));
     }
-    let prompt_consent = p
-        .string("prompt")
-        .map_err(fail)?
-        .split(' ')
-        .any(|v| v == "consent");
+    let prompt_consent = p.prompt.split(' ').any(|v| v == "consent");
     if prepared.previously_granted && !prompt_consent {
         let issued = state
             .oauth()
-            .authorize(grpc_request(
-                request(p, session).map_err(fail)?,
-                &input.headers,
-            ))
+            .authorize(grpc_request(p.request(session), &input.headers))
             .await;
-        return Ok(code_response(from_core(issued).map_err(fail)?));
+        return Ok(code_response(input.answer(issued)?));
     }
     let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
     let page = pages::consent_page(&pages::Consent {
@@ -126,30 +136,30 @@ pub async fn decide(
     State(state): State<ShimState>,
     input: PageInput,
 ) -> Result<Response, HttpError> {
-    let deny = input
-        .params
-        .string("decision")
-        .map_err(|e| input.error(e))?
-        == "deny";
-    respond(state, input, deny).await
+    let p: AuthorizeParams = input.read()?;
+    let deny = p.decision == "deny";
+    respond(state, input, p, deny).await
 }
 
 /// DELETE /oauth/authorize: Doorkeeper's Deny.
 pub async fn deny(State(state): State<ShimState>, input: PageInput) -> Result<Response, HttpError> {
-    respond(state, input, true).await
+    let p: AuthorizeParams = input.read()?;
+    respond(state, input, p, true).await
 }
 
-async fn respond(state: ShimState, input: PageInput, deny: bool) -> Result<Response, HttpError> {
-    let p = &input.params;
-    let fail = |e| input.error(e);
-    cookies::verify_csrf(&input.headers, &p.string("csrf_token").map_err(fail)?).map_err(fail)?;
+async fn respond(
+    state: ShimState,
+    input: PageInput,
+    p: AuthorizeParams,
+    deny: bool,
+) -> Result<Response, HttpError> {
+    input.verify_csrf(&p.csrf_token)?;
     let Some(session) = cookies::get(&input.headers, SESSION_COOKIE) else {
-        return Ok(to_login(&authorize_url(&fields(p).map_err(fail)?)));
+        return Ok(to_login(&authorize_url(&p.fields())));
     };
-    let request = grpc_request(request(p, session).map_err(fail)?, &input.headers);
+    let request = grpc_request(p.request(session), &input.headers);
     if deny {
-        let prepared =
-            from_core(state.oauth().prepare_authorization(request).await).map_err(fail)?;
+        let prepared = input.answer(state.oauth().prepare_authorization(request).await)?;
         tracing::info!("authorization denied by the user");
         return Ok(if prepared.deny_redirect.is_empty() {
             (StatusCode::OK, pages::oob_denied_page()).into_response()
@@ -157,6 +167,6 @@ async fn respond(state: ShimState, input: PageInput, deny: bool) -> Result<Respo
             super::found(&prepared.deny_redirect)
         });
     }
-    let issued = from_core(state.oauth().authorize(request).await).map_err(fail)?;
+    let issued = input.answer(state.oauth().authorize(request).await)?;
     Ok(code_response(issued))
 }

@@ -6,17 +6,24 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::cookies::{self, SESSION_COOKIE};
+use super::cookies::{self, CsrfForm, SESSION_COOKIE};
 use super::entities::iso_date;
 use super::error::HttpError;
 use super::input::{ApiInput, PageInput, SurfaceKind};
 use super::login::{to_login, with_cookie};
 use super::pages;
-use super::state::{ShimState, from_core, grpc_request};
+use super::state::{ShimState, grpc_request};
 use crate::domain::error::AuthError;
 use crate::proto::v1;
 
 const PAGE: &str = "/oauth/authorized_applications";
+
+/// The parameters of the page: whether it follows a revocation.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ListParams {
+    revoked: bool,
+}
 
 #[derive(Serialize)]
 struct AuthorizedApplication {
@@ -33,8 +40,8 @@ async fn list<S: SurfaceKind>(
     session: String,
 ) -> Result<Vec<v1::AuthorizedApp>, HttpError> {
     let request = grpc_request(v1::ListAuthorizedAppsRequest { session }, &input.headers);
-    Ok(from_core(state.oauth().list_authorized_apps(request).await)
-        .map_err(|e| input.error(e))?
+    Ok(input
+        .answer(state.oauth().list_authorized_apps(request).await)?
         .apps)
 }
 
@@ -50,8 +57,8 @@ pub async fn page(State(state): State<ShimState>, input: PageInput) -> Result<Re
         other => other?,
     };
     let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
-    let revoked = input.params.flag("revoked").map_err(|e| input.error(e))?;
-    let notice = revoked.then_some("Access revoked.");
+    let params: ListParams = input.read()?;
+    let notice = params.revoked.then_some("Access revoked.");
     Ok(with_cookie(
         pages::authorized_apps_page(&apps, &csrf, notice).into_response(),
         cookie,
@@ -64,11 +71,8 @@ pub async fn revoke_from_page(
     Path(app_id): Path<String>,
     input: PageInput,
 ) -> Result<Response, HttpError> {
-    let token = input
-        .params
-        .string("csrf_token")
-        .map_err(|e| input.error(e))?;
-    cookies::verify_csrf(&input.headers, &token).map_err(|e| input.error(e))?;
+    let form: CsrfForm = input.read()?;
+    input.verify_csrf(&form.csrf_token)?;
     let Some(session) = cookies::get(&input.headers, SESSION_COOKIE) else {
         return Ok(to_login(PAGE));
     };
@@ -76,7 +80,7 @@ pub async fn revoke_from_page(
         v1::RevokeAuthorizedAppRequest { session, app_id },
         &input.headers,
     );
-    from_core(state.oauth().revoke_authorized_app(request).await).map_err(|e| input.error(e))?;
+    input.answer(state.oauth().revoke_authorized_app(request).await)?;
     Ok(super::found(&format!("{PAGE}?revoked=true")))
 }
 
@@ -120,6 +124,6 @@ pub async fn api_revoke(
         v1::RevokeAuthorizedAppRequest { session, app_id },
         &input.headers,
     );
-    from_core(state.oauth().revoke_authorized_app(request).await).map_err(|e| input.error(e))?;
+    input.answer(state.oauth().revoke_authorized_app(request).await)?;
     Ok(Json(serde_json::json!({})).into_response())
 }

@@ -65,6 +65,14 @@ pub fn csrf_token(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderVa
 
 /// Checks a form submission: the hidden token equals the cookie, and a
 /// browser-sent Origin names this host.
+/// A form whose only parameter is its CSRF token (sign-out, revoking an
+/// app from the page).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfForm {
+    pub csrf_token: String,
+}
+
 pub fn verify_csrf(headers: &HeaderMap, submitted: &str) -> Result<(), AuthError> {
     let refused = || {
         AuthError::new(

@@ -59,6 +59,18 @@ impl<S: SurfaceKind> Input<S> {
         self.params.read().map_err(|e| self.error(e))
     }
 
+    /// The form's CSRF token checked against its cookie and the request's
+    /// origin, refused in this endpoint's shape.
+    pub fn verify_csrf(&self, submitted: &str) -> Result<(), HttpError> {
+        super::cookies::verify_csrf(&self.headers, submitted).map_err(|e| self.error(e))
+    }
+
+    /// The bearer token (see [`bearer_token`]), refused in this endpoint's
+    /// shape.
+    pub fn bearer_token(&self) -> Result<String, HttpError> {
+        bearer_token(self).map_err(|e| self.error(e))
+    }
+
     /// The core's answer, or its error in this endpoint's shape.
     pub fn answer<T>(
         &self,
@@ -147,7 +159,15 @@ pub fn bearer_token<S: SurfaceKind>(input: &Input<S>) -> Result<String, AuthErro
     {
         return bounded(token.trim().to_owned());
     }
-    bounded(input.params.string("access_token")?)
+    let AccessTokenParam { access_token } = input.params.read()?;
+    bounded(access_token)
+}
+
+/// A token sent as a parameter rather than in the Authorization header.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct AccessTokenParam {
+    access_token: String,
 }
 
 /// A token longer than any authd issues is refused here, as the core

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::cookies::CsrfForm;
 use super::cookies::{self, SESSION_COOKIE};
 use super::error::HttpError;
 use super::input::{ClientAddress, PageInput};
@@ -60,7 +61,7 @@ pub async fn sign_in_form(
     State(state): State<ShimState>,
     input: PageInput,
 ) -> Result<Response, HttpError> {
-    let next = input.params.string("next").map_err(|e| input.error(e))?;
+    let SignInFormParams { next } = input.read()?;
     Ok(form(
         &state,
         &input.headers,
@@ -69,6 +70,13 @@ pub async fn sign_in_form(
         "",
         None,
     ))
+}
+
+/// The parameters of the sign-in page: where to go after it.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SignInFormParams {
+    next: String,
 }
 
 /// The parameters of the sign-in form.
@@ -93,7 +101,7 @@ pub async fn sign_in(
         email,
         password,
     } = input.read()?;
-    cookies::verify_csrf(&input.headers, &csrf_token).map_err(|e| input.error(e))?;
+    input.verify_csrf(&csrf_token)?;
     let secure = state.secure_cookies();
     if let Some(old) = cookies::get(&input.headers, SESSION_COOKIE) {
         let _ = state
@@ -157,19 +165,15 @@ pub async fn sign_out(
     State(state): State<ShimState>,
     input: PageInput,
 ) -> Result<Response, HttpError> {
-    let token = input
-        .params
-        .string("csrf_token")
-        .map_err(|e| input.error(e))?;
-    cookies::verify_csrf(&input.headers, &token).map_err(|e| input.error(e))?;
+    let form: CsrfForm = input.read()?;
+    input.verify_csrf(&form.csrf_token)?;
     if let Some(session) = cookies::get(&input.headers, SESSION_COOKIE) {
-        from_core(
+        input.answer(
             state
                 .sessions()
                 .logout(grpc_request(v1::LogoutRequest { session }, &input.headers))
                 .await,
-        )
-        .map_err(|e| input.error(e))?;
+        )?;
     }
     let cookie = cookies::clear_session(state.secure_cookies());
     Ok(with_cookie(super::found("/auth/sign_in"), cookie))

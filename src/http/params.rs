@@ -183,33 +183,9 @@ impl Params {
         }
     }
 
-    /// A single-valued parameter, or "" when absent.
-    pub fn string(&self, key: &str) -> Result<String, AuthError> {
-        Ok(self.get(key)?.unwrap_or_default().to_owned())
-    }
-
-    /// A parameter that must be present and non-empty.
-    pub fn required(&self, key: &str) -> Result<String, AuthError> {
-        match self.get(key)? {
-            Some(v) if !v.is_empty() => Ok(v.to_owned()),
-            _ => Err(AuthError::invalid_request(format!(
-                "Missing required parameter: {key}."
-            ))),
-        }
-    }
-
     /// Every value of a list parameter.
     pub fn list(&self, key: &str) -> Vec<String> {
         self.values.get(key).cloned().unwrap_or_default()
-    }
-
-    pub fn contains(&self, key: &str) -> bool {
-        self.values.contains_key(key)
-    }
-
-    /// Whether a boolean flag is set ("true", "1", "on").
-    pub fn flag(&self, key: &str) -> Result<bool, AuthError> {
-        Ok(matches!(self.get(key)?, Some("true" | "1" | "on")))
     }
 }
 
@@ -579,17 +555,21 @@ mod tests {
     }
 
     #[test]
-    fn required_and_flags() {
-        let p = parse(Some("a=&f=true&g=0"), None, "").unwrap();
-        assert!(p.required("a").is_err());
-        assert!(
-            p.required("b")
-                .unwrap_err()
-                .description
-                .contains("Missing required parameter: b.")
-        );
-        assert!(p.flag("f").unwrap());
-        assert!(!p.flag("g").unwrap());
-        assert!(!p.flag("h").unwrap());
+    fn flags_read_as_booleans() {
+        #[derive(serde::Deserialize)]
+        struct Flags {
+            #[serde(default)]
+            f: bool,
+            #[serde(default)]
+            g: bool,
+            #[serde(default)]
+            h: bool,
+            #[serde(default)]
+            on: bool,
+        }
+        let p = parse(Some("f=true&g=0&on=on"), None, "").unwrap();
+        let flags: Flags = p.read().unwrap();
+        assert!(flags.f && flags.on);
+        assert!(!flags.g && !flags.h);
     }
 }
