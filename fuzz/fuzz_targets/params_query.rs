@@ -1,37 +1,3 @@
-//! `Params::parse` of a query string (no body), checked against the
-//! `url::form_urlencoded` model, and against the same string sent as a form
-//! body or beside a JSON body.
+//! libFuzzer's entry to [`authd_fuzz::targets::params_query`], where the checks are.
 #![no_main]
-use authd::http::params::Params;
-use authd_fuzz::{
-    FORM, JSON, Model, assert_same, check_against_model, form_model, model_push,
-};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(query) = std::str::from_utf8(data) else {
-        return;
-    };
-    let result = Params::parse(Some(query), None, b"");
-    let mut model = Model::new();
-    let model = form_model(data, &mut model).map(|()| model);
-    check_against_model(&result, model.as_ref());
-
-    // A query string is read exactly as a form body is.
-    assert_same(&result, &Params::parse(None, Some(FORM), data));
-
-    // Beside a JSON body, its parameters come first and the body's are added.
-    let with_json = Params::parse(
-        Some(query),
-        Some(JSON),
-        br#"{"client_id":"fuzz","scopes":["read","write"]}"#,
-    );
-    let model = model.map(|mut m| {
-        model_push(&mut m, "client_id", Some("fuzz".into()));
-        model_push(&mut m, "scopes", None);
-        model_push(&mut m, "scopes", Some("read".into()));
-        model_push(&mut m, "scopes", Some("write".into()));
-        m
-    });
-    check_against_model(&with_json, model.as_ref());
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| authd_fuzz::targets::params_query::run(data));

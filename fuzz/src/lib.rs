@@ -1,6 +1,9 @@
 //! Shared checks for the fuzz targets: reference models of the request
 //! parameter formats, built on independent parsers (`url`'s form decoder,
-//! `serde` over `serde_json`), and the accessor invariants of `Params`.
+//! `serde` over `serde_json`), and the accessor invariants of `Params`,
+//! `read` included.
+pub mod targets;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -96,7 +99,10 @@ impl<'de> serde::Deserialize<'de> for Members {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
                 let mut members = Vec::new();
                 while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
                     members.push(entry);
@@ -182,21 +188,46 @@ pub fn check_accessors(p: &Params, key: &str) {
     if !list.is_empty() {
         assert!(p.contains(key), "{key:?} has values but is not contained");
     }
-    let single = get.ok().flatten();
-    match p.string(key) {
-        Ok(s) => assert_eq!(Some(s.as_str()), single.or(Some(""))),
-        Err(_) => assert!(list.len() > 1),
-    }
-    match p.required(key) {
-        Ok(s) => assert!(!s.is_empty() && Some(s.as_str()) == single),
-        Err(e) => {
-            assert_eq!(e.kind, ErrorKind::InvalidRequest);
-            assert!(single.is_none_or(str::is_empty));
+}
+
+/// Parameters as a handler reads them (`Params::read`): single values, a
+/// flag, and a list parameter.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(default)]
+struct Read {
+    client_id: String,
+    scope: String,
+    state: String,
+    redirect_uri: String,
+    force_login: bool,
+    redirect_uris: Vec<String>,
+}
+
+/// `Params::read` agrees with `get` and `list`: each field is the single
+/// value ("" when absent, a flag true for "true", "1" or "on"), a list
+/// field every value; and it refuses exactly when a single field was given
+/// more than once, with `invalid_request`.
+pub fn check_read(p: &Params) {
+    const SINGLE: &[&str] = &["client_id", "scope", "state", "redirect_uri", "force_login"];
+    let repeated = SINGLE.iter().any(|key| p.list(key).len() > 1);
+    match p.read::<Read>() {
+        Ok(read) => {
+            assert!(!repeated, "a repeated parameter was read as one: {read:?}");
+            let single = |key: &str| p.get(key).unwrap().unwrap_or("").to_owned();
+            assert_eq!(read.client_id, single("client_id"));
+            assert_eq!(read.scope, single("scope"));
+            assert_eq!(read.state, single("state"));
+            assert_eq!(read.redirect_uri, single("redirect_uri"));
+            assert_eq!(
+                read.force_login,
+                matches!(single("force_login").as_str(), "true" | "1" | "on")
+            );
+            assert_eq!(read.redirect_uris, p.list("redirect_uris"));
         }
-    }
-    match p.flag(key) {
-        Ok(f) => assert_eq!(f, matches!(single, Some("true" | "1" | "on"))),
-        Err(_) => assert!(list.len() > 1),
+        Err(e) => {
+            assert!(repeated, "refused without a repeated parameter: {e:?}");
+            assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        }
     }
 }
 
@@ -214,7 +245,11 @@ pub fn check_against_model(result: &Result<Params, AuthError>, model: Option<&Mo
     match (result, model) {
         (Err(e), None) => check_parse_error(e),
         (Ok(p), Some(model)) => {
-            assert_eq!(p, &params_of(model), "parse differs from the model {model:?}");
+            assert_eq!(
+                p,
+                &params_of(model),
+                "parse differs from the model {model:?}"
+            );
             for (key, values) in model {
                 assert_eq!(&p.list(key), values, "{key:?}");
                 assert!(p.contains(key), "{key:?}");
@@ -224,6 +259,7 @@ pub fn check_against_model(result: &Result<Params, AuthError>, model: Option<&Mo
                 assert_eq!(p.contains(key), model.contains_key(*key), "{key:?}");
                 check_accessors(p, key);
             }
+            check_read(p);
         }
         (Ok(p), None) => panic!("parsed {p:?}, but the model refuses the input"),
         (Err(e), Some(model)) => panic!("refused ({e:?}), but the model reads {model:?}"),

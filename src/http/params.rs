@@ -187,6 +187,11 @@ impl Params {
     pub fn list(&self, key: &str) -> Vec<String> {
         self.values.get(key).cloned().unwrap_or_default()
     }
+
+    /// Whether the parameter was given at all.
+    pub fn contains(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
 }
 
 impl Params {
