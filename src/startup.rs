@@ -101,6 +101,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let database =
             Database::open(&config.database, config.db_pool_size, config.db_timeout).await?;
+        // The service signs with a JWT key from its first request on.
+        AuthService::ensure_signing_key(&database.store)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the JWT signing key: {e}"))?;
         let service = AuthService::new(database.store.clone(), config.service.clone())
             .await
             .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
