@@ -4,32 +4,35 @@
 //!
 //! This module holds the public types and the start/stop orchestration; each job it
 //! orchestrates has a module of its own:
-//! - [`binaries`]: finding initdb and postgres;
-//! - [`permissions`]: the run-as user, the data directory's owner and mode, and
+//! - `binaries`: finding initdb and postgres;
+//! - `permissions`: the run-as user, the data directory's owner and mode, and
 //!   whether that user can reach it;
-//! - [`pid_file`]: postmaster.pid, stale or held by a running server;
-//! - [`socket`]: where the Unix socket goes (the data directory, or a short dir in /tmp);
-//! - [`initdb`]: creating a cluster;
-//! - [`log_rotation`]: the server's log, rotated at start-up, and its tail for errors;
-//! - [`postmaster`]: the server process, owned by a thread of its own, and its shutdown;
-//! - [`supervisor`]: restarting the server after a crash;
-//! - [`throwaway`]: throwaway clusters, for tests and benchmarks only.
+//! - `pid_file`: postmaster.pid, stale or held by a running server;
+//! - `socket`: where the Unix socket goes (the data directory, or a short dir in /tmp);
+//! - `initdb`: creating a cluster;
+//! - `log_rotation`: the server's log, rotated at start-up, and its tail for errors;
+//! - `postmaster`: the server process, owned by a thread of its own, and its shutdown;
+//! - `readiness`: waiting until it accepts connections;
+//! - `database`: creating the databases in it;
+//! - `supervisor`: restarting the server after a crash;
+//! - `throwaway`: throwaway clusters, for tests and benchmarks only.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use tracing::{debug, info};
 
 mod binaries;
+mod database;
 mod error;
 mod initdb;
 mod log_rotation;
 mod permissions;
 mod pid_file;
 mod postmaster;
+mod readiness;
 mod socket;
 mod supervisor;
 pub mod throwaway;
@@ -46,11 +49,6 @@ use socket::socket_dir_for;
 pub use supervisor::SupervisedPostgres;
 
 const SUPERUSER: &str = "authd";
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Crash recovery of a big WAL backlog can legitimately take longer than a normal start;
-/// we keep waiting this long as long as the server says it is still starting up.
-const RECOVERY_TIMEOUT: Duration = Duration::from_secs(600);
-const READY_POLL: Duration = Duration::from_millis(50);
 
 /// How to run the embedded server.
 #[derive(Debug, Clone)]
@@ -162,37 +160,6 @@ impl EmbeddedPostgres {
         config
     }
 
-    /// Creates `dbname` if it does not exist.
-    pub async fn ensure_database(&self, dbname: &str) -> Result<(), EmbeddedPostgresError> {
-        validate_database_name(dbname)?;
-        let client = connect(&self.connect_config("postgres")).await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
-            .await?
-            .is_some();
-        if exists {
-            return Ok(());
-        }
-        // The name was validated above, so quoting it is enough to make it a safe identifier.
-        match client
-            .batch_execute(&format!("CREATE DATABASE \"{dbname}\""))
-            .await
-        {
-            Ok(()) => {
-                info!(dbname, "created database in embedded PostgreSQL");
-                Ok(())
-            }
-            // Another process won the race to create it, which is just as good.
-            Err(e)
-                if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
-                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Fast shutdown (SIGINT to the postmaster) and wait for exit (bounded; then SIGQUIT,
     /// then SIGKILL).
     pub async fn stop(mut self) -> Result<(), EmbeddedPostgresError> {
@@ -219,44 +186,6 @@ impl EmbeddedPostgres {
             .await;
         }
         Ok(())
-    }
-
-    /// Waits until `SELECT 1` works over the socket; on failure returns why.
-    async fn wait_ready(&mut self) -> std::result::Result<(), String> {
-        let config = self.connect_config("postgres");
-        let started = Instant::now();
-        let mut announced_recovery = false;
-        loop {
-            if let Some(exit) = self.postmaster.exit_status() {
-                return Err(format!("postgres exited during startup ({exit})"));
-            }
-            let (starting_up, last_error) =
-                match tokio::time::timeout(Duration::from_secs(5), select_one(&config)).await {
-                    Ok(Ok(())) => return Ok(()),
-                    Ok(Err(e)) => (
-                        e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW),
-                        error_chain(&e),
-                    ),
-                    Err(_) => (false, "connection attempt timed out".to_string()),
-                };
-            let waited = started.elapsed();
-            if waited >= READY_TIMEOUT {
-                if !(starting_up && waited < RECOVERY_TIMEOUT) {
-                    return Err(format!(
-                        "not accepting connections after {}s (last error: {last_error})",
-                        waited.as_secs()
-                    ));
-                }
-                if !announced_recovery {
-                    announced_recovery = true;
-                    info!(
-                        data_dir = %self.data_dir.display(),
-                        "embedded PostgreSQL is still starting up (crash recovery?), waiting"
-                    );
-                }
-            }
-            tokio::time::sleep(READY_POLL).await;
-        }
     }
 }
 
@@ -329,66 +258,4 @@ fn prepare_and_spawn(opts: EmbeddedPostgresOptions) -> Result<Prepared> {
         log_offset,
         postmaster,
     })
-}
-
-async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            debug!(error = %e, "embedded postgres connection ended with error");
-        }
-    });
-    Ok(client)
-}
-
-async fn select_one(config: &tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-    let conn = tokio::spawn(connection);
-    let result = client.simple_query("SELECT 1").await.map(|_| ());
-    drop(client);
-    let _ = conn.await;
-    result
-}
-
-/// An error with its causes on one line (tokio_postgres's own Display omits them).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn validate_database_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(EmbeddedPostgresError::InvalidDatabaseName(name.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_names_are_validated() {
-        for ok in ["x", "authd", "authd_test_01", &"a".repeat(63)] {
-            assert!(validate_database_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "X", "a-b", "a\"b", "a b", "é", &"a".repeat(64)] {
-            assert!(validate_database_name(bad).is_err(), "{bad}");
-        }
-    }
 }
