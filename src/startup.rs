@@ -591,3 +591,48 @@ impl ShutdownSignal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_or_panicked_task_is_reported_by_its_name() {
+        let shutdown = CancellationToken::new();
+        let mut tasks = Tasks::new(shutdown.clone());
+        tasks.spawn("quiet", |stop| async move { stop.cancelled().await });
+        tasks.spawn_fallible("failing", |_| async { anyhow::bail!("it broke") });
+        tasks.spawn("panicking", |_| async { panic!("it blew up") });
+        shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let error = tasks
+            .finish(deadline, Duration::from_secs(5))
+            .await
+            .expect_err("two tasks failed");
+        // The first failure is returned, with its cause.
+        assert_eq!(format!("{error:#}"), "failing failed: it broke");
+
+        let mut tasks = Tasks::new(CancellationToken::new());
+        tasks.spawn("panicking", |_| async { panic!("it blew up") });
+        let error = tasks
+            .finish(deadline, Duration::from_secs(5))
+            .await
+            .expect_err("the task panicked");
+        assert!(
+            format!("{error:#}").starts_with("panicking panicked"),
+            "{error:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_still_running_past_the_grace_period_is_aborted() {
+        let mut tasks = Tasks::new(CancellationToken::new());
+        // It never looks at the shutdown token.
+        tasks.spawn("stuck", |_| std::future::pending());
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+        tasks
+            .finish(deadline, Duration::from_millis(10))
+            .await
+            .expect("an aborted task is not a failure");
+    }
+}

@@ -15,7 +15,7 @@
 //! - `readiness`: waiting until it accepts connections;
 //! - `database`: creating the databases in it;
 //! - `supervisor`: restarting the server after a crash;
-//! - `throwaway`: throwaway clusters, for tests and benchmarks only.
+//! - `throwaway`: throwaway clusters, for the tests only.
 
 use std::fs;
 use std::io;

@@ -1,4 +1,4 @@
-//! Throwaway clusters, for tests and benchmarks only: the service never starts one. Each
+//! Throwaway clusters, for the tests only (tests/): the service never starts one. Each
 //! is non-durable and lives in a fresh directory under the system's temporary directory,
 //! which [`EmbeddedPostgres::stop`] deletes. (Nothing in the `authd` binary calls this,
 //! so the linker leaves it out.)
