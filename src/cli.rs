@@ -1,13 +1,17 @@
 //! The `authd` command: `serve` (the default), `migrate`, and the operator
 //! commands that work on the database directly, such as creating the first
-//! admin account.
+//! admin account. Every operator command reaches the service the same way,
+//! through `with_service`.
 use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseArgs, ServeArgs, ShimArgs};
+use crate::domain::error::{AuthError, ErrorKind};
 use crate::service::accounts::AccountRegistration;
+use crate::service::admin::AdminCaller;
 use crate::service::{AuthService, ServiceConfig};
 use crate::startup::{Application, Database, ShutdownSignal};
 use crate::telemetry::{self, LogFormat};
@@ -154,18 +158,17 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             database,
         })) => {
             let password = read_password()?;
-            let db = open(&database).await?;
-            let service = operator_service(&db).await?;
-            let result = service
-                .create_account_unchecked(&AccountRegistration {
-                    username,
-                    email,
-                    password,
-                    admin,
-                })
-                .await;
-            db.close().await?;
-            let account = result.map_err(|e| anyhow::anyhow!("{}", e.description))?;
+            let registration = AccountRegistration {
+                username,
+                email,
+                password,
+                admin,
+            };
+            let account = with_service(&database, None, async |service| {
+                service.create_account_unchecked(&registration).await
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             println!(
                 "created account {} (id {}){}",
                 account.username,
@@ -184,21 +187,26 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             off,
             database,
         })) => {
-            let db = open(&database).await?;
-            let result = db.store.set_resource_server(&client_id, !off).await;
-            db.close().await?;
-            match result? {
-                Some(app) => {
-                    println!(
-                        "{} ({}) is {}a resource server",
-                        app.name,
-                        app.client_id,
-                        if app.is_resource_server { "" } else { "not " }
-                    );
-                    Ok(())
+            let result = with_service(&database, None, async |service| {
+                service
+                    .set_resource_server(AdminCaller::Operator, &client_id, !off)
+                    .await
+            })
+            .await?;
+            let app = match result {
+                Ok(app) => app,
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    anyhow::bail!("no application has client_id {client_id}")
                 }
-                None => anyhow::bail!("no application has client_id {client_id}"),
-            }
+                Err(e) => anyhow::bail!("{}", e.description),
+            };
+            println!(
+                "{} ({}) is {}a resource server",
+                app.name,
+                app.client_id,
+                if app.is_resource_server { "" } else { "not " }
+            );
+            Ok(())
         }
     }
 }
@@ -252,10 +260,33 @@ async fn open(args: &DatabaseArgs) -> anyhow::Result<Database> {
     Database::open(&args.database_config()?, 2, args.db_timeout).await
 }
 
-async fn operator_service(db: &Database) -> anyhow::Result<AuthService> {
-    AuthService::new(db.store.clone(), ServiceConfig::new(""))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+/// The one way a command reaches the service: opens the database (a
+/// private PostgreSQL, or the one a running `authd serve` has started on
+/// the same data directory), makes sure a signing key exists as `serve`
+/// does at start-up, builds the service for the operator, runs `op`, and
+/// closes the database again, whatever `op` answered. `jwt_lifetime` is the
+/// running servers' JWT lifetime, for the key commands.
+async fn with_service<T>(
+    database: &DatabaseArgs,
+    jwt_lifetime: Option<Duration>,
+    op: impl AsyncFnOnce(&AuthService) -> Result<T, AuthError>,
+) -> anyhow::Result<Result<T, AuthError>> {
+    let db = open(database).await?;
+    let mut config = ServiceConfig::new("");
+    if let Some(ttl) = jwt_lifetime {
+        config.lifetimes.jwt_access_token = ttl;
+    }
+    let result = match operator_service(&db, config).await {
+        Ok(service) => op(&service).await,
+        Err(e) => Err(e),
+    };
+    db.close().await?;
+    Ok(result)
+}
+
+async fn operator_service(db: &Database, config: ServiceConfig) -> Result<AuthService, AuthError> {
+    AuthService::ensure_signing_key(&db.store).await?;
+    AuthService::new(db.store.clone(), config).await
 }
 
 /// One line from standard input, or a prompt (twice) on a terminal.

@@ -1,7 +1,12 @@
 //! The one start-up path: `Application::build` turns a `Config` into a
 //! running service with its bound ports. `main`, the tests and the
-//! benchmarks all start authd through it; shutdown is one token handed to
-//! every listener and background task.
+//! benchmarks all start authd through it. It goes in steps, each a function
+//! here: open the database, build the service (writing its first signing
+//! key), bind every listener, spawn the background tasks, serve.
+//!
+//! Every listener and background task runs in a `Tasks` list under a
+//! name; shutdown is one token handed to all of them, and a task that
+//! failed or panicked is reported by its name.
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,9 +31,10 @@ pub struct Application {
     shutdown_grace: Duration,
     service: AuthService,
     shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     /// The HTTP shim, stopped first on shutdown.
-    http_task: Option<JoinHandle<anyhow::Result<()>>>,
+    http_task: Tasks,
+    /// The gRPC and metrics listeners and the background tasks.
+    tasks: Tasks,
     embedded: Option<SupervisedPostgres>,
 }
 
@@ -98,145 +104,61 @@ impl Database {
 }
 
 impl Application {
+    /// Starts authd, one step at a time: the database, the service, the
+    /// listeners (all bound before anything runs, so that a taken port
+    /// starts nothing), the background tasks, and then the servers.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let database =
             Database::open(&config.database, config.db_pool_size, config.db_timeout).await?;
-        let service = AuthService::new(database.store.clone(), config.service.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
+        let service = build_service(&database.store, &config).await?;
+        let (health_reporter, health_service) = serving_health().await;
 
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
-        let grpc_addr = listener.local_addr()?;
+        let grpc_listener = bind("gRPC", config.grpc_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        // The in-process shim calls the core's services directly (see
+        // grpc::in_process), as a gRPC client of this very core, as when it
+        // runs alone.
+        let shim = match &config.http {
+            Some(http) => {
+                let channel = crate::grpc::in_process(
+                    service.clone(),
+                    config.request_timeout,
+                    health_service.clone(),
+                )?;
+                let state = ShimState::in_process(
+                    channel,
+                    http.shim.clone(),
+                    service.metrics().clone(),
+                    config.metrics_addr.is_none(),
+                );
+                Some(HttpShim::bind(http, state).await?)
+            }
+            None => None,
+        };
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(bind("metrics", addr).await?),
+            None => None,
+        };
 
         let shutdown = CancellationToken::new();
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        // PostgreSQL answered a moment ago (the migrations ran), so every
-        // service starts out SERVING, by name too, before the first call can
-        // ask; the health watcher takes over from here.
-        for name in crate::grpc::SERVICE_NAMES.iter() {
-            health_reporter
-                .set_service_status(*name, tonic_health::ServingStatus::Serving)
-                .await;
-        }
-        let mut tasks = Vec::new();
-        if config.service.cache_capacity > 0 {
-            // Until it has connected, introspection bypasses the cache.
-            let store = database.store.clone();
-            let cache = service.cache().clone();
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                crate::service::cache::run_invalidation_listener(store, cache, stop).await;
-                Ok(())
-            }));
-            tracing::info!(
-                capacity = config.service.cache_capacity,
-                "introspection cache on; it is used once the invalidation listener has connected"
-            );
-        } else {
-            tracing::info!(
-                "introspection cache off (--cache-capacity 0): every introspection reads PostgreSQL"
-            );
-        }
-        {
-            let service = service.clone();
-            let stop = shutdown.clone();
-            let interval = config.health_interval;
-            tasks.push(tokio::spawn(async move {
-                crate::grpc::watch_health(service, health_reporter, interval, stop).await;
-                Ok(())
-            }));
-        }
-        if let Some(interval) = config.purge_interval {
-            let store = database.store.clone();
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                run_purge(store, interval, stop).await;
-                Ok(())
-            }));
-        }
-        {
-            // Signing keys: reloaded on rotation, here and on every replica.
-            let service = service.clone();
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                crate::service::keys::run_key_watcher(service, stop).await;
-                Ok(())
-            }));
-        }
-        // The in-process shim calls the core's services directly (see
-        // grpc::in_process), built before health_service moves below.
-        let shim_channel = match &config.http {
-            Some(_) => Some(crate::grpc::in_process(
-                service.clone(),
-                config.request_timeout,
-                health_service.clone(),
-            )?),
-            None => None,
-        };
-        {
-            let service = service.clone();
-            let stop = shutdown.clone();
-            let options = crate::grpc::GrpcOptions {
-                trusted_proxies: config.trusted_proxies.clone(),
-                request_timeout: config.request_timeout,
-                tls: config.grpc_tls.clone(),
-                limits: config.grpc_connections,
-            };
-            tasks.push(tokio::spawn(async move {
-                crate::grpc::serve(
-                    listener,
-                    service,
-                    options,
-                    health_service,
-                    stop.cancelled_owned(),
-                )
-                .await
-            }));
-        }
-        tracing::info!(
-            %grpc_addr,
-            tls = config.grpc_tls.is_some(),
-            client_certificates = %config
-                .grpc_tls
-                .as_ref()
-                .and_then(|tls| tls.client_auth())
-                .map_or("off", |mode| mode.as_str()),
-            "authd gRPC listening"
+        let mut tasks = Tasks::new(shutdown.clone());
+        spawn_background_tasks(
+            &mut tasks,
+            &config,
+            &database.store,
+            &service,
+            health_reporter,
         );
 
-        let mut http_task = None;
-        let http_addr = match &config.http {
-            Some(http) => {
-                // The shim is a gRPC client of this very core, as when it
-                // runs alone, through the in-process channel.
-                let channel = shim_channel.clone().context("shim channel")?;
-                let shim = ShimState::in_process(channel, http.shim.clone())
-                    .with_metrics(service.metrics().clone(), config.metrics_addr.is_none());
-                let listener = TcpListener::bind(http.addr)
-                    .await
-                    .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
-                let addr = listener.local_addr()?;
-                let stop = shutdown.clone();
-                let tls = http.tls.clone();
-                let limits = http.connections;
-                http_task = Some(tokio::spawn(async move {
-                    crate::http::serve_with_tls(listener, shim, tls, limits, stop.cancelled_owned())
-                        .await
-                }));
-                tracing::info!(http_addr = %addr, tls = http.tls.is_some(), "authd HTTP listening");
-                Some(addr)
-            }
-            None => None,
-        };
-        let metrics_addr = match config.metrics_addr {
-            Some(addr) => {
-                let (addr, task) =
-                    serve_metrics(addr, service.metrics().clone(), shutdown.clone()).await?;
-                tasks.push(task);
-                Some(addr)
-            }
+        serve_grpc(&mut tasks, grpc_listener, &service, &config, health_service)?;
+        let mut http_task = Tasks::new(shutdown.clone());
+        let http_addr = shim.map(|shim| shim.serve(&mut http_task));
+        let metrics_addr = match metrics_listener {
+            Some(listener) => Some(serve_metrics(
+                listener,
+                service.metrics().clone(),
+                &mut tasks,
+            )?),
             None => {
                 if http_addr.is_none() {
                     tracing::info!(
@@ -292,44 +214,241 @@ impl Application {
     /// arriving has made no core call yet) reach the core until they end.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let mut result = Ok(());
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         let grace = self.shutdown_grace;
-        if let Some(task) = self.http_task {
-            finish(task, deadline, grace, &mut result).await;
-        }
-        for task in self.tasks {
-            finish(task, deadline, grace, &mut result).await;
-        }
+        let http = self.http_task.finish(deadline, grace).await;
+        let tasks = self.tasks.finish(deadline, grace).await;
         // Idle pooled connections would otherwise each log an error when
         // the private PostgreSQL shuts down under them.
         self.service.store().close();
         if let Some(pg) = self.embedded {
             pg.stop().await?;
         }
-        result
+        http.and(tasks)
     }
 }
 
-/// Waits for a task until `deadline`, keeping its error in `result`; past
-/// the deadline, aborts it.
-async fn finish(
-    mut task: JoinHandle<anyhow::Result<()>>,
-    deadline: tokio::time::Instant,
-    grace: Duration,
-    result: &mut anyhow::Result<()>,
+/// Start-up step: the service, with the JWT signing key it signs with from
+/// its first request on (written if the database has none).
+async fn build_service(store: &Store, config: &Config) -> anyhow::Result<AuthService> {
+    AuthService::ensure_signing_key(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the JWT signing key: {e}"))?;
+    AuthService::new(store.clone(), config.service.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the service: {e}"))
+}
+
+/// Start-up step: grpc.health.v1, with every service SERVING, by name too,
+/// before the first call can ask: PostgreSQL answered a moment ago (the
+/// migrations ran). The health watcher takes over from here.
+async fn serving_health() -> (
+    tonic_health::server::HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
 ) {
-    match tokio::time::timeout_at(deadline, &mut task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => *result = Err(e),
-        Ok(Err(e)) => *result = Err(e.into()),
-        Err(_) => {
-            tracing::warn!(
-                ?grace,
-                "shutdown grace period over: closing remaining connections"
-            );
-            task.abort();
+    let (reporter, service) = tonic_health::server::health_reporter();
+    for name in crate::grpc::SERVICE_NAMES.iter() {
+        reporter
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    (reporter, service)
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+/// Start-up step: the gRPC API on `listener`, as the task "gRPC listener".
+fn serve_grpc<H: tonic_health::pb::health_server::Health>(
+    tasks: &mut Tasks,
+    listener: TcpListener,
+    service: &AuthService,
+    config: &Config,
+    health_service: tonic_health::pb::health_server::HealthServer<H>,
+) -> anyhow::Result<()> {
+    let grpc_addr = listener.local_addr()?;
+    let options = crate::grpc::GrpcOptions {
+        trusted_proxies: config.trusted_proxies.clone(),
+        request_timeout: config.request_timeout,
+        tls: config.grpc_tls.clone(),
+        limits: config.grpc_connections,
+    };
+    let service = service.clone();
+    tasks.spawn_fallible("gRPC listener", move |stop| {
+        crate::grpc::serve(
+            listener,
+            service,
+            options,
+            health_service,
+            stop.cancelled_owned(),
+        )
+    });
+    tracing::info!(
+        %grpc_addr,
+        tls = config.grpc_tls.is_some(),
+        client_certificates = %config
+            .grpc_tls
+            .as_ref()
+            .and_then(|tls| tls.client_auth())
+            .map_or("off", |mode| mode.as_str()),
+        "authd gRPC listening"
+    );
+    Ok(())
+}
+
+/// Start-up step: the tasks that run beside the listeners until shutdown.
+fn spawn_background_tasks(
+    tasks: &mut Tasks,
+    config: &Config,
+    store: &Store,
+    service: &AuthService,
+    health_reporter: tonic_health::server::HealthReporter,
+) {
+    if config.service.cache_capacity > 0 {
+        // Until it has connected, introspection bypasses the cache.
+        let (store, cache) = (store.clone(), service.cache().clone());
+        tasks.spawn("cache invalidation listener", move |stop| {
+            crate::service::cache::run_invalidation_listener(store, cache, stop)
+        });
+        tracing::info!(
+            capacity = config.service.cache_capacity,
+            "introspection cache on; it is used once the invalidation listener has connected"
+        );
+    } else {
+        tracing::info!(
+            "introspection cache off (--cache-capacity 0): every introspection reads PostgreSQL"
+        );
+    }
+    let (watched, interval) = (service.clone(), config.health_interval);
+    tasks.spawn("health watcher", move |stop| {
+        crate::grpc::watch_health(watched, health_reporter, interval, stop)
+    });
+    if let Some(interval) = config.purge_interval {
+        let store = store.clone();
+        tasks.spawn("purge", move |stop| run_purge(store, interval, stop));
+    }
+    // Signing keys: reloaded on rotation, here and on every replica.
+    let keyed = service.clone();
+    tasks.spawn("signing key watcher", move |stop| {
+        crate::service::keys::run_key_watcher(keyed, stop)
+    });
+}
+
+/// The HTTP shim, bound and ready to serve.
+struct HttpShim {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: ShimState,
+    tls: Option<crate::tls::HttpServerTls>,
+    limits: crate::connections::ConnectionLimits,
+}
+
+impl HttpShim {
+    async fn bind(http: &crate::config::HttpConfig, state: ShimState) -> anyhow::Result<HttpShim> {
+        let listener = bind("HTTP", http.addr).await?;
+        Ok(HttpShim {
+            addr: listener.local_addr()?,
+            listener,
+            state,
+            tls: http.tls.clone(),
+            limits: http.connections,
+        })
+    }
+
+    /// Serves until shutdown, as the task "HTTP listener" of `tasks`.
+    fn serve(self, tasks: &mut Tasks) -> SocketAddr {
+        let HttpShim {
+            listener,
+            addr,
+            state,
+            tls,
+            limits,
+        } = self;
+        let tls_on = tls.is_some();
+        tasks.spawn_fallible("HTTP listener", move |stop| {
+            crate::http::serve_with_tls(listener, state, tls, limits, stop.cancelled_owned())
+        });
+        tracing::info!(http_addr = %addr, tls = tls_on, "authd HTTP listening");
+        addr
+    }
+}
+
+/// Tasks that run until a shutdown token is cancelled, each spawned under a
+/// name that its failure (an error or a panic) is reported by.
+struct Tasks {
+    shutdown: CancellationToken,
+    running: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Tasks {
+    fn new(shutdown: CancellationToken) -> Tasks {
+        Tasks {
+            shutdown,
+            running: Vec::new(),
         }
+    }
+
+    /// Spawns `task`, handed the shutdown token; it cannot fail.
+    fn spawn<F>(&mut self, name: &'static str, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = task(self.shutdown.clone());
+        self.push(name, async move {
+            task.await;
+            Ok(())
+        });
+    }
+
+    /// Spawns `task`, handed the shutdown token; its error is reported.
+    fn spawn_fallible<F>(&mut self, name: &'static str, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let task = task(self.shutdown.clone());
+        self.push(name, task);
+    }
+
+    fn push(
+        &mut self,
+        name: &'static str,
+        task: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        self.running.push((name, tokio::spawn(task)));
+    }
+
+    /// Waits for every task until `deadline`, and aborts those still
+    /// running past it. Each failure is logged with the task's name; the
+    /// first is returned.
+    async fn finish(self, deadline: tokio::time::Instant, grace: Duration) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for (name, mut task) in self.running {
+            let failure = match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(e))) => e.context(format!("{name} failed")),
+                Ok(Err(e)) if e.is_panic() => {
+                    anyhow::Error::new(e).context(format!("{name} panicked"))
+                }
+                Ok(Err(e)) => anyhow::Error::new(e).context(format!("{name} was cancelled")),
+                Err(_) => {
+                    tracing::warn!(
+                        ?grace,
+                        task = name,
+                        "shutdown grace period over: closing remaining connections"
+                    );
+                    task.abort();
+                    continue;
+                }
+            };
+            tracing::error!(task = name, "{failure:#}");
+            if result.is_ok() {
+                result = Err(failure);
+            }
+        }
+        result
     }
 }
 
@@ -374,7 +493,8 @@ pub async fn run_shim(args: &ShimArgs, signal: ShutdownSignal) -> anyhow::Result
 pub struct Shim {
     http_addr: SocketAddr,
     shutdown: CancellationToken,
-    server: JoinHandle<anyhow::Result<()>>,
+    /// The HTTP listener, and /metrics's when it has one of its own.
+    tasks: Tasks,
 }
 
 impl Shim {
@@ -385,14 +505,22 @@ impl Shim {
             .context("authd shim needs an HTTP address (--http-addr)")?;
         let upstream_tls = args.upstream_tls.load(&args.upstream)?;
         let upstream_tls_on = upstream_tls.is_some();
-        let shim = ShimState::with_upstream_tls(&args.upstream, upstream_tls, http.shim)?;
-        let shim = shim
-            .clone()
-            .with_metrics(shim.metrics().clone(), args.http.metrics_addr.is_none());
-        let listener = TcpListener::bind(http.addr)
-            .await
-            .with_context(|| format!("binding the HTTP listener on {}", http.addr))?;
-        let http_addr = listener.local_addr()?;
+        let state = ShimState::with_upstream_tls(
+            &args.upstream,
+            upstream_tls,
+            http.shim.clone(),
+            args.http.metrics_addr.is_none(),
+        )?;
+        let metrics = state.metrics().clone();
+        let shim = HttpShim::bind(&http, state).await?;
+        let metrics_listener = match args.http.metrics_addr {
+            Some(addr) => Some(bind("metrics", addr).await?),
+            None => None,
+        };
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = Tasks::new(shutdown.clone());
+        let http_addr = shim.addr;
         tracing::info!(
             %http_addr,
             tls = http.tls.is_some(),
@@ -401,22 +529,14 @@ impl Shim {
             upstream_client_certificate = args.upstream_tls.upstream_tls_cert.is_some(),
             "authd shim listening"
         );
-        let shutdown = CancellationToken::new();
-        if let Some(addr) = args.http.metrics_addr {
-            // Stops with the shutdown token; nothing waits for it.
-            let _ = serve_metrics(addr, shim.metrics().clone(), shutdown.clone()).await?;
+        shim.serve(&mut tasks);
+        if let Some(listener) = metrics_listener {
+            serve_metrics(listener, metrics, &mut tasks)?;
         }
-        let server = tokio::spawn(crate::http::serve_with_tls(
-            listener,
-            shim,
-            http.tls,
-            http.connections,
-            shutdown.clone().cancelled_owned(),
-        ));
         Ok(Shim {
             http_addr,
             shutdown,
-            server,
+            tasks,
         })
     }
 
@@ -425,33 +545,27 @@ impl Shim {
     }
 
     /// Stops taking requests and lets in-flight ones finish, for at most
-    /// `grace`.
+    /// `grace`; stops /metrics too.
     pub async fn stop(self, grace: Duration) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let mut result = Ok(());
         let deadline = tokio::time::Instant::now() + grace;
-        finish(self.server, deadline, grace, &mut result).await;
-        result
+        self.tasks.finish(deadline, grace).await
     }
 }
 
-/// Serves /metrics alone on `addr` until `stop`.
-async fn serve_metrics(
-    addr: SocketAddr,
+/// Serves /metrics alone on `listener` until shutdown, as the task
+/// "metrics listener" of `tasks`.
+fn serve_metrics(
+    listener: TcpListener,
     metrics: crate::metrics::Metrics,
-    stop: CancellationToken,
-) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics listener on {addr}"))?;
+    tasks: &mut Tasks,
+) -> anyhow::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tracing::info!(metrics_addr = %addr, "authd metrics listening");
-    let task = tokio::spawn(crate::http::metrics::serve(
-        listener,
-        metrics,
-        stop.cancelled_owned(),
-    ));
-    Ok((addr, task))
+    tasks.spawn_fallible("metrics listener", move |stop| {
+        crate::http::metrics::serve(listener, metrics, stop.cancelled_owned())
+    });
+    Ok(addr)
 }
 
 /// SIGINT and SIGTERM, listened for from the moment this is created: a
@@ -475,5 +589,50 @@ impl ShutdownSignal {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_or_panicked_task_is_reported_by_its_name() {
+        let shutdown = CancellationToken::new();
+        let mut tasks = Tasks::new(shutdown.clone());
+        tasks.spawn("quiet", |stop| async move { stop.cancelled().await });
+        tasks.spawn_fallible("failing", |_| async { anyhow::bail!("it broke") });
+        tasks.spawn("panicking", |_| async { panic!("it blew up") });
+        shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let error = tasks
+            .finish(deadline, Duration::from_secs(5))
+            .await
+            .expect_err("two tasks failed");
+        // The first failure is returned, with its cause.
+        assert_eq!(format!("{error:#}"), "failing failed: it broke");
+
+        let mut tasks = Tasks::new(CancellationToken::new());
+        tasks.spawn("panicking", |_| async { panic!("it blew up") });
+        let error = tasks
+            .finish(deadline, Duration::from_secs(5))
+            .await
+            .expect_err("the task panicked");
+        assert!(
+            format!("{error:#}").starts_with("panicking panicked"),
+            "{error:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_still_running_past_the_grace_period_is_aborted() {
+        let mut tasks = Tasks::new(CancellationToken::new());
+        // It never looks at the shutdown token.
+        tasks.spawn("stuck", |_| std::future::pending());
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+        tasks
+            .finish(deadline, Duration::from_millis(10))
+            .await
+            .expect("an aborted task is not a failure");
     }
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authd::embedded_postgres::{
-    EmbeddedPostgres, EmbeddedPostgresError, EmbeddedPostgresOptions, start_throwaway,
+    EmbeddedPostgres, EmbeddedPostgresError, EmbeddedPostgresOptions, throwaway,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, geteuid};
@@ -89,7 +89,7 @@ async fn wait_dead(pid: i32, within: Duration) -> bool {
 async fn throwaway_cluster_roundtrip() {
     init_tracing();
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let pg = start_throwaway().await.expect("start");
+        let pg = throwaway::start().await.expect("start");
         assert_eq!(pg.superuser(), "authd");
         let data_dir = pg.data_dir().to_path_buf();
         assert!(data_dir.starts_with(std::env::temp_dir().join("authd-test-pg")));
@@ -369,7 +369,7 @@ async fn untraversable_parent_is_named() {
 async fn drop_without_stop_shuts_server_down() {
     init_tracing();
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let pg = start_throwaway().await.expect("start");
+        let pg = throwaway::start().await.expect("start");
         let dir = pg.data_dir().to_path_buf();
         let pid = postmaster_pid(&dir);
         drop(pg);
@@ -745,7 +745,7 @@ fn cluster_outlives_the_thread_and_runtime_that_started_it() {
     init_tracing();
     let pg = std::thread::spawn(|| {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(start_throwaway()).expect("start")
+        rt.block_on(throwaway::start()).expect("start")
     })
     .join()
     .expect("starter thread");

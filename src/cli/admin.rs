@@ -12,16 +12,16 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{open, read_password};
+use super::{read_password, with_service};
 use crate::config::DatabaseArgs;
 use crate::domain::account::Account;
 use crate::domain::app::App;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::id::AccountId;
 use crate::domain::redirect_uri::RedirectUri;
+use crate::service::AuthService;
 use crate::service::admin::{AccountRef, AdminCaller, TokenOwner};
 use crate::service::jwt::KeyInfo;
-use crate::service::{AuthService, ServiceConfig};
 
 /// How the account is named.
 #[derive(Args, Clone, Debug)]
@@ -216,27 +216,20 @@ impl AccountSelector {
     }
 }
 
-/// Opens the database, runs `op` as the operator, and closes it again.
+/// Runs `op` as the operator (see `with_service`), naming `what` in its
+/// errors.
 async fn as_operator<T>(
     database: &DatabaseArgs,
     jwt_lifetime: Option<Duration>,
     what: &str,
     op: impl AsyncFnOnce(&AuthService) -> Result<T, AuthError>,
 ) -> anyhow::Result<T> {
-    let db = open(database).await?;
-    let mut config = ServiceConfig::new("");
-    if let Some(ttl) = jwt_lifetime {
-        config.lifetimes.jwt_access_token = ttl;
-    }
-    let result = match AuthService::new(db.store.clone(), config).await {
-        Ok(service) => op(&service).await,
-        Err(e) => Err(e),
-    };
-    db.close().await?;
-    result.map_err(|e| match e.kind {
-        ErrorKind::NotFound => anyhow::anyhow!("no {what}"),
-        _ => anyhow::anyhow!("{what}: {}", e.description),
-    })
+    with_service(database, jwt_lifetime, op)
+        .await?
+        .map_err(|e| match e.kind {
+            ErrorKind::NotFound => anyhow::anyhow!("no {what}"),
+            _ => anyhow::anyhow!("{what}: {}", e.description),
+        })
 }
 
 fn time(t: SystemTime) -> String {

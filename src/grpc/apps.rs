@@ -8,6 +8,7 @@ use crate::domain::client_ip::TrustedProxies;
 use crate::proto::v1;
 use crate::proto::v1::apps_server::Apps;
 use crate::service::AuthService;
+use crate::service::admin::AdminCaller;
 
 pub struct AppsService {
     pub service: AuthService,
@@ -63,7 +64,7 @@ impl Apps for AppsService {
         let r = request.get_ref();
         let app = self
             .service
-            .set_resource_server(&token, &r.client_id, r.resource_server)
+            .set_resource_server(AdminCaller::Bearer(&token), &r.client_id, r.resource_server)
             .await?;
         Ok(Response::new(convert::app(&app)))
     }

@@ -66,15 +66,17 @@ impl ShimState {
     /// The channel connects lazily and reconnects by itself, so the shim
     /// starts even while the core is down, and answers 503 until it is up.
     pub fn new(upstream: &str, config: ShimConfig) -> anyhow::Result<ShimState> {
-        ShimState::with_upstream_tls(upstream, None, config)
+        ShimState::with_upstream_tls(upstream, None, config, true)
     }
 
     /// A shim in front of the core at `upstream`, over TLS when `tls` is
-    /// given (for an https:// upstream).
+    /// given (for an https:// upstream), with metrics of its own, served at
+    /// GET /metrics if `metrics_on_http`.
     pub fn with_upstream_tls(
         upstream: &str,
         tls: Option<crate::tls::GrpcClientTls>,
         config: ShimConfig,
+        metrics_on_http: bool,
     ) -> anyhow::Result<ShimState> {
         let mut endpoint = upstream_endpoint(upstream.to_owned(), &config)?.tcp_nodelay(true);
         if let Some(tls) = tls {
@@ -83,37 +85,37 @@ impl ShimState {
         Ok(ShimState::with_channel(
             crate::grpc::remote(endpoint.connect_lazy()),
             config,
+            Metrics::new(),
+            metrics_on_http,
         ))
     }
 
     /// A shim in the same process as the core, calling it through `channel`
-    /// (see [`crate::grpc::in_process`]).
-    pub fn in_process(channel: CoreChannel, config: ShimConfig) -> ShimState {
-        ShimState::with_channel(channel, config)
+    /// (see [`crate::grpc::in_process`]) and counting into `metrics` (the
+    /// process's, shared with the core), served at GET /metrics if
+    /// `metrics_on_http`.
+    pub fn in_process(
+        channel: CoreChannel,
+        config: ShimConfig,
+        metrics: Metrics,
+        metrics_on_http: bool,
+    ) -> ShimState {
+        ShimState::with_channel(channel, config, metrics, metrics_on_http)
     }
 
-    fn with_channel(channel: CoreChannel, config: ShimConfig) -> ShimState {
+    fn with_channel(
+        channel: CoreChannel,
+        config: ShimConfig,
+        metrics: Metrics,
+        metrics_on_http: bool,
+    ) -> ShimState {
         ShimState {
             inner: Arc::new(Inner {
                 channel,
                 config,
-                metrics: Metrics::new(),
-                metrics_on_http: true,
-                over_tls: false,
-            }),
-        }
-    }
-
-    /// The shim counting into `metrics` (the process's, shared with the
-    /// core), and serving them at GET /metrics if `on_http`.
-    pub fn with_metrics(self, metrics: Metrics, on_http: bool) -> ShimState {
-        ShimState {
-            inner: Arc::new(Inner {
-                channel: self.inner.channel.clone(),
-                config: self.inner.config.clone(),
                 metrics,
-                metrics_on_http: on_http,
-                over_tls: self.inner.over_tls,
+                metrics_on_http,
+                over_tls: false,
             }),
         }
     }

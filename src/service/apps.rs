@@ -1,5 +1,6 @@
 //! Registering applications and reading them back.
 use super::AuthService;
+use super::admin::AdminCaller;
 use super::cache::Invalidation;
 use crate::domain::app::App;
 use crate::domain::app::{AppRegistration, NewApp};
@@ -49,16 +50,15 @@ impl AuthService {
         Ok(ctx.app)
     }
 
-    /// Marks an app as a resource server (or not). Admins only.
+    /// Marks an app as a resource server (or not): for admins, and for the
+    /// operator at the command line (`authd app resource-server`).
     pub async fn set_resource_server(
         &self,
-        admin_bearer: &str,
+        caller: AdminCaller<'_>,
         client_id: &str,
         resource_server: bool,
     ) -> Result<App, AuthError> {
-        let admin = self
-            .authorize_admin(admin_bearer, Scope::AdminWrite)
-            .await?;
+        let actor = self.admit(caller, Scope::AdminWrite).await?;
         let app = self
             .store()
             .set_resource_server(client_id, resource_server)
@@ -66,7 +66,7 @@ impl AuthService {
             .ok_or_else(|| AuthError::not_found("No application has that client_id"))?;
         self.cache().invalidate(&Invalidation::App(app.id));
         tracing::info!(
-            admin = %admin.id,
+            by = %actor,
             client_id,
             resource_server,
             "changed resource server flag"

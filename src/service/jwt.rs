@@ -151,12 +151,18 @@ fn retirements(keys: &[JwtKey]) -> HashMap<String, Option<SystemTime>> {
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first one if there is none. A retired
-    /// key verifies for `jwt_lifetime` (and `ROTATION_MARGIN`) after its
-    /// retirement.
+    /// Creates the first signing key if the database has none (replicas
+    /// starting together create one): a start-up step, run before `load`.
+    pub async fn ensure_key(store: &Store) -> Result<(), AuthError> {
+        store.ensure_signing_key(&generate_key()?).await?;
+        Ok(())
+    }
+
+    /// Loads the keys, one of which must sign (see `ensure_key`). A
+    /// retired key verifies for `jwt_lifetime` (and `ROTATION_MARGIN`)
+    /// after its retirement.
     pub async fn load(store: &Store, jwt_lifetime: Duration) -> Result<KeyRing, AuthError> {
         let retention = jwt_lifetime + ROTATION_MARGIN;
-        store.ensure_signing_key(&generate_key()?).await?;
         let keys = store.signing_keys(retention).await?;
         let verifying = VerifyingKeys {
             by_kid: Arc::new(decoding_keys(&keys)),
@@ -312,7 +318,9 @@ fn newest_active(keys: Vec<JwtKey>) -> Result<ActiveKey, AuthError> {
         .into_iter()
         .find(|k| k.retired_at.is_none())
         .ok_or_else(|| {
-            tracing::error!("no active signing key after ensuring one");
+            tracing::error!(
+                "no active signing key (was AuthService::ensure_signing_key run at start-up?)"
+            );
             AuthError::internal()
         })?;
     let seed: [u8; 32] = key.private_key.as_slice().try_into().map_err(|_| {

@@ -17,6 +17,7 @@ use super::cache::Invalidation;
 use super::jwt::KeyInfo;
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
+use crate::store::Store;
 
 /// How often each replica reloads its keys even without a notification:
 /// what bounds a missed one (a lost listener, or the cache turned off).
@@ -32,6 +33,13 @@ pub struct Rotation {
 }
 
 impl AuthService {
+    /// A start-up step, before `AuthService::new`: writes a JWT signing key
+    /// if the database has none, since the service signs with one from its
+    /// first request on.
+    pub async fn ensure_signing_key(store: &Store) -> Result<(), AuthError> {
+        super::jwt::KeyRing::ensure_key(store).await
+    }
+
     /// The keys that sign or still verify, newest first.
     pub async fn signing_keys(&self, caller: AdminCaller<'_>) -> Result<Vec<KeyInfo>, AuthError> {
         self.admit(caller, Scope::AdminRead).await?;

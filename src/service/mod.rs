@@ -118,7 +118,10 @@ struct Inner {
 }
 
 impl AuthService {
-    /// Builds the service; makes sure a JWT signing key exists.
+    /// Builds the service over a database that has a JWT signing key
+    /// (`ensure_signing_key` writes the first one). Writes nothing, and
+    /// starts no thread: the password hashing threads start with the first
+    /// password to hash.
     pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
         let keys = jwt::KeyRing::load(&store, config.lifetimes.jwt_access_token).await?;
         let permits = config.password_hash_concurrency.max(1);

@@ -26,6 +26,11 @@ pub const QUEUED_PER_THREAD: usize = 32;
 
 pub struct PasswordPool {
     jobs: mpsc::SyncSender<Job>,
+    /// The threads start with the first job, so that a service that never
+    /// hashes a password (an operator's command, say) starts none.
+    threads: usize,
+    incoming: Arc<Mutex<mpsc::Receiver<Job>>>,
+    started: std::sync::Once,
 }
 
 impl PasswordPool {
@@ -35,9 +40,17 @@ impl PasswordPool {
 
     fn with_queue(threads: usize, queued: usize) -> PasswordPool {
         let (jobs, incoming) = mpsc::sync_channel::<Job>(queued);
-        let incoming = Arc::new(Mutex::new(incoming));
-        for i in 0..threads.max(1) {
-            let incoming = incoming.clone();
+        PasswordPool {
+            jobs,
+            threads: threads.max(1),
+            incoming: Arc::new(Mutex::new(incoming)),
+            started: std::sync::Once::new(),
+        }
+    }
+
+    fn start_threads(&self) {
+        for i in 0..self.threads {
+            let incoming = self.incoming.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("authd-argon2-{i}"))
                 .spawn(move || {
@@ -59,7 +72,6 @@ impl PasswordPool {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        PasswordPool { jobs }
     }
 
     /// Runs `work` on a hashing thread; the caller's task waits without
@@ -81,6 +93,7 @@ impl PasswordPool {
             let _entered = span.enter();
             let _ = done.send(work());
         });
+        self.started.call_once(|| self.start_threads());
         self.jobs.try_send(job).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => {
                 tracing::warn!("password hashing queue full: login refused as unavailable");

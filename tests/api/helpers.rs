@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use authd::config::{Config, DatabaseConfig, HttpConfig};
 use authd::domain::client_ip::TrustedProxies;
-use authd::embedded_postgres::{EmbeddedPostgres, start_throwaway};
+use authd::embedded_postgres::{EmbeddedPostgres, throwaway};
 use authd::http::ShimConfig;
 use authd::proto::v1;
 use authd::proto::v1::accounts_client::AccountsClient;
@@ -68,7 +68,7 @@ fn server() -> &'static Server {
                 let host = match std::env::var("DATABASE_URL") {
                     Ok(url) => Host::External(url.parse().expect("DATABASE_URL parses")),
                     Err(_) => Host::Embedded(
-                        start_throwaway()
+                        throwaway::start()
                             .await
                             .expect("start a throwaway PostgreSQL for the tests"),
                     ),
