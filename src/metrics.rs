@@ -344,6 +344,7 @@ struct Stats {
     routes: Vec<RouteStats>,
     tokens_issued: [AtomicU64; GRANTS.len()],
     tokens_revoked: AtomicU64,
+    password_hashes: AtomicU64,
     login_failures: [AtomicU64; LOGIN_FAILURES.len()],
     connections: [ConnectionStats; LISTENERS.len()],
     core: std::sync::OnceLock<CoreSources>,
@@ -370,6 +371,7 @@ impl Metrics {
                 .collect(),
             tokens_issued: std::array::from_fn(|_| AtomicU64::new(0)),
             tokens_revoked: AtomicU64::new(0),
+            password_hashes: AtomicU64::new(0),
             login_failures: std::array::from_fn(|_| AtomicU64::new(0)),
             connections: Default::default(),
             core: std::sync::OnceLock::new(),
@@ -406,6 +408,12 @@ impl Metrics {
 
     pub fn token_revoked(&self) {
         self.0.tokens_revoked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One argon2 hash or verification run (a login, known email or not; an
+    /// account created; a password reset).
+    pub fn password_hashed(&self) {
+        self.0.password_hashes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn login_failed(&self, why: LoginFailure) {
@@ -742,6 +750,12 @@ impl Collector for Metrics {
             "tokens_revoked",
             "Tokens revoked by their client (RFC 7009), each with its grant.",
             [(Vec::new(), stats.tokens_revoked.load(Ordering::Relaxed))],
+        )?;
+        counter(
+            &mut encoder,
+            "password_hashes",
+            "argon2 hashes and verifications run: one per login, whether or not the email exists, and one per account created or password reset.",
+            [(Vec::new(), stats.password_hashes.load(Ordering::Relaxed))],
         )?;
         counter(
             &mut encoder,

@@ -8,7 +8,9 @@ use crate::domain::time::unix_seconds;
 use crate::proto::v1;
 use crate::proto::v1::o_auth_server::OAuth;
 use crate::service::AuthService;
-use crate::service::authorize::AuthorizationRequest;
+use crate::service::authorize::{
+    AuthorizationDecision, AuthorizationRequest, IssuedCode, PreparedAuthorization,
+};
 use crate::service::introspect::{ActiveToken, TokenTypeHint};
 use crate::service::token::TokenRequest;
 
@@ -26,6 +28,48 @@ fn authorization_request(r: v1::AuthorizeRequest) -> AuthorizationRequest {
         state: r.state,
         code_challenge: r.code_challenge,
         code_challenge_method: r.code_challenge_method,
+        prompt: r.prompt,
+        force_login: r.force_login,
+    }
+}
+
+/// The request back on the wire, for `LoginRequired.resume`.
+fn authorize_request(r: AuthorizationRequest) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        session: r.session.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        response_type: r.response_type,
+        client_id: r.client_id,
+        redirect_uri: r.redirect_uri,
+        scope: r.scope,
+        state: r.state,
+        code_challenge: r.code_challenge,
+        code_challenge_method: r.code_challenge_method,
+        prompt: r.prompt,
+        force_login: r.force_login,
+    }
+}
+
+fn consent_needed(prepared: &PreparedAuthorization) -> v1::ConsentNeeded {
+    let mut app = convert::app(&prepared.app);
+    app.client_id.clear();
+    v1::ConsentNeeded {
+        deny_redirect: prepared.deny_redirect().unwrap_or_default(),
+        app: Some(app),
+        account: Some(convert::account(&prepared.account)),
+        scope: prepared.scopes.to_string(),
+        redirect_uri: prepared.redirect_uri.as_str().to_owned(),
+    }
+}
+
+fn issued_code(issued: IssuedCode) -> v1::AuthorizeResponse {
+    let expires_in = issued.expires_in.as_secs();
+    v1::AuthorizeResponse {
+        code: issued.code.expose().to_owned(),
+        redirect_uri: issued.redirect_uri.as_str().to_owned(),
+        state: issued.state,
+        scope: issued.scopes.to_string(),
+        redirect_to: issued.redirect_to.unwrap_or_default(),
+        expires_in: i64::try_from(expires_in).unwrap_or(i64::MAX),
     }
 }
 
@@ -56,20 +100,38 @@ impl OAuth for OAuthService {
     async fn prepare_authorization(
         &self,
         request: Request<v1::AuthorizeRequest>,
-    ) -> Result<Response<v1::PrepareAuthorizationResponse>, Status> {
-        let prepared = self
+    ) -> Result<Response<v1::AuthorizationDecision>, Status> {
+        use v1::authorization_decision::Outcome;
+        let decision = self
             .service
-            .prepare_authorization(&authorization_request(request.into_inner()))
+            .decide_authorization(&authorization_request(request.into_inner()))
             .await?;
-        let mut app = convert::app(&prepared.app);
-        app.client_id.clear();
-        Ok(Response::new(v1::PrepareAuthorizationResponse {
-            deny_redirect: prepared.deny_redirect().unwrap_or_default(),
-            app: Some(app),
-            account: Some(convert::account(&prepared.account)),
-            scope: prepared.scopes.to_string(),
-            redirect_uri: prepared.redirect_uri.as_str().to_owned(),
-            previously_granted: prepared.previously_granted,
+        let outcome = match decision {
+            AuthorizationDecision::LoginRequired { resume } => {
+                Outcome::LoginRequired(v1::LoginRequired {
+                    resume: Some(authorize_request(resume)),
+                })
+            }
+            AuthorizationDecision::ConsentNeeded(prepared) => {
+                Outcome::ConsentNeeded(consent_needed(&prepared))
+            }
+            AuthorizationDecision::Issued(issued) => Outcome::Issued(issued_code(issued)),
+        };
+        Ok(Response::new(v1::AuthorizationDecision {
+            outcome: Some(outcome),
+        }))
+    }
+
+    async fn deny_authorization(
+        &self,
+        request: Request<v1::AuthorizeRequest>,
+    ) -> Result<Response<v1::DenyAuthorizationResponse>, Status> {
+        let redirect_to = self
+            .service
+            .deny_authorization(&authorization_request(request.into_inner()))
+            .await?;
+        Ok(Response::new(v1::DenyAuthorizationResponse {
+            redirect_to: redirect_to.unwrap_or_default(),
         }))
     }
 
@@ -81,15 +143,7 @@ impl OAuth for OAuthService {
             .service
             .authorize(&authorization_request(request.into_inner()))
             .await?;
-        let expires_in = issued.expires_in.as_secs();
-        Ok(Response::new(v1::AuthorizeResponse {
-            code: issued.code.expose().to_owned(),
-            redirect_uri: issued.redirect_uri.as_str().to_owned(),
-            state: issued.state,
-            scope: issued.scopes.to_string(),
-            redirect_to: issued.redirect_to.unwrap_or_default(),
-            expires_in: i64::try_from(expires_in).unwrap_or(i64::MAX),
-        }))
+        Ok(Response::new(issued_code(issued)))
     }
 
     async fn exchange_token(

@@ -1,7 +1,9 @@
-//! GET/POST/DELETE /oauth/authorize: log in, consent, then a redirect with
-//! the code (or the out-of-band page that shows it). Every error the core
-//! finds in the request is shown as a page, never redirected: a bad
-//! client_id or redirect_uri must not turn authd into an open redirector.
+//! GET/POST/DELETE /oauth/authorize and GET /oauth/authorize/native: the
+//! pages of the authorization code flow. The core decides (sign in, ask,
+//! or a code at once: `PrepareAuthorization`); these handlers only render
+//! the decision. Every error the core finds in the request is shown as a
+//! page, never redirected: a bad client_id or redirect_uri must not turn
+//! authd into an open redirector.
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,9 +13,10 @@ use super::error::HttpError;
 use super::input::PageInput;
 use super::login::{to_login, with_cookie};
 use super::pages;
-use super::state::{ShimState, from_core, grpc_request};
-use crate::domain::error::ErrorKind;
+use super::state::{ShimState, grpc_request};
+use crate::domain::error::AuthError;
 use crate::proto::v1;
+use crate::proto::v1::authorization_decision::Outcome;
 
 /// The parameters of /oauth/authorize: the authorization request, which
 /// the login and consent pages carry along, and the consent form's own.
@@ -45,43 +48,54 @@ impl AuthorizeParams {
             state: self.state.clone(),
             code_challenge: self.code_challenge.clone(),
             code_challenge_method: self.code_challenge_method.clone(),
+            prompt: self.prompt.clone(),
+            force_login: self.force_login,
         }
-    }
-
-    /// The authorization request's parameters, by name, as the pages carry
-    /// them along.
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        [
-            ("response_type", &self.response_type),
-            ("client_id", &self.client_id),
-            ("redirect_uri", &self.redirect_uri),
-            ("scope", &self.scope),
-            ("state", &self.state),
-            ("code_challenge", &self.code_challenge),
-            ("code_challenge_method", &self.code_challenge_method),
-            ("prompt", &self.prompt),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name, value.clone()))
-        .collect()
     }
 }
 
-/// This authorization request as a GET URL, to come back to after login.
-fn authorize_url(fields: &[(&str, String)]) -> String {
+/// An authorization request's parameters, by name, as the pages carry
+/// them along (the session stays in its cookie).
+fn fields(r: &v1::AuthorizeRequest) -> Vec<(&'static str, String)> {
+    let mut fields: Vec<(&'static str, String)> = [
+        ("response_type", &r.response_type),
+        ("client_id", &r.client_id),
+        ("redirect_uri", &r.redirect_uri),
+        ("scope", &r.scope),
+        ("state", &r.state),
+        ("code_challenge", &r.code_challenge),
+        ("code_challenge_method", &r.code_challenge_method),
+        ("prompt", &r.prompt),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.clone()))
+    .collect();
+    if r.force_login {
+        fields.push(("force_login", "true".into()));
+    }
+    fields
+}
+
+/// An authorization request as a GET URL, to come back to after login.
+fn authorize_url(request: &v1::AuthorizeRequest) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
+    for (k, v) in fields(request) {
         if !v.is_empty() {
-            query.append_pair(k, v);
+            query.append_pair(k, &v);
         }
     }
     format!("/oauth/authorize?{}", query.finish())
 }
 
-/// The answer to an issued code: a redirect, or the out-of-band page.
-fn code_response(issued: v1::AuthorizeResponse) -> Response {
+/// Where an issued code goes: its redirect, or, for the out-of-band URI,
+/// the page that shows it (Doorkeeper's `/oauth/authorize/native?code=`,
+/// which clients with embedded web views watch for).
+fn code_response(issued: &v1::AuthorizeResponse) -> Response {
     if issued.redirect_to.is_empty() {
-        pages::oob_code_page(&issued.code, &issued.scope).into_response()
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &issued.code)
+            .finish();
+        super::found(&format!("/oauth/authorize/native?{query}"))
     } else {
         super::found(&issued.redirect_to)
     }
@@ -91,44 +105,30 @@ fn code_response(issued: v1::AuthorizeResponse) -> Response {
 pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Response, HttpError> {
     let p: AuthorizeParams = input.read()?;
     let session = cookies::get(&input.headers, SESSION_COOKIE).unwrap_or_default();
-    let mut fields = p.fields();
-    let prepared = state
-        .oauth()
-        .prepare_authorization(grpc_request(p.request(session.clone()), &input.headers))
-        .await;
-    let prepared = match from_core(prepared) {
-        Ok(prepared) => prepared,
-        Err(e) if e.kind == ErrorKind::InvalidSession => {
-            return Ok(to_login(&authorize_url(&fields)));
-        }
-        Err(e) => return Err(input.error(e)),
-    };
-    if p.force_login {
-        // Sign the current account out and ask again (multi-account
-        // clients, Mastodon issue 1627). The consent page is shown after
-        // the login even when the scopes were granted before.
-        let _ = state.sessions().logout(v1::LogoutRequest { session }).await;
-        if let Some(prompt) = fields.iter_mut().find(|(k, _)| *k == "prompt") {
-            prompt.1 = "consent".into();
-        }
-        let cookie = cookies::clear_session(state.secure_cookies());
-        return Ok(with_cookie(to_login(&authorize_url(&fields)), cookie));
-    }
-    let prompt_consent = p.prompt.split(' ').any(|v| v == "consent");
-    if prepared.previously_granted && !prompt_consent {
-        let issued = state
+    let request = p.request(session);
+    let decision = input.answer(
+        state
             .oauth()
-            .authorize(grpc_request(p.request(session), &input.headers))
-            .await;
-        return Ok(code_response(input.answer(issued)?));
+            .prepare_authorization(grpc_request(request.clone(), &input.headers))
+            .await,
+    )?;
+    match decision.outcome {
+        Some(Outcome::LoginRequired(login)) => {
+            let resume = login.resume.unwrap_or(request);
+            Ok(to_login(&authorize_url(&resume)))
+        }
+        Some(Outcome::ConsentNeeded(consent)) => {
+            let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
+            let page = pages::consent_page(&pages::Consent {
+                consent: &consent,
+                fields: fields(&request),
+                csrf: &csrf,
+            });
+            Ok(with_cookie(page.into_response(), cookie))
+        }
+        Some(Outcome::Issued(issued)) => Ok(code_response(&issued)),
+        None => Err(input.error(AuthError::internal())),
     }
-    let (csrf, cookie) = cookies::csrf_token(&input.headers, state.secure_cookies());
-    let page = pages::consent_page(&pages::Consent {
-        prepared: &prepared,
-        fields,
-        csrf: &csrf,
-    });
-    Ok(with_cookie(page.into_response(), cookie))
 }
 
 /// POST /oauth/authorize: the consent form's Allow or Deny.
@@ -155,18 +155,41 @@ async fn respond(
 ) -> Result<Response, HttpError> {
     input.verify_csrf(&p.csrf_token)?;
     let Some(session) = cookies::get(&input.headers, SESSION_COOKIE) else {
-        return Ok(to_login(&authorize_url(&p.fields())));
+        return Ok(to_login(&authorize_url(&p.request(String::new()))));
     };
     let request = grpc_request(p.request(session), &input.headers);
     if deny {
-        let prepared = input.answer(state.oauth().prepare_authorization(request).await)?;
-        tracing::info!("authorization denied by the user");
-        return Ok(if prepared.deny_redirect.is_empty() {
+        let denied = input.answer(state.oauth().deny_authorization(request).await)?;
+        return Ok(if denied.redirect_to.is_empty() {
             (StatusCode::OK, pages::oob_denied_page()).into_response()
         } else {
-            super::found(&prepared.deny_redirect)
+            super::found(&denied.redirect_to)
         });
     }
     let issued = input.answer(state.oauth().authorize(request).await)?;
-    Ok(code_response(issued))
+    Ok(code_response(&issued))
 }
+
+/// The parameters of the out-of-band page.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct NativeParams {
+    code: String,
+}
+
+/// GET /oauth/authorize/native?code=...: the out-of-band page, showing the
+/// code to copy into the application. It shows what its URL holds and
+/// nothing more; the code is only worth something with the client's
+/// credentials, once, for a few minutes.
+pub async fn native(input: PageInput) -> Result<Response, HttpError> {
+    let NativeParams { code } = input.read()?;
+    if code.is_empty() || code.len() > MAX_CODE_LEN {
+        return Err(input.error(AuthError::invalid_request(
+            "Missing or malformed parameter: code.",
+        )));
+    }
+    Ok(pages::oob_code_page(&code).into_response())
+}
+
+/// Longer than any code authd issues, short enough to show.
+const MAX_CODE_LEN: usize = 128;

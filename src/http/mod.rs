@@ -65,6 +65,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ShimState>)> {
                 .post(authorize::decide)
                 .delete(authorize::deny),
         ),
+        ("/oauth/authorize/native", get(authorize::native)),
         ("/oauth/token", post(oauth::token)),
         ("/oauth/revoke", post(oauth::revoke)),
         ("/oauth/introspect", post(oauth::introspect)),

@@ -89,26 +89,26 @@ pub fn login_page(csrf: &str, next: &str, email: &str, error: Option<&str>) -> M
 }
 
 pub struct Consent<'a> {
-    pub prepared: &'a v1::PrepareAuthorizationResponse,
+    pub consent: &'a v1::ConsentNeeded,
     pub fields: Vec<(&'a str, String)>,
     pub csrf: &'a str,
 }
 
 pub fn consent_page(c: &Consent<'_>) -> Markup {
     let app_name = c
-        .prepared
+        .consent
         .app
         .as_ref()
         .map(|a| a.name.as_str())
         .unwrap_or("An application");
     let website = c
-        .prepared
+        .consent
         .app
         .as_ref()
         .map(|a| a.website.as_str())
         .unwrap_or("");
     let username = c
-        .prepared
+        .consent
         .account
         .as_ref()
         .map(|a| a.username.as_str())
@@ -118,15 +118,15 @@ pub fn consent_page(c: &Consent<'_>) -> Markup {
             h1 { "Hi " (username) "!" }
             p {
                 "Application " strong { (app_name) } " would like to perform actions on your behalf, with scope "
-                em { (c.prepared.scope) } "."
+                em { (c.consent.scope) } "."
             }
             @if !website.is_empty() {
                 p class="muted" { "Website: " (website) }
             }
             ul class="scopes" {
-                @for scope in c.prepared.scope.split(' ') { li { (scope) } }
+                @for scope in c.consent.scope.split(' ') { li { (scope) } }
             }
-            p class="muted" { "The application will redirect to " (c.prepared.redirect_uri) " to continue." }
+            p class="muted" { "The application will redirect to " (c.consent.redirect_uri) " to continue." }
             div class="actions" {
                 form method="post" action="/oauth/authorize" {
                     input type="hidden" name="csrf_token" value=(c.csrf);
@@ -143,13 +143,14 @@ pub fn consent_page(c: &Consent<'_>) -> Markup {
     }
 }
 
-pub fn oob_code_page(code: &str, scope: &str) -> Markup {
+/// Mastodon's out-of-band page (`/oauth/authorize/native`), in its words.
+pub fn oob_code_page(code: &str) -> Markup {
     layout(
         "Authorization code",
         false,
         html! {
             h1 { "Authorization code" }
-            p { "Here's your out-of-band token with scope \"" (scope) "\", use it wisely:" }
+            p { "Copy this authorization code and paste it to the application." }
             code class="token" id="code" { (code) }
             p class="muted" { "Copy it into the application. It works once, for ten minutes." }
         },
@@ -233,7 +234,7 @@ mod tests {
         assert!(page.contains("&lt;script&gt;"));
         let error = error_page(&AuthError::invalid_request(evil)).into_string();
         assert!(!error.contains("<script>"));
-        let oob = oob_code_page(evil, evil).into_string();
+        let oob = oob_code_page(evil).into_string();
         assert!(!oob.contains("<script>"));
     }
 

@@ -1,5 +1,7 @@
 //! The authorization endpoint (RFC 6749 section 4.1.1): checks a request,
-//! tells the consent page what to show, and issues codes.
+//! decides whether the user must sign in, be asked, or gets a code at once
+//! (Mastodon's rules, `force_login` and `prompt` included), and issues codes.
+//! The shim only renders these decisions, so a gRPC caller gets the same.
 //!
 //! Checks run in Mastodon's order, so the same bad request gets the same
 //! error: client_id present, client known, redirect_uri registered,
@@ -29,6 +31,75 @@ pub struct AuthorizationRequest {
     pub state: String,
     pub code_challenge: String,
     pub code_challenge_method: String,
+    /// Space-separated OpenID Connect prompt values; see [`Prompt`].
+    pub prompt: String,
+    /// Mastodon's `force_login`: sign in again, then always confirm.
+    pub force_login: bool,
+}
+
+/// What `prompt` and `force_login` ask of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Prompt {
+    /// Sign in again, whatever session the browser has: `force_login`
+    /// (Mastodon, for multi-account clients), `prompt=login` and
+    /// `prompt=select_account` (OpenID Connect Core 3.1.2.1).
+    sign_in_again: bool,
+    /// Show the consent page even when consent is remembered:
+    /// `prompt=consent`, and anything that asks to sign in again (Mastodon
+    /// never answers at once when `force_login` is true).
+    confirm: bool,
+}
+
+impl AuthorizationRequest {
+    fn prompt(&self) -> Prompt {
+        let mut prompt = Prompt {
+            sign_in_again: self.force_login,
+            ..Prompt::default()
+        };
+        for value in self.prompt.split_ascii_whitespace() {
+            match value {
+                "login" | "select_account" => prompt.sign_in_again = true,
+                "consent" => prompt.confirm = true,
+                // "none" is OpenID Connect's, answered once authd is a
+                // provider; unknown values are ignored (OIDC Core 3.1.2.1).
+                _ => {}
+            }
+        }
+        prompt.confirm |= prompt.sign_in_again;
+        prompt
+    }
+
+    /// The request to come back with once signed in: no session yet (the
+    /// caller adds the new one), nothing that asks to sign in again (or the
+    /// user would be sent to sign in forever), and `prompt=consent` when
+    /// this request asked to sign in again, so the consent page follows.
+    fn after_sign_in(&self) -> AuthorizationRequest {
+        let sign_in_again = self.prompt().sign_in_again;
+        let mut prompt: Vec<&str> = self
+            .prompt
+            .split_ascii_whitespace()
+            .filter(|v| !matches!(*v, "login" | "select_account"))
+            .collect();
+        if sign_in_again && !prompt.contains(&"consent") {
+            prompt.push("consent");
+        }
+        AuthorizationRequest {
+            session: None,
+            prompt: prompt.join(" "),
+            force_login: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// The core's answer to an authorization request.
+pub enum AuthorizationDecision {
+    /// Sign in, then make `resume` (with the new session).
+    LoginRequired { resume: AuthorizationRequest },
+    /// Ask the user.
+    ConsentNeeded(PreparedAuthorization),
+    /// Consent was remembered and nothing asked to confirm it: a code.
+    Issued(IssuedCode),
 }
 
 /// A request that passed every check: what the consent page shows.
@@ -37,8 +108,6 @@ pub struct PreparedAuthorization {
     pub account: Account,
     pub scopes: ScopeSet,
     pub redirect_uri: RedirectUri,
-    /// The account already granted the app every requested scope.
-    pub previously_granted: bool,
     pub state: String,
     challenge: Option<CodeChallenge>,
 }
@@ -76,11 +145,119 @@ pub struct IssuedCode {
     pub redirect_to: Option<String>,
 }
 
+/// A request whose client, redirect URI, response type, scopes and PKCE
+/// passed their checks; the account is not known yet.
+struct CheckedRequest {
+    app: App,
+    redirect_uri: RedirectUri,
+    scopes: ScopeSet,
+    challenge: Option<CodeChallenge>,
+}
+
 impl AuthService {
+    /// Decides an authorization request: every check first (a bad request
+    /// is an error, shown to the user, never redirected), then sign in,
+    /// ask, or issue at once.
+    pub async fn decide_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationDecision, AuthError> {
+        let checked = self.check_authorization(request).await?;
+        let prompt = request.prompt();
+        if prompt.sign_in_again {
+            // The session stays open: a link must not sign anyone out, and
+            // the sign-in that follows replaces it in the browser.
+            return Ok(AuthorizationDecision::LoginRequired {
+                resume: request.after_sign_in(),
+            });
+        }
+        let account = match self.session_account(request.session.as_ref()).await {
+            Ok(account) => account,
+            Err(e) if e.kind == ErrorKind::InvalidSession => {
+                return Ok(AuthorizationDecision::LoginRequired {
+                    resume: request.after_sign_in(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let prepared = self.prepared(checked, account, request)?;
+        if !prompt.confirm && self.consent_remembered(&prepared).await? {
+            tracing::debug!(app_id = %prepared.app.id, "consent remembered: issuing at once");
+            return Ok(AuthorizationDecision::Issued(
+                self.issue_code(prepared).await?,
+            ));
+        }
+        Ok(AuthorizationDecision::ConsentNeeded(prepared))
+    }
+
+    /// Every check of the request and its session: what the consent page
+    /// shows, and what Allow and Deny act on.
     pub async fn prepare_authorization(
         &self,
         request: &AuthorizationRequest,
     ) -> Result<PreparedAuthorization, AuthError> {
+        let checked = self.check_authorization(request).await?;
+        let account = self.session_account(request.session.as_ref()).await?;
+        self.prepared(checked, account, request)
+    }
+
+    /// Where Deny sends the user, after every check of the request.
+    pub async fn deny_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Option<String>, AuthError> {
+        let prepared = self.prepare_authorization(request).await?;
+        tracing::info!(
+            app_id = %prepared.app.id,
+            account = %prepared.account.id,
+            "authorization denied by the user"
+        );
+        Ok(prepared.deny_redirect())
+    }
+
+    fn prepared(
+        &self,
+        checked: CheckedRequest,
+        account: Account,
+        request: &AuthorizationRequest,
+    ) -> Result<PreparedAuthorization, AuthError> {
+        let scopes = super::grantable_scopes(checked.scopes, account.is_admin)?;
+        Ok(PreparedAuthorization {
+            app: checked.app,
+            account,
+            scopes,
+            redirect_uri: checked.redirect_uri,
+            state: request.state.clone(),
+            challenge: checked.challenge,
+        })
+    }
+
+    /// Consent is remembered only while the user still holds an unrevoked
+    /// token of this app with at least these scopes (Doorkeeper's
+    /// `matching_token?`): once every such token is revoked (RFC 7009, an
+    /// admin, a password reset), the user is asked again.
+    async fn consent_remembered(
+        &self,
+        prepared: &PreparedAuthorization,
+    ) -> Result<bool, AuthError> {
+        let scopes = &prepared.scopes;
+        Ok(self
+            .store()
+            .consent(prepared.account.id, prepared.app.id)
+            .await?
+            .is_some_and(|consent| {
+                scopes.is_within(&consent.scopes)
+                    && consent
+                        .live_token_scopes
+                        .iter()
+                        .any(|held| scopes.is_within(held))
+            }))
+    }
+
+    async fn check_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<CheckedRequest, AuthError> {
         if request.client_id.is_empty() {
             return Err(AuthError::invalid_request(
                 "Missing required parameter: client_id.",
@@ -109,30 +286,10 @@ impl AuthService {
         let scopes = requested_scopes(&request.scope, &app.scopes)?;
         let challenge =
             CodeChallenge::parse(&request.code_challenge, &request.code_challenge_method)?;
-        let account = self.session_account(request.session.as_ref()).await?;
-        let scopes = super::grantable_scopes(scopes, account.is_admin)?;
-        // Consent is skipped only while the user still holds an unrevoked
-        // token of this app with at least these scopes (Doorkeeper's
-        // `matching_token?`): once every such token is revoked (RFC 7009,
-        // an admin, a password reset), the user is asked again.
-        let previously_granted =
-            self.store()
-                .consent(account.id, app.id)
-                .await?
-                .is_some_and(|consent| {
-                    scopes.is_within(&consent.scopes)
-                        && consent
-                            .live_token_scopes
-                            .iter()
-                            .any(|held| scopes.is_within(held))
-                });
-        Ok(PreparedAuthorization {
+        Ok(CheckedRequest {
             app,
-            account,
-            scopes,
             redirect_uri,
-            previously_granted,
-            state: request.state.clone(),
+            scopes,
             challenge,
         })
     }
@@ -140,6 +297,10 @@ impl AuthService {
     /// Issues a code: the signed-in user approved the request.
     pub async fn authorize(&self, request: &AuthorizationRequest) -> Result<IssuedCode, AuthError> {
         let prepared = self.prepare_authorization(request).await?;
+        self.issue_code(prepared).await
+    }
+
+    async fn issue_code(&self, prepared: PreparedAuthorization) -> Result<IssuedCode, AuthError> {
         let code = Secret::generate();
         let expires_in = self.lifetimes().authorization_code;
         let expires_at = self.now() + expires_in;

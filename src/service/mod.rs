@@ -205,7 +205,11 @@ impl AuthService {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.password_hashing.run(work).await
+        let result = self.inner.password_hashing.run(work).await;
+        if result.is_ok() {
+            self.metrics().password_hashed();
+        }
+        result
     }
 }
 

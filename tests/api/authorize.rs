@@ -1,4 +1,5 @@
 use authd::proto::v1;
+use authd::proto::v1::authorization_decision::Outcome;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -53,8 +54,26 @@ async fn out_of_band_authorization_has_no_redirect() {
     assert_eq!(r.scope, "read", "scope defaults to read");
 }
 
+/// The core's decision on `request`.
+async fn decide(app: &TestApp, request: &v1::AuthorizeRequest) -> Outcome {
+    app.oauth()
+        .prepare_authorization(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .expect("a decision")
+}
+
+fn consent_needed(outcome: Outcome) -> v1::ConsentNeeded {
+    match outcome {
+        Outcome::ConsentNeeded(consent) => consent,
+        other => panic!("expected consent_needed, got {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn prepare_authorization_shows_the_consent_and_remembers_it() {
+async fn prepare_authorization_asks_then_issues_while_consent_is_remembered() {
     let app = spawn_app().await;
     let client = app
         .register_app(&["https://app.example/cb"], "read write")
@@ -66,29 +85,24 @@ async fn prepare_authorization_shows_the_consent_and_remembers_it() {
         "https://app.example/cb",
         "read write:statuses",
     );
-    let prepared = app
-        .oauth()
-        .prepare_authorization(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(prepared.app.unwrap().name, "Test App");
-    assert_eq!(prepared.account.unwrap().username, "alice");
-    assert_eq!(prepared.scope, "read write:statuses");
-    assert!(!prepared.previously_granted);
+    let consent = consent_needed(decide(&app, &request).await);
+    assert_eq!(consent.app.unwrap().name, "Test App");
+    assert_eq!(consent.account.unwrap().username, "alice");
+    assert_eq!(consent.scope, "read write:statuses");
     assert_eq!(
-        prepared.deny_redirect,
+        consent.deny_redirect,
         "https://app.example/cb?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request.&state=xyz"
     );
-    // Preparing issues nothing.
-    let n: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM authorization_codes", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 0);
+    // Asking issues nothing.
+    let codes = || async {
+        app.db()
+            .await
+            .query_one("SELECT count(*) FROM authorization_codes", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(codes().await, 0);
 
     let code = app
         .oauth()
@@ -98,36 +112,32 @@ async fn prepare_authorization_shows_the_consent_and_remembers_it() {
         .into_inner()
         .code;
     // A code alone is no token: Doorkeeper's matching_token? finds none.
-    let unredeemed = app
-        .oauth()
-        .prepare_authorization(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(!unredeemed.previously_granted, "no token was issued yet");
+    consent_needed(decide(&app, &request).await);
     let token = app
         .exchange_code(&client, &code, "https://app.example/cb", "")
         .await
         .unwrap();
-    let again = app
-        .oauth()
-        .prepare_authorization(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(again.previously_granted, "same scopes were granted before");
+    // Same scopes, a live token: a code at once, as Mastodon answers.
+    match decide(&app, &request).await {
+        Outcome::Issued(issued) => {
+            assert_eq!(issued.scope, "read write:statuses");
+            assert_eq!(
+                issued.redirect_to,
+                format!("https://app.example/cb?code={}&state=xyz", issued.code)
+            );
+        }
+        other => panic!("expected issued, got {other:?}"),
+    }
+    assert_eq!(codes().await, 2);
+    // prompt=consent always asks.
+    let confirm = v1::AuthorizeRequest {
+        prompt: "consent".into(),
+        ..request.clone()
+    };
+    consent_needed(decide(&app, &confirm).await);
     // Consent does not outlive the token it was given for (issue 14).
     app.revoke(&client, &token.access_token).await.unwrap();
-    let revoked = app
-        .oauth()
-        .prepare_authorization(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        !revoked.previously_granted,
-        "after its only token is revoked, the user is asked again"
-    );
+    consent_needed(decide(&app, &request).await);
     let code = app
         .oauth()
         .authorize(request.clone())
@@ -138,7 +148,7 @@ async fn prepare_authorization_shows_the_consent_and_remembers_it() {
     app.exchange_code(&client, &code, "https://app.example/cb", "")
         .await
         .unwrap();
-    // A password reset (every token of the account revoked) ends it too.
+    // Every token of the account revoked (a password reset) ends it too.
     app.db()
         .await
         .execute(
@@ -147,21 +157,140 @@ async fn prepare_authorization_shows_the_consent_and_remembers_it() {
         )
         .await
         .unwrap();
-    let reset = app
+    consent_needed(decide(&app, &request).await);
+    let wider = app.authorize_request(&user, &client, "https://app.example/cb", "read write");
+    consent_needed(decide(&app, &wider).await);
+}
+
+/// A user with a remembered consent for `client` (a redeemed code).
+async fn remembered_consent(
+    app: &TestApp,
+    user: &TestUser,
+    client: &TestClient,
+) -> v1::AuthorizeRequest {
+    let request = app.authorize_request(user, client, "https://app.example/cb", "read");
+    let code = app
         .oauth()
-        .prepare_authorization(request)
+        .authorize(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    app.exchange_code(client, &code, "https://app.example/cb", "")
+        .await
+        .unwrap();
+    assert!(matches!(decide(app, &request).await, Outcome::Issued(_)));
+    request
+}
+
+#[tokio::test]
+async fn force_login_asks_to_sign_in_again_and_then_always_asks_for_consent() {
+    let app = spawn_app().await;
+    let client = app.register_app(&["https://app.example/cb"], "read").await;
+    let user = app.create_user("alice", false).await;
+    let request = remembered_consent(&app, &user, &client).await;
+    for forced in [
+        v1::AuthorizeRequest {
+            force_login: true,
+            ..request.clone()
+        },
+        v1::AuthorizeRequest {
+            prompt: "login".into(),
+            ..request.clone()
+        },
+        v1::AuthorizeRequest {
+            prompt: "select_account".into(),
+            ..request.clone()
+        },
+    ] {
+        let Outcome::LoginRequired(login) = decide(&app, &forced).await else {
+            panic!("{forced:?} must ask to sign in again");
+        };
+        let resume = login.resume.unwrap();
+        assert!(resume.session.is_empty(), "the new session goes in");
+        assert!(!resume.force_login, "or the user would sign in forever");
+        assert_eq!(resume.prompt, "consent");
+        assert_eq!(resume.client_id, request.client_id);
+        assert_eq!(resume.state, "xyz");
+        // The link did not sign the user out.
+        app.sessions()
+            .get_session(v1::GetSessionRequest {
+                session: request.session.clone(),
+            })
+            .await
+            .expect("the session is still open");
+        // Signed in again, the user is asked, though consent is remembered.
+        let session = app
+            .login("alice@example.org", PASSWORD)
+            .await
+            .unwrap()
+            .session;
+        let resumed = v1::AuthorizeRequest { session, ..resume };
+        let consent = consent_needed(decide(&app, &resumed).await);
+        assert_eq!(consent.account.unwrap().username, "alice");
+    }
+}
+
+#[tokio::test]
+async fn without_a_session_the_core_asks_to_sign_in_after_checking_the_request() {
+    let app = spawn_app().await;
+    let client = app.register_app(&["https://app.example/cb"], "read").await;
+    let user = app.create_user("alice", false).await;
+    let request = v1::AuthorizeRequest {
+        session: String::new(),
+        ..app.authorize_request(&user, &client, "https://app.example/cb", "read")
+    };
+    let Outcome::LoginRequired(login) = decide(&app, &request).await else {
+        panic!("no session: sign in");
+    };
+    assert_eq!(login.resume.unwrap(), request, "come back unchanged");
+    // A bad request is an error, not a login.
+    let bad = v1::AuthorizeRequest {
+        redirect_uri: "https://evil.example/cb".into(),
+        ..request
+    };
+    let status = app.oauth().prepare_authorization(bad).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+#[tokio::test]
+async fn deny_authorization_redirects_with_access_denied_and_records_nothing() {
+    let app = spawn_app().await;
+    let client = app
+        .register_app(&["https://app.example/cb", OOB], "read")
+        .await;
+    let user = app.create_user("alice", false).await;
+    let request = app.authorize_request(&user, &client, "https://app.example/cb", "read");
+    let denied = app
+        .oauth()
+        .deny_authorization(request.clone())
         .await
         .unwrap()
         .into_inner();
-    assert!(!reset.previously_granted, "revoked grants end consent");
-    let more = app.authorize_request(&user, &client, "https://app.example/cb", "read write");
-    let wider = app
+    assert_eq!(
+        denied.redirect_to,
+        "https://app.example/cb?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request.&state=xyz"
+    );
+    let oob = app.authorize_request(&user, &client, OOB, "read");
+    let denied = app
         .oauth()
-        .prepare_authorization(more)
+        .deny_authorization(oob)
         .await
         .unwrap()
         .into_inner();
-    assert!(!wider.previously_granted, "wider scopes need consent again");
+    assert!(
+        denied.redirect_to.is_empty(),
+        "out of band: the user is told"
+    );
+    let recorded: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM consents", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 0);
+    consent_needed(decide(&app, &request).await);
 }
 
 #[tokio::test]

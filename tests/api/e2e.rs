@@ -233,6 +233,16 @@ async fn the_readme_grpcurl_walk_through_works_as_written() {
         &[("AUTHD_GRPC", &grpc)],
     )
     .await;
+    assert_eq!(
+        out["decisions"],
+        serde_json::json!(["consentNeeded", "issued", "loginRequired", "consentNeeded"]),
+        "the core decides as Mastodon: ask, then issue at once, force_login signs in again, prompt=consent asks: {out}"
+    );
+    assert_eq!(
+        out["resume_prompt"],
+        serde_json::json!(["consent"]),
+        "{out}"
+    );
     assert_eq!(out["created"], 1, "step 4 created alice: {out}");
     assert_eq!(out["first_introspect"]["active"], true, "{out}");
     assert_eq!(

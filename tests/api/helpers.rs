@@ -558,6 +558,17 @@ impl TestApp {
         common::login(&self.channel, email, password).await
     }
 
+    /// The app's count of argon2 runs, from its metrics: what proves that
+    /// an unknown email costs a wrong password's work, without timing it.
+    pub fn password_hashes(&self) -> u64 {
+        let metrics = self.application().service().metrics().render();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("authd_password_hashes_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no authd_password_hashes_total in\n{metrics}"))
+    }
+
     pub fn authorize_request(
         &self,
         user: &TestUser,

@@ -117,21 +117,96 @@ async fn out_of_band_allow_shows_the_code_on_a_page() {
     app.create_user("alice", false).await;
     let browser = app.browser();
     browser.login(&email("alice"), PASSWORD, "/").await;
-    let page = browser
+    let approved = browser
         .approve(&authorize_query(&client, OOB, "read", ""))
         .await;
+    // As Doorkeeper does: a redirect to the page that shows the code, which
+    // clients with embedded web views watch for.
+    assert_eq!(approved.status(), StatusCode::FOUND);
+    let target = location(&approved);
+    assert!(
+        target.starts_with("/oauth/authorize/native?code="),
+        "{target}"
+    );
+    let page = browser.get(&target).await;
     assert_eq!(page.status(), 200);
     assert_page_headers(&page);
     let html = page.text().await.unwrap();
     assert!(
-        html.contains(
-            "Here&#39;s your out-of-band token with scope &quot;read&quot;, use it wisely:"
-        ) || html
-            .contains("Here's your out-of-band token with scope &quot;read&quot;, use it wisely:"),
+        html.contains("Copy this authorization code and paste it to the application."),
         "{html}"
     );
     let code = oob_code(&html).unwrap();
+    assert_eq!(
+        target,
+        format!("/oauth/authorize/native?code={code}"),
+        "the page shows the code of its URL"
+    );
     assert!(app.exchange_code(&client, &code, OOB, "").await.is_ok());
+    // Without a code there is nothing to show.
+    for bad in ["/oauth/authorize/native", "/oauth/authorize/native?code="] {
+        assert_eq!(
+            browser.get(bad).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let long = format!("/oauth/authorize/native?code={}", "a".repeat(200));
+    assert_eq!(browser.get(&long).await.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn force_login_without_a_session_still_asks_for_consent_after_the_login() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(CB, "read").await;
+    app.create_user("alice", false).await;
+    // Consent given once, and a token held: remembered.
+    let browser = app.browser();
+    browser.login(&email("alice"), PASSWORD, "/").await;
+    let approved = browser
+        .approve(&authorize_query(&client, CB, "read", "a"))
+        .await;
+    let code = url::Url::parse(&location(&approved))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    app.exchange_code(&client, &code, CB, "").await.unwrap();
+
+    // Another browser, signed out: a multi-account client's second login.
+    let fresh = app.browser();
+    let forced = fresh
+        .get(&format!(
+            "/oauth/authorize?{}&force_login=true",
+            authorize_query(&client, CB, "read", "b")
+        ))
+        .await;
+    let login = location(&forced);
+    assert!(login.starts_with("/auth/sign_in?next="), "{login}");
+    let next = url::Url::parse(&format!("http://x{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "next")
+        .unwrap()
+        .1
+        .into_owned();
+    let signed_in = fresh.login(&email("alice"), PASSWORD, &next).await;
+    assert_eq!(location(&signed_in), next);
+    let consent = fresh.get(&next).await;
+    assert_eq!(
+        consent.status(),
+        200,
+        "Mastodon never answers at once when force_login is true: {:?}",
+        consent.headers().get("location")
+    );
+    assert!(
+        consent
+            .text()
+            .await
+            .unwrap()
+            .contains("would like to perform actions")
+    );
 }
 
 #[tokio::test]
@@ -244,14 +319,15 @@ async fn consent_is_skipped_when_the_same_scopes_were_granted_unless_force_login
         login.starts_with("/auth/sign_in?next="),
         "force_login asks for the login again: {login}"
     );
-    // The old session is over.
+    // A link cannot sign anyone out: the session is still open (the
+    // sign-in replaces it).
     let after = browser
         .get(&format!(
             "/oauth/authorize?{}",
             authorize_query(&client, CB, "read", "e")
         ))
         .await;
-    assert!(location(&after).starts_with("/auth/sign_in"));
+    assert!(location(&after).starts_with(&format!("{CB}?code=")));
     // After logging in again, consent is asked even though it was given.
     let next = url::Url::parse(&format!("http://x{login}"))
         .unwrap()

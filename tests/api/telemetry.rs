@@ -269,7 +269,15 @@ async fn browser_code(authd: &Process, client: &TestClient, request_id: &str) ->
         .send()
         .await
         .unwrap();
-    oob_code(&approved.text().await.unwrap()).expect("code on the page")
+    // Out of band: a redirect to the page that shows the code.
+    let shown = approved
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a redirect to the out-of-band page")
+        .to_owned();
+    let page = get(shown).await.unwrap().text().await.unwrap();
+    oob_code(&page).expect("code on the page")
 }
 
 /// Registers an app over HTTP with this request id, which must come back.

@@ -57,7 +57,10 @@ with sync_playwright() as playwright:
     page.screenshot(path=SHOTS / "consent.png")
     page.click("button[value=allow]")
 
+    # Doorkeeper's out-of-band page, the URL embedded web views watch for.
+    assert "/oauth/authorize/native?code=" in page.url, page.url
     code = page.inner_text("#code")
+    assert page.url.endswith("code=" + code), (page.url, code)
     assert len(code) == 43, code
     page.screenshot(path=SHOTS / "code.png")
 

@@ -34,6 +34,8 @@ grep -q 'rpc Introspect' <<<"$listing" || { echo "describe does not show Introsp
 out=$(bash -euo pipefail -c "${blocks[1]}" 2>&1) || { echo "$out" >&2; exit 1; }
 echo "$out" >&2
 printf '%s\n' "$out" | jq -s -c '{
+    decisions: [.[] | objects | keys[] | select(. == "consentNeeded" or . == "issued" or . == "loginRequired")],
+    resume_prompt: [.[] | .loginRequired?.resume.prompt | select(. != null)],
     created: [.[] | select(.username? == "alice")] | length,
     first_introspect: .[-4],
     last_introspect: .[-2],

@@ -74,8 +74,9 @@ form=()
 for name in csrf_token response_type client_id redirect_uri scope state; do
     form+=(--data-urlencode "$name=$(printf '%s' "$consent" | hidden "$name")")
 done
-oob_page=$(curl -sS -c "$jar" -b "$jar" "${form[@]}" --data-urlencode decision=allow "$AUTHD_URL/oauth/authorize")
-grep -q "out-of-band token with scope &quot;read&quot;, use it wisely:" <<<"$oob_page"
+# Allow redirects, as Doorkeeper does, to /oauth/authorize/native?code=...
+oob_page=$(curl -sS -L -c "$jar" -b "$jar" "${form[@]}" --data-urlencode decision=allow "$AUTHD_URL/oauth/authorize")
+grep -q "Copy this authorization code and paste it to the application." <<<"$oob_page"
 code=$(sed -n 's/.*id="code">\([^<]*\)<.*/\1/p' <<<"$oob_page")
 [ -n "$code" ] || { echo "FAIL: no code on $oob_page" >&2; exit 1; }
 
