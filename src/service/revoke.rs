@@ -1,7 +1,7 @@
 //! Token revocation (RFC 7009). Revoking any token revokes its grant: the
 //! access tokens and the whole refresh-token family issued with it.
 //!
-//! The answers are Doorkeeper's (5.8, as Mastodon 4.7 runs it), which real
+//! The answers are Doorkeeper's (5.x, as Mastodon 4.7 runs it), which real
 //! clients see: a client that is missing or fails to authenticate is
 //! refused with 403 `unauthorized_client` (Doorkeeper's
 //! `validate_presence_of_client`), not RFC 6749's 401 `invalid_client`; a

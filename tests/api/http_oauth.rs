@@ -378,7 +378,7 @@ async fn revoke_and_introspect_over_http() {
     );
 }
 
-/// POST /oauth/revoke answers as Doorkeeper 5.8 (Mastodon 4.7): 403
+/// POST /oauth/revoke answers as Doorkeeper 5 (Mastodon 4.7): 403
 /// `unauthorized_client` for a caller that is missing or fails to
 /// authenticate and for another client's token; 200 `{}` for a blank, an
 /// unknown or an already revoked token.
