@@ -1,4 +1,4 @@
-//! Real clients end to end: Mastodon.py, toot, megalodon, authlib, the
+//! Real clients end to end: Mastodon.py, toot, megalodon, masto, authlib, the
 //! seeds' curl commands, the README's grpcurl walk-through and headless
 //! Chromium, each unchanged, against a real authd on loopback.
 //! The clients are scripts under tests/e2e/; they assert what they see, and
@@ -73,7 +73,8 @@ fn python() -> &'static Path {
 
 /// The node_modules folder of tests/e2e/package-lock.json, installed with
 /// `npm ci` under target/; reinstalled when the lock file changes. The
-/// scripts are CommonJS, so that NODE_PATH finds it.
+/// scripts find it through NODE_PATH (CommonJS's require, or an import of
+/// a path under it for ESM-only packages).
 fn node_modules() -> &'static Path {
     static NODE_MODULES: OnceLock<PathBuf> = OnceLock::new();
     NODE_MODULES.get_or_init(|| {
@@ -246,6 +247,13 @@ async fn toot_logs_in_through_the_pages_and_verifies_its_app_and_account() {
 async fn megalodon_registers_logs_in_verifies_and_revokes() {
     let app = spawn_e2e_app(None).await;
     let out = run_client(&app, Path::new("node"), "megalodon.cjs", &[]).await;
+    assert_stored_and_revoked(&app, &out, "access_token").await;
+}
+
+#[tokio::test]
+async fn masto_registers_exchanges_verifies_and_revokes_with_multipart_forms() {
+    let app = spawn_e2e_app(None).await;
+    let out = run_client(&app, Path::new("node"), "masto.mjs", &[]).await;
     assert_stored_and_revoked(&app, &out, "access_token").await;
 }
 

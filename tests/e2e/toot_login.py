@@ -6,6 +6,7 @@ itself; its library reads the app back with the token it saved."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,4 +55,5 @@ assert "client_secret" not in verified, verified
 account = http.get(app, user, "/api/v1/accounts/verify_credentials").json()
 assert account["username"] == user.username, account
 
+shutil.rmtree(config_home, ignore_errors=True)
 print(json.dumps({"client_id": app.client_id, "client_secret": app.client_secret, "access_token": user.access_token}))
