@@ -4,7 +4,9 @@ use serde::Serialize;
 
 use crate::proto::v1;
 
-/// POST /api/v1/apps: Mastodon's CredentialApplication.
+/// POST /api/v1/apps: Mastodon's CredentialApplication
+/// (`REST::CredentialApplicationSerializer`: the Application's fields, then
+/// `client_id`, `client_secret` and `client_secret_expires_at`, always 0).
 #[derive(Serialize)]
 pub struct CredentialApplication {
     pub id: String,
@@ -19,7 +21,9 @@ pub struct CredentialApplication {
     pub client_secret_expires_at: i64,
 }
 
-/// GET /api/v1/apps/verify_credentials: the Application, without credentials.
+/// GET /api/v1/apps/verify_credentials: the Application, without credentials
+/// (`REST::ApplicationSerializer`, 4.3+: `vapid_key` and `redirect_uri` are
+/// deprecated but sent; `vapid_key` is empty, as authd serves no Web Push).
 #[derive(Serialize)]
 pub struct Application {
     pub id: String,

@@ -1,5 +1,12 @@
 //! Token revocation (RFC 7009). Revoking any token revokes its grant: the
 //! access tokens and the whole refresh-token family issued with it.
+//!
+//! The answers are Doorkeeper's (5.x, as Mastodon 4.7 runs it), which real
+//! clients see: a client that is missing or fails to authenticate is
+//! refused with 403 `unauthorized_client` (Doorkeeper's
+//! `validate_presence_of_client`), not RFC 6749's 401 `invalid_client`; a
+//! blank token, like an unknown one, is 200 `{}`; another client's token
+//! is 403 `unauthorized_client`.
 use super::AuthService;
 use super::cache::Invalidation;
 use super::introspect::TokenTypeHint;
@@ -13,14 +20,19 @@ impl AuthService {
         token: &str,
         hint: TokenTypeHint,
     ) -> Result<(), AuthError> {
-        let caller = self.authenticate_client(caller).await?;
-        if token.is_empty() {
-            return Err(AuthError::invalid_request(
-                "Missing required parameter: token.",
-            ));
-        }
+        let caller = self
+            .authenticate_client(caller)
+            .await
+            .map_err(|e| match e.kind {
+                ErrorKind::InvalidClient => not_authorized_to_revoke(),
+                _ => e,
+            })?;
         // Section 2.2: an unknown token is not an error; the client's goal
-        // (the token is unusable) is met.
+        // (the token is unusable) is met. Doorkeeper answers a blank one the
+        // same way.
+        if token.is_empty() {
+            return Ok(());
+        }
         let Some(record) = self.find_token(token, hint, Some(&caller)).await? else {
             return Ok(());
         };
@@ -30,10 +42,7 @@ impl AuthService {
                 owner = %record.app_id,
                 "refused to revoke another client's token"
             );
-            return Err(AuthError::new(
-                ErrorKind::UnauthorizedClient,
-                "You are not authorized to revoke this token",
-            ));
+            return Err(not_authorized_to_revoke());
         }
         self.store().revoke_grant(record.grant_id).await?;
         self.cache()
@@ -46,4 +55,12 @@ impl AuthService {
         );
         Ok(())
     }
+}
+
+/// Doorkeeper's `revocation_error_response`, in its own wording.
+fn not_authorized_to_revoke() -> AuthError {
+    AuthError::new(
+        ErrorKind::UnauthorizedClient,
+        "You are not authorized to revoke this token",
+    )
 }

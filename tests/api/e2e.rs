@@ -1,10 +1,12 @@
-//! Real clients end to end: Mastodon.py, authlib, the seeds' curl commands,
-//! the README's grpcurl walk-through and headless Chromium, each unchanged, against a real authd on loopback.
+//! Real clients end to end: Mastodon.py, toot, megalodon, masto, authlib, the
+//! seeds' curl commands, the README's grpcurl walk-through and headless
+//! Chromium, each unchanged, against a real authd on loopback.
 //! The clients are scripts under tests/e2e/; they assert what they see, and
 //! print what they were given so that the test can check the core's side.
 //!
 //! Set-up is part of the test, so that `cargo test` alone suffices: the
-//! pinned clients are installed into a virtualenv under target/ on first
+//! pinned clients are installed into a virtualenv (tests/e2e/requirements.txt)
+//! and a node_modules (tests/e2e/package-lock.json) under target/ on first
 //! use, and Debian's chromium is installed with apt-get when it is missing
 //! and we are root (as in CI). AUTHD_CHROMIUM names another Chromium.
 use std::path::{Path, PathBuf};
@@ -69,6 +71,37 @@ fn python() -> &'static Path {
     })
 }
 
+/// The node_modules folder of tests/e2e/package-lock.json, installed with
+/// `npm ci` under target/; reinstalled when the lock file changes. The
+/// scripts find it through NODE_PATH (CommonJS's require, or an import of
+/// a path under it for ESM-only packages).
+fn node_modules() -> &'static Path {
+    static NODE_MODULES: OnceLock<PathBuf> = OnceLock::new();
+    NODE_MODULES.get_or_init(|| {
+        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-node");
+        let modules = prefix.join("node_modules");
+        let lock = std::fs::read_to_string(e2e_dir().join("package-lock.json"))
+            .expect("tests/e2e/package-lock.json");
+        let stamp = prefix.join("installed-package-lock.json");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str()) {
+            return modules;
+        }
+        let _ = std::fs::remove_dir_all(&prefix);
+        std::fs::create_dir_all(&prefix).expect("create the node prefix");
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(e2e_dir().join(file), prefix.join(file)).expect("copy the npm manifest");
+        }
+        run_checked(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&prefix),
+            "npm ci (the e2e tests need Node.js and npm)",
+        );
+        std::fs::write(&stamp, lock).expect("write the stamp");
+        modules
+    })
+}
+
 fn chromium() -> &'static Path {
     static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
     CHROMIUM.get_or_init(|| {
@@ -115,6 +148,9 @@ async fn run_client(
         .env("PYTHON", python())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .kill_on_drop(true);
+    if program == Path::new("node") {
+        command.env("NODE_PATH", node_modules());
+    }
     for (name, value) in extra_env {
         command.env(name, value);
     }
@@ -184,6 +220,40 @@ async fn assert_stored_and_revoked(app: &TestApp, out: &serde_json::Value, token
 async fn mastodon_py_registers_logs_in_verifies_and_revokes() {
     let app = spawn_e2e_app(None).await;
     let out = run_client(&app, python(), "mastodon_py.py", &[]).await;
+    assert_stored_and_revoked(&app, &out, "access_token").await;
+}
+
+/// The token is stored as a digest, active in the core with `scope`.
+async fn assert_stored_and_active(app: &TestApp, out: &serde_json::Value, scope: &str) {
+    let token = out["access_token"].as_str().expect("the token");
+    let client = client_of(
+        out["client_id"].as_str().unwrap(),
+        out["client_secret"].as_str().unwrap(),
+    );
+    let introspected = app.introspect(&client, token).await;
+    assert!(introspected.is_active(), "the client's token is active");
+    assert_eq!(introspected.scope.as_deref(), Some(scope));
+    assert_eq!(introspected.username.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn toot_logs_in_through_the_pages_and_verifies_its_app_and_account() {
+    let app = spawn_e2e_app(None).await;
+    let out = run_client(&app, python(), "toot_login.py", &[]).await;
+    assert_stored_and_active(&app, &out, "read write follow").await;
+}
+
+#[tokio::test]
+async fn megalodon_registers_logs_in_verifies_and_revokes() {
+    let app = spawn_e2e_app(None).await;
+    let out = run_client(&app, Path::new("node"), "megalodon.cjs", &[]).await;
+    assert_stored_and_revoked(&app, &out, "access_token").await;
+}
+
+#[tokio::test]
+async fn masto_registers_exchanges_verifies_and_revokes_with_multipart_forms() {
+    let app = spawn_e2e_app(None).await;
+    let out = run_client(&app, Path::new("node"), "masto.mjs", &[]).await;
     assert_stored_and_revoked(&app, &out, "access_token").await;
 }
 

@@ -337,3 +337,187 @@ async fn verify_app_credentials_401s_say_why_with_a_bearer_challenge() {
         );
     }
 }
+
+/// The JSON type of each field, as Mastodon 4.7's serializers give it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(a) if a.iter().all(Value::is_string) => "string[]",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn types_in_order(raw: &str) -> Vec<(String, &'static str)> {
+    let value: Value = serde_json::from_str(raw).expect("JSON object");
+    value
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| (k.clone(), json_type(v)))
+        .collect()
+}
+
+fn typed(fields: &[(&str, &'static str)]) -> Vec<(String, &'static str)> {
+    fields.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect()
+}
+
+/// REST::ApplicationSerializer (4.3+): id, name, website, scopes,
+/// redirect_uris, then the deprecated vapid_key and redirect_uri.
+const APPLICATION: [(&str, &str); 7] = [
+    ("id", "string"),
+    ("name", "string"),
+    ("website", "string"),
+    ("scopes", "string[]"),
+    ("redirect_uris", "string[]"),
+    ("vapid_key", "string"),
+    ("redirect_uri", "string"),
+];
+
+#[tokio::test]
+async fn the_credential_application_has_exactly_mastodons_keys_and_types() {
+    let app = spawn_app().await;
+    let response = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .form(&[
+            ("client_name", "Typed"),
+            (
+                "redirect_uris",
+                "https://a.example/cb\nhttps://b.example/cb",
+            ),
+            ("scopes", "read write:statuses"),
+            ("website", "https://typed.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let raw = response.text().await.unwrap();
+    // REST::CredentialApplicationSerializer adds these three.
+    let mut expected = typed(&APPLICATION);
+    expected.extend(typed(&[
+        ("client_id", "string"),
+        ("client_secret", "string"),
+        ("client_secret_expires_at", "number"),
+    ]));
+    assert_eq!(types_in_order(&raw), expected, "{raw}");
+    let body: Value = serde_json::from_str(&raw).unwrap();
+    body["id"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .expect("the id is a number, sent as a string");
+    assert_eq!(body["scopes"], json!(["read", "write:statuses"]));
+    assert_eq!(
+        body["redirect_uris"],
+        json!(["https://a.example/cb", "https://b.example/cb"])
+    );
+    assert_eq!(
+        body["redirect_uri"], "https://a.example/cb\nhttps://b.example/cb",
+        "Doorkeeper's column, newline-joined"
+    );
+    assert_eq!(body["client_secret_expires_at"], json!(0));
+
+    // A blank website is null (`website.presence`).
+    let blank: Value = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .form(&[
+            ("client_name", "Blank"),
+            ("redirect_uris", OOB),
+            ("website", ""),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(blank["website"], Value::Null);
+}
+
+/// Since 4.3 apps/verify_credentials needs a valid token and no scope: an
+/// app token or a user token, whatever scopes it holds.
+#[tokio::test]
+async fn verify_app_credentials_answers_any_valid_token_without_a_scope() {
+    let app = spawn_app().await;
+    let registered: Value = app
+        .http()
+        .post(app.url("/api/v1/apps"))
+        .form(&[
+            ("client_name", "Any token"),
+            ("redirect_uris", OOB),
+            ("scopes", "read write push"),
+            ("website", "https://any.example"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = TestClient {
+        client_id: registered["client_id"].as_str().unwrap().into(),
+        client_secret: registered["client_secret"].as_str().unwrap().into(),
+        app_id: registered["id"].as_str().unwrap().into(),
+    };
+    let user = app.create_user("alice", false).await;
+    let tokens = [
+        (
+            "app token, push only",
+            app.client_credentials(&client, "push")
+                .await
+                .unwrap()
+                .access_token,
+        ),
+        (
+            "user token, write:statuses only",
+            app.user_token(&user, &client, "write:statuses")
+                .await
+                .access_token,
+        ),
+        (
+            "user token, read",
+            app.user_token(&user, &client, "read").await.access_token,
+        ),
+    ];
+    for (what, token) in tokens {
+        let response = app
+            .http()
+            .get(app.url("/api/v1/apps/verify_credentials"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{what}");
+        let raw = response.text().await.unwrap();
+        assert_eq!(types_in_order(&raw), typed(&APPLICATION), "{what}: {raw}");
+        let body: Value = serde_json::from_str(&raw).unwrap();
+        for field in [
+            "id",
+            "name",
+            "website",
+            "scopes",
+            "redirect_uris",
+            "redirect_uri",
+        ] {
+            assert_eq!(body[field], registered[field], "{what}: {field}");
+        }
+    }
+    let invalid = app
+        .http()
+        .get(app.url("/api/v1/apps/verify_credentials"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        invalid.json::<Value>().await.unwrap(),
+        json!({"error": "The access token is invalid"})
+    );
+}

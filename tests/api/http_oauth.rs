@@ -377,3 +377,53 @@ async fn revoke_and_introspect_over_http() {
         "invalid_client"
     );
 }
+
+/// POST /oauth/revoke answers as Doorkeeper 5 (Mastodon 4.7): 403
+/// `unauthorized_client` for a caller that is missing or fails to
+/// authenticate and for another client's token; 200 `{}` for a blank, an
+/// unknown or an already revoked token.
+#[tokio::test]
+async fn http_revocation_answers_as_doorkeeper() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read").await;
+    let user = app.create_user("alice", false).await;
+    let token = app.user_token(&user, &client, "read").await.access_token;
+    let revoke = |form: Vec<(&'static str, String)>| {
+        let request = app.http().post(app.url("/oauth/revoke")).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let refused = json!({
+        "error": "unauthorized_client",
+        "error_description": "You are not authorized to revoke this token",
+    });
+    let no_client = revoke(vec![("token", token.clone())]).await;
+    assert_eq!(no_client, (StatusCode::FORBIDDEN, refused.clone()));
+    let wrong_secret = revoke(vec![
+        ("token", token.clone()),
+        ("client_id", client.client_id.clone()),
+        ("client_secret", "wrong".into()),
+    ])
+    .await;
+    assert_eq!(wrong_secret, (StatusCode::FORBIDDEN, refused));
+    assert!(app.introspect(&client, &token).await.is_active());
+
+    let as_client = |t: &str| {
+        vec![
+            ("token", t.to_owned()),
+            ("client_id", client.client_id.clone()),
+            ("client_secret", client.client_secret.clone()),
+        ]
+    };
+    for t in ["", token.as_str(), token.as_str(), "never-issued"] {
+        assert_eq!(
+            revoke(as_client(t)).await,
+            (StatusCode::OK, json!({})),
+            "token {t:?}"
+        );
+    }
+    assert!(!app.introspect(&client, &token).await.is_active());
+}

@@ -7,7 +7,7 @@ import os
 
 from mastodon import Mastodon, MastodonAPIError, MastodonUnauthorizedError
 
-from person import BASE, Person, oob_code
+from person import BASE, Person, code_of
 
 SCOPES = ["read", "write:statuses"]
 
@@ -25,9 +25,7 @@ server_info = api.oauth_authorization_server_info()
 assert server_info["authorization_endpoint"] == BASE + "/oauth/authorize", server_info
 
 url = api.auth_request_url(scopes=SCOPES, state="mastodon-py-state", allow_http=True)
-page = Person().authorize(url)
-assert page.status_code == 200, page.text
-code = oob_code(page.text)
+code = code_of(Person().authorize(url))
 
 access_token = api.log_in(code=code, scopes=SCOPES, allow_http=True)
 assert len(access_token) == 43, access_token

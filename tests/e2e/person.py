@@ -3,9 +3,11 @@ forms exactly as a browser submits them (cookies, hidden fields, CSRF
 token), so that the clients under test see a real authorization."""
 
 import html
+import json
 import os
 import re
-from urllib.parse import urljoin
+import sys
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
 
@@ -65,3 +67,26 @@ def oob_code(page: str) -> str:
     match = re.search(r'id="code">([^<]+)<', page)
     assert match, page
     return match.group(1)
+
+
+def code_of(response: requests.Response) -> str:
+    """The authorization code at the end of the flow, wherever it is: the
+    `code` parameter of a redirect to the app, or of the final URL (as
+    Doorkeeper's GET /oauth/authorize/native?code=... for out-of-band
+    apps), or else the element that shows it on the page."""
+    if response.is_redirect:
+        location = urljoin(response.url, response.headers["location"])
+        codes = parse_qs(urlparse(location).query).get("code")
+        assert codes, location
+        return codes[0]
+    codes = parse_qs(urlparse(response.url).query).get("code")
+    if codes:
+        return codes[0]
+    assert response.status_code == 200, (response.status_code, response.text)
+    return oob_code(response.text)
+
+
+if __name__ == "__main__":
+    # For clients in other languages: `python person.py AUTHORIZE_URL`
+    # authorizes as the person and prints {"code": ...}.
+    print(json.dumps({"code": code_of(Person().authorize(sys.argv[1]))}))
