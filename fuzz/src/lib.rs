@@ -204,7 +204,7 @@ struct Read {
 }
 
 /// `Params::read` agrees with `get` and `list`: each field is the single
-/// value ("" when absent, a flag true for "true", "1" or "on"), a list
+/// value ("" when absent, a flag false only for the false spellings, in any case), a list
 /// field every value; and it refuses exactly when a single field was given
 /// more than once, with `invalid_request`.
 pub fn check_read(p: &Params) {
@@ -220,7 +220,8 @@ pub fn check_read(p: &Params) {
             assert_eq!(read.redirect_uri, single("redirect_uri"));
             assert_eq!(
                 read.force_login,
-                matches!(single("force_login").as_str(), "true" | "1" | "on")
+                !["", "0", "f", "false", "off", "no", "n"]
+                    .contains(&single("force_login").to_ascii_lowercase().as_str())
             );
             assert_eq!(read.redirect_uris, p.list("redirect_uris"));
         }

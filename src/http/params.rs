@@ -213,6 +213,17 @@ impl Params {
     }
 }
 
+/// A flag, read as Mastodon reads one (Rails' `ActiveModel::Type::Boolean`,
+/// its `truthy_param?`): absent or empty is false, "0", "f", "false" and
+/// "off" are false, anything else is true; but case-insensitively, and
+/// "no" too. Mastodon.py sends `force_login=False` (Python's spelling) on
+/// every request, which Rails reads as true, so Mastodon asks those users
+/// for consent every time; authd reads what the client meant.
+pub fn truthy(value: &str) -> bool {
+    const FALSE: &[&str] = &["", "0", "f", "false", "off", "no", "n"];
+    !FALSE.iter().any(|no| value.eq_ignore_ascii_case(no))
+}
+
 /// One parameter's values, read as the field of the type that asks.
 struct Field<'a> {
     key: &'a str,
@@ -259,7 +270,7 @@ impl<'de> serde::Deserializer<'de> for Field<'_> {
         self,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        visitor.visit_bool(matches!(self.single()?, "true" | "1" | "on"))
+        visitor.visit_bool(truthy(self.single()?))
     }
 
     fn deserialize_option<V: serde::de::Visitor<'de>>(
@@ -572,9 +583,17 @@ mod tests {
             #[serde(default)]
             on: bool,
         }
-        let p = parse(Some("f=true&g=0&on=on"), None, "").unwrap();
+        let p = parse(Some("f=True&g=False&on=on"), None, "").unwrap();
         let flags: Flags = p.read().unwrap();
         assert!(flags.f && flags.on);
         assert!(!flags.g && !flags.h);
+        for yes in ["true", "True", "1", "on", "yes", "t"] {
+            assert!(truthy(yes), "{yes}");
+        }
+        for no in [
+            "", "0", "f", "F", "false", "False", "FALSE", "off", "OFF", "no",
+        ] {
+            assert!(!truthy(no), "{no:?}");
+        }
     }
 }

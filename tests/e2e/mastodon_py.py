@@ -1,6 +1,7 @@
 """Mastodon.py, unchanged, against authd: register an app, a person
 authorizes it through the login and consent forms, then Mastodon.py logs in
-with the code, verifies the app and the account, and revokes its token."""
+with the code; consent is remembered, and asked again with force_login;
+Mastodon.py verifies the app and the account, and revokes its token."""
 
 import json
 import os
@@ -25,10 +26,25 @@ server_info = api.oauth_authorization_server_info()
 assert server_info["authorization_endpoint"] == BASE + "/oauth/authorize", server_info
 
 url = api.auth_request_url(scopes=SCOPES, state="mastodon-py-state", allow_http=True)
-code = code_of(Person().authorize(url))
+person = Person()
+code = code_of(person.authorize(url))
+assert person.shown == ["sign_in", "consent"], person.shown
 
 access_token = api.log_in(code=code, scopes=SCOPES, allow_http=True)
 assert len(access_token) == 43, access_token
+
+# While the token lives, the same request is answered at once, out of band
+# on Doorkeeper's /oauth/authorize/native page; with Mastodon.py's
+# force_login (multi-account clients), the person signs in again and is
+# asked again.
+person.shown.clear()
+again = person.authorize(url)
+assert person.shown == [], person.shown
+assert "/oauth/authorize/native?code=" in again.url, again.url
+assert len(code_of(again)) == 43
+forced = api.auth_request_url(scopes=SCOPES, force_login=True, allow_http=True)
+code_of(person.authorize(forced))
+assert person.shown == ["sign_in", "consent"], person.shown
 
 app = api.app_verify_credentials()
 assert app["name"] == "Mastodon.py e2e", app

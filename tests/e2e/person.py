@@ -30,6 +30,8 @@ def first_form(page: str) -> str:
 class Person:
     def __init__(self):
         self.http = requests.Session()
+        # The pages the person was shown, in order: "sign_in", "consent".
+        self.shown = []
 
     def _follow(self, response: requests.Response) -> requests.Response:
         """Follows redirects within authd, as a browser would; a redirect
@@ -50,6 +52,7 @@ class Person:
             return page  # consent was remembered
         assert page.status_code == 200, (page.status_code, page.text)
         if 'action="/auth/sign_in"' in page.text:
+            self.shown.append("sign_in")
             form = hidden_fields(first_form(page.text))
             form.update(email=EMAIL, password=PASSWORD)
             page = self._follow(self.http.post(BASE + "/auth/sign_in", data=form, allow_redirects=False))
@@ -58,6 +61,7 @@ class Person:
             assert page.status_code == 200, (page.status_code, page.text)
         if "would like to perform actions on your behalf" not in page.text:
             return page  # an out-of-band code, shown without asking again
+        self.shown.append("consent")
         form = hidden_fields(first_form(page.text))
         form["decision"] = "allow"
         return self._follow(self.http.post(BASE + "/oauth/authorize", data=form, allow_redirects=False))
