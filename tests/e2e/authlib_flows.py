@@ -89,9 +89,12 @@ assert reused == {"active": False}, reused
 # --- a fresh authorization, to go on with live tokens ---
 verifier = generate_token(64)
 authorization_url, state = app.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier)
-# Consent is remembered: this time authd redirects at once.
+# The reuse revoked the only token consent was given for, so the person is
+# asked again (Doorkeeper's matching_token?), and allows.
+person.shown.clear()
 again = person.authorize(authorization_url)
 assert again.status_code == 302, again.text
+assert person.shown == ["consent"], person.shown
 callback = again.headers["location"]
 token = app.fetch_token(TOKEN_URL, authorization_response=callback, code_verifier=verifier)
 
@@ -101,6 +104,18 @@ assert facts["client_id"] == client_id, facts
 assert facts["scope"] == "read write", facts
 assert facts["token_type"] == "Bearer", facts
 assert facts["username"] == __import__("os").environ["AUTHD_USERNAME"], facts
+
+# While that token lives, consent is remembered: a code at once, without a
+# page; OpenID Connect's prompt=consent asks all the same.
+person.shown.clear()
+remembered_url, _ = app.create_authorization_url(metadata["authorization_endpoint"], code_verifier=generate_token(64))
+assert person.authorize(remembered_url).status_code == 302
+assert person.shown == [], person.shown
+confirm_url, _ = app.create_authorization_url(
+    metadata["authorization_endpoint"], code_verifier=generate_token(64), prompt="consent"
+)
+assert person.authorize(confirm_url).status_code == 302
+assert person.shown == ["consent"], person.shown
 
 # --- refresh, with rotation: the old refresh token is spent ---
 old_refresh = token["refresh_token"]
