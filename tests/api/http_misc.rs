@@ -148,7 +148,7 @@ async fn discovery_metadata_and_jwks() {
         meta["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 45);
+    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 47);
     let jwks = app
         .http()
         .get(app.url("/.well-known/jwks.json"))
