@@ -109,7 +109,111 @@ async fn userinfo_answers_for_profile_tokens() {
         .unwrap();
     assert_eq!(info["preferred_username"], "alice");
     assert_eq!(info["iss"], "http://authd.test");
-    assert_eq!(info["sub"], "http://authd.test/@alice");
+    assert_eq!(info["sub"], "http://authd.test/users/alice");
+}
+
+/// The userinfo claims in Mastodon's order (OAuthUserinfoSerializer), `sub`
+/// the account's ActivityPub URI, the Account entity's `uri`; GET and POST.
+#[tokio::test]
+async fn userinfo_sub_is_the_accounts_activitypub_uri_as_mastodon_answers() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    let user = app.create_user("alice", false).await;
+    let token = app.user_token(&user, &client, "profile").await.access_token;
+    for post in [false, true] {
+        let request = if post {
+            app.http().post(app.url("/oauth/userinfo"))
+        } else {
+            app.http().get(app.url("/oauth/userinfo"))
+        };
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let raw = response.text().await.unwrap();
+        let info: Value = serde_json::from_str(&raw).unwrap();
+        let keys: Vec<&String> = info.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "iss",
+                "sub",
+                "name",
+                "preferred_username",
+                "profile",
+                "picture"
+            ],
+            "{raw}"
+        );
+        assert_eq!(info["sub"], "http://authd.test/users/alice");
+        assert_eq!(info["profile"], "http://authd.test/@alice");
+        assert_eq!(info["name"], "alice");
+        assert_eq!(
+            info["picture"],
+            "http://authd.test/avatars/original/missing.png"
+        );
+    }
+    let account: Value = app
+        .http()
+        .get(app.url("/api/v1/accounts/verify_credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["uri"], "http://authd.test/users/alice");
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_read_token_as_outside_its_scopes() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    let user = app.create_user("alice", false).await;
+    for scope in ["read", "read read:accounts"] {
+        let token = app.user_token(&user, &client, scope).await.access_token;
+        let response = app
+            .http()
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{scope}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": "This action is outside the authorized scopes" })
+        );
+    }
+}
+
+/// Mastodon checks the scope first (`doorkeeper_authorize! :profile`), then
+/// for a user (`require_user!`).
+#[tokio::test]
+async fn userinfo_refuses_app_tokens_as_mastodon_does() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    for (scope, status, message) in [
+        ("profile", 422, "This method requires an authenticated user"),
+        ("read", 403, "This action is outside the authorized scopes"),
+    ] {
+        let token = app
+            .client_credentials(&client, scope)
+            .await
+            .unwrap()
+            .access_token;
+        let response = app
+            .http()
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{scope}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": message })
+        );
+    }
 }
 
 #[tokio::test]
