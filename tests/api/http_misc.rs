@@ -458,3 +458,80 @@ async fn instance_documents_name_the_server_and_its_mastodon_version() {
     assert_eq!(v2["domain"], "authd.test");
     assert_eq!(v2["api_versions"]["mastodon"], 2);
 }
+
+async fn metadata(app: &TestApp) -> Value {
+    app.http()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// grant_types_supported is the core's to say, and says what is served:
+/// with opaque tokens that never expire (the default, as Mastodon), JWT
+/// apps still get refresh tokens, so refresh_token is listed and works.
+#[tokio::test]
+async fn metadata_lists_refresh_token_because_jwt_apps_get_one_even_when_opaque_tokens_never_expire()
+ {
+    let app = spawn_app().await;
+    let meta = metadata(&app).await;
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "client_credentials", "refresh_token"])
+    );
+    let user = app.create_user("alice", false).await;
+    let opaque = app.register_app(&[OOB], "read").await;
+    let token = app.user_token(&user, &opaque, "read").await;
+    assert!(token.refresh_token.is_none(), "opaque tokens never expire");
+    let jwt = app.register_jwt_app("read").await;
+    let token = app.user_token(&user, &jwt, "read").await;
+    let refresh_token = token.refresh_token.expect("a JWT expires");
+    let refreshed = app
+        .refresh(&jwt, &refresh_token)
+        .await
+        .expect("the listed grant is served");
+    assert!(!refreshed.access_token.is_empty());
+}
+
+#[tokio::test]
+async fn metadata_lists_what_the_core_serves_when_access_tokens_expire() {
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(3600)).await;
+    let meta = metadata(&app).await;
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "client_credentials", "refresh_token"])
+    );
+    let user = app.create_user("alice", false).await;
+    let opaque = app.register_app(&[OOB], "read").await;
+    let token = app.user_token(&user, &opaque, "read").await;
+    assert!(token.refresh_token.is_some());
+    // Every field of Mastodon 4.7's OAuthMetadataPresenter is there.
+    for field in [
+        "issuer",
+        "service_documentation",
+        "authorization_endpoint",
+        "token_endpoint",
+        "app_registration_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+        "scopes_supported",
+        "response_types_supported",
+        "response_modes_supported",
+        "code_challenge_methods_supported",
+        "grant_types_supported",
+        "token_endpoint_auth_methods_supported",
+    ] {
+        assert!(meta.get(field).is_some(), "{field}: {meta}");
+    }
+    // Only a mode authd answers in.
+    assert_eq!(meta["response_modes_supported"], json!(["query"]));
+    // The scopes are the core's whole vocabulary.
+    let scopes: Vec<String> = authd::domain::scope::Scope::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(meta["scopes_supported"], json!(scopes));
+}
