@@ -54,7 +54,8 @@ pub struct ServeArgs {
     /// public base URL of the HTTP API (metadata, account URLs). Cookies
     /// are Secure when it is https. Default: http://<--http-addr>, with
     /// 127.0.0.1 (or [::1]) for an unspecified address such as 0.0.0.0;
-    /// http://127.0.0.1:8080 when --http-addr is off.
+    /// http://127.0.0.1:8080 when --http-addr is off. Port 0 is named as
+    /// given (the issuer is fixed before binding): give --issuer with it.
     #[arg(long, env = "AUTHD_ISSUER")]
     pub issuer: Option<String>,
 
