@@ -52,9 +52,12 @@ pub struct ServeArgs {
 
     /// Issuer identifier: `iss` of introspection responses and JWTs, and the
     /// public base URL of the HTTP API (metadata, account URLs). Cookies
-    /// are Secure when it is https.
-    #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
-    pub issuer: String,
+    /// are Secure when it is https. Default: http://<--http-addr>, with
+    /// 127.0.0.1 (or [::1]) for an unspecified address such as 0.0.0.0;
+    /// http://127.0.0.1:8080 when --http-addr is off. Port 0 is named as
+    /// given (the issuer is fixed before binding): give --issuer with it.
+    #[arg(long, env = "AUTHD_ISSUER")]
+    pub issuer: Option<String>,
 
     #[command(flatten)]
     pub http: HttpArgs,
@@ -254,9 +257,10 @@ pub struct ShimArgs {
     #[command(flatten)]
     pub upstream_tls: crate::tls::UpstreamTlsArgs,
 
-    /// Public base URL (see `authd serve --issuer`).
-    #[arg(long, env = "AUTHD_ISSUER", default_value = "http://127.0.0.1:8080")]
-    pub issuer: String,
+    /// Public base URL (see `authd serve --issuer`). Default:
+    /// http://<--http-addr>, as for `authd serve`.
+    #[arg(long, env = "AUTHD_ISSUER")]
+    pub issuer: Option<String>,
 
     #[command(flatten)]
     pub http: HttpArgs,
@@ -280,7 +284,89 @@ pub struct HttpConfig {
     pub connections: crate::connections::ConnectionLimits,
 }
 
+/// The issuer when none is given: what a client on this host reaches the
+/// HTTP listener by. An unspecified address (0.0.0.0, [::]) is named by its
+/// loopback address, the only one of its addresses known to work here.
+/// Without an HTTP listener, the old fixed default.
+pub fn default_issuer(http_addr: Option<SocketAddr>) -> String {
+    let Some(mut addr) = http_addr else {
+        return "http://127.0.0.1:8080".to_owned();
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    // SocketAddr's Display brackets IPv6 literals, as a URL needs.
+    format!("http://{addr}")
+}
+
+/// Why an explicit issuer cannot be the HTTP listener's own address, when
+/// nothing between them could explain it: no trusted proxy is configured
+/// (a proxy may end TLS or listen on another port). Empty when it can be.
+pub fn issuer_mismatches(
+    issuer: &str,
+    http_addr: SocketAddr,
+    http_tls: bool,
+    trusted_proxies: &TrustedProxies,
+) -> Vec<String> {
+    if !trusted_proxies.is_empty() {
+        return Vec::new();
+    }
+    let Ok(url) = url::Url::parse(issuer) else {
+        return vec![format!("--issuer {issuer:?} is not a URL")];
+    };
+    let mut reasons = Vec::new();
+    let listener_scheme = if http_tls { "https" } else { "http" };
+    if url.scheme() != listener_scheme {
+        reasons.push(format!(
+            "--issuer {issuer} is {}, but the HTTP listener on {http_addr} speaks {listener_scheme}",
+            url.scheme()
+        ));
+    }
+    // Port 0 is chosen at bind time: nothing to compare yet.
+    if http_addr.port() != 0
+        && let Some(port) = url.port_or_known_default()
+        && port != http_addr.port()
+    {
+        reasons.push(format!(
+            "--issuer {issuer} names port {port}, but the HTTP listener is on {http_addr}"
+        ));
+    }
+    reasons
+}
+
 impl HttpArgs {
+    /// Logs a warning for each reason `issuer` cannot be this listener's
+    /// address (see [`issuer_mismatches`]); clients would follow the
+    /// metadata and the account URLs to a port nothing serves.
+    pub fn warn_about_issuer(&self, issuer: &str) {
+        let Some(addr) = self.http_addr.0 else {
+            return;
+        };
+        let tls = self.tls.http_tls_cert.is_some();
+        for reason in issuer_mismatches(issuer, addr, tls, &self.trusted_proxies) {
+            tracing::warn!(
+                issuer,
+                http_addr = %addr,
+                "{reason}; no --trusted-proxies is configured to stand between them"
+            );
+        }
+    }
+
+    /// The issuer: the one given, or the listener's (see [`default_issuer`]).
+    /// An explicit one that cannot be the listener's is warned about.
+    pub fn issuer(&self, given: Option<&str>) -> String {
+        match given {
+            Some(issuer) => {
+                self.warn_about_issuer(issuer);
+                issuer.to_owned()
+            }
+            None => default_issuer(self.http_addr.0),
+        }
+    }
+
     /// The listener's settings, `None` when it is off. Its TLS files are
     /// read here, so that a bad one stops authd before anything starts.
     pub fn config(
@@ -377,7 +463,8 @@ impl DatabaseArgs {
 
 impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut service = ServiceConfig::new(self.issuer.clone());
+        let issuer = self.http.issuer(self.issuer.as_deref());
+        let mut service = ServiceConfig::new(issuer.clone());
         service.lifetimes = Lifetimes {
             authorization_code: self.code_ttl,
             access_token: self.access_token_ttl.0,
@@ -403,7 +490,7 @@ impl ServeArgs {
             // Read first: a bad file stops authd before PostgreSQL starts.
             grpc_tls: self.grpc_tls.load()?,
             grpc_connections: self.connections.limits(),
-            http: self.http.config(&self.issuer, self.connections.limits())?,
+            http: self.http.config(&issuer, self.connections.limits())?,
             database: self.database.database_config()?,
             db_pool_size: self.database.db_pool_size,
             db_timeout: self.database.db_timeout,
@@ -429,4 +516,67 @@ pub fn default_data_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("authd/postgres")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_default_issuer_is_the_http_listeners_address() {
+        assert_eq!(
+            default_issuer(Some(addr("127.0.0.1:9000"))),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            default_issuer(Some(addr("0.0.0.0:9000"))),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(default_issuer(Some(addr("[::]:9000"))), "http://[::1]:9000");
+        assert_eq!(
+            default_issuer(Some(addr("[2001:db8::1]:80"))),
+            "http://[2001:db8::1]:80"
+        );
+        assert_eq!(default_issuer(None), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn an_issuer_that_cannot_be_the_listener_is_found_only_without_proxies() {
+        let none = TrustedProxies::none();
+        let listener = addr("127.0.0.1:9000");
+        assert!(issuer_mismatches("http://127.0.0.1:9000", listener, false, &none).is_empty());
+        assert!(issuer_mismatches("http://localhost:9000/", listener, false, &none).is_empty());
+        assert!(issuer_mismatches("https://a.example:9000", listener, true, &none).is_empty());
+        // Scheme, port, or both.
+        assert_eq!(
+            issuer_mismatches("https://a.example:9000", listener, false, &none).len(),
+            1
+        );
+        assert_eq!(
+            issuer_mismatches("http://a.example:8080", listener, false, &none).len(),
+            1
+        );
+        assert_eq!(
+            issuer_mismatches("https://a.example", listener, false, &none).len(),
+            2
+        );
+        // Port 0 is not known before binding.
+        assert!(
+            issuer_mismatches("http://a.example", addr("127.0.0.1:0"), false, &none).is_empty()
+        );
+        // A proxy may end TLS and listen elsewhere.
+        assert!(
+            issuer_mismatches(
+                "https://a.example",
+                listener,
+                false,
+                &TrustedProxies::loopback()
+            )
+            .is_empty()
+        );
+    }
 }

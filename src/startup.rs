@@ -501,7 +501,10 @@ impl Shim {
     pub async fn start(args: &ShimArgs) -> anyhow::Result<Shim> {
         let http = args
             .http
-            .config(&args.issuer, args.connections.limits())?
+            .config(
+                &args.http.issuer(args.issuer.as_deref()),
+                args.connections.limits(),
+            )?
             .context("authd shim needs an HTTP address (--http-addr)")?;
         let upstream_tls = args.upstream_tls.load(&args.upstream)?;
         let upstream_tls_on = upstream_tls.is_some();

@@ -54,6 +54,10 @@ pub enum AccessTokenFormat {
 }
 
 impl AccessTokenFormat {
+    /// Every format; any app may register for either.
+    pub const ALL: &'static [AccessTokenFormat] =
+        &[AccessTokenFormat::Opaque, AccessTokenFormat::Jwt];
+
     pub fn parse(input: &str) -> Result<Self, AuthError> {
         match input {
             "" | "opaque" => Ok(AccessTokenFormat::Opaque),

@@ -11,6 +11,31 @@ use super::secret::Secret;
 /// hashing and logging bounded.
 const MAX_CREDENTIAL_LEN: usize = 512;
 
+/// How a client sent its credentials, as far as a 401 is concerned (RFC
+/// 6749 section 5.2): in the Authorization header (HTTP Basic), whose
+/// scheme the challenge must then name, or otherwise (parameters, or not at
+/// all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    Basic,
+    #[default]
+    Parameters,
+}
+
+impl ClientAuthMethod {
+    /// Basic when the Authorization header claims the Basic scheme, even
+    /// malformed (the client did try the header).
+    pub fn of(authorization: Option<&str>) -> ClientAuthMethod {
+        let scheme = authorization
+            .map(str::trim)
+            .map(|h| h.split_once(' ').map_or(h, |(scheme, _)| scheme));
+        match scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("basic") => ClientAuthMethod::Basic,
+            _ => ClientAuthMethod::Parameters,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ClientCredentials {
     pub client_id: String,
@@ -107,6 +132,24 @@ mod tests {
 
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn the_method_is_basic_only_when_the_header_claims_basic() {
+        assert_eq!(
+            ClientAuthMethod::of(Some(&basic("id", "s"))),
+            ClientAuthMethod::Basic
+        );
+        assert_eq!(ClientAuthMethod::of(Some("basic")), ClientAuthMethod::Basic);
+        assert_eq!(
+            ClientAuthMethod::of(Some("Basic !!!")),
+            ClientAuthMethod::Basic
+        );
+        assert_eq!(
+            ClientAuthMethod::of(Some("Bearer x")),
+            ClientAuthMethod::Parameters
+        );
+        assert_eq!(ClientAuthMethod::of(None), ClientAuthMethod::Parameters);
     }
 
     #[test]

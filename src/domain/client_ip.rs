@@ -95,6 +95,11 @@ impl TrustedProxies {
         TrustedProxies(Vec::new())
     }
 
+    /// Whether no proxy at all is trusted ("none").
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|cidr| cidr.contains(ip))
     }

@@ -110,6 +110,7 @@ define_scopes! {
     ReadAccounts => "read:accounts",
     ReadBlocks => "read:blocks",
     ReadBookmarks => "read:bookmarks",
+    ReadCollections => "read:collections",
     ReadFavourites => "read:favourites",
     ReadFilters => "read:filters",
     ReadFollows => "read:follows",
@@ -122,6 +123,7 @@ define_scopes! {
     WriteAccounts => "write:accounts",
     WriteBlocks => "write:blocks",
     WriteBookmarks => "write:bookmarks",
+    WriteCollections => "write:collections",
     WriteConversations => "write:conversations",
     WriteFavourites => "write:favourites",
     WriteFilters => "write:filters",
@@ -171,13 +173,15 @@ impl Scope {
         match self {
             Read | Write | Follow | Push | Profile | AdminRead | AdminWrite => None,
 
-            ReadAccounts | ReadBlocks | ReadBookmarks | ReadFavourites | ReadFilters
-            | ReadFollows | ReadLists | ReadMutes | ReadNotifications | ReadSearch
-            | ReadStatuses => Some(Read),
+            ReadAccounts | ReadBlocks | ReadBookmarks | ReadCollections | ReadFavourites
+            | ReadFilters | ReadFollows | ReadLists | ReadMutes | ReadNotifications
+            | ReadSearch | ReadStatuses => Some(Read),
 
-            WriteAccounts | WriteBlocks | WriteBookmarks | WriteConversations | WriteFavourites
-            | WriteFilters | WriteFollows | WriteLists | WriteMedia | WriteMutes
-            | WriteNotifications | WriteReports | WriteStatuses => Some(Write),
+            WriteAccounts | WriteBlocks | WriteBookmarks | WriteCollections
+            | WriteConversations | WriteFavourites | WriteFilters | WriteFollows | WriteLists
+            | WriteMedia | WriteMutes | WriteNotifications | WriteReports | WriteStatuses => {
+                Some(Write)
+            }
 
             AdminReadAccounts
             | AdminReadReports
@@ -412,6 +416,7 @@ mod tests {
         "accounts",
         "blocks",
         "bookmarks",
+        "collections",
         "favourites",
         "filters",
         "follows",
@@ -425,6 +430,7 @@ mod tests {
         "accounts",
         "blocks",
         "bookmarks",
+        "collections",
         "conversations",
         "favourites",
         "filters",
@@ -501,13 +507,25 @@ mod tests {
     }
 
     #[test]
-    fn all_has_45_distinct_scopes() {
-        assert_eq!(Scope::ALL.len(), 7 + 11 + 13 + 7 + 7);
-        assert_eq!(Scope::ALL.len(), 45);
+    fn all_has_47_distinct_scopes() {
+        assert_eq!(Scope::ALL.len(), 7 + 12 + 14 + 7 + 7);
+        assert_eq!(Scope::ALL.len(), 47);
         let distinct: HashSet<Scope> = Scope::ALL.iter().copied().collect();
-        assert_eq!(distinct.len(), 45);
+        assert_eq!(distinct.len(), 47);
         let names: HashSet<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names.len(), 45);
+        assert_eq!(names.len(), 47);
+    }
+
+    #[test]
+    fn collections_scopes_of_mastodon_4_6_sit_under_read_and_write() {
+        assert_eq!(Scope::ReadCollections.parent(), Some(Scope::Read));
+        assert_eq!(Scope::WriteCollections.parent(), Some(Scope::Write));
+        assert!(set("read").satisfies(Scope::ReadCollections));
+        assert!(!set("read").satisfies(Scope::WriteCollections));
+        assert_eq!(
+            set("write:collections read:collections read").to_string(),
+            "read read:collections write:collections"
+        );
     }
 
     #[test]
@@ -572,6 +590,14 @@ mod tests {
             "admin:read:statuses",
             "follow:blocks",
             " read",
+            // Gone from Mastodon's list (crypto in 4.3), or never released
+            // (read:me became profile; circles were withdrawn).
+            "crypto",
+            "read:me",
+            "read:circles",
+            "write:circles",
+            "collections",
+            "admin:read:collections",
         ] {
             assert_eq!(
                 bad.parse::<Scope>(),
@@ -605,8 +631,8 @@ mod tests {
                 true_count += usize::from(want);
             }
         }
-        // 45 reflexive + 11 + 13 + 7 + 7 parent/child + 6 follow.
-        assert_eq!(true_count, 45 + 38 + 6);
+        // 47 reflexive + 12 + 14 + 7 + 7 parent/child + 6 follow.
+        assert_eq!(true_count, 47 + 40 + 6);
     }
 
     #[test]

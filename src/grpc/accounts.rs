@@ -10,7 +10,7 @@ use crate::proto::v1;
 use crate::proto::v1::accounts_server::Accounts;
 use crate::proto::v1::sessions_server::Sessions;
 use crate::service::AuthService;
-use crate::service::accounts::AccountRegistration;
+use crate::service::accounts::{AccountPurpose, AccountRegistration};
 
 pub struct SessionsService {
     pub service: AuthService,
@@ -137,7 +137,14 @@ impl Accounts for AccountsService {
         request: Request<v1::VerifyAccountCredentialsRequest>,
     ) -> Result<Response<v1::Account>, Status> {
         let token = bearer_token(&request, &request.get_ref().access_token);
-        let account = self.service.verify_account_credentials(&token).await?;
+        let purpose = match request.get_ref().purpose() {
+            v1::AccountPurpose::VerifyCredentials => AccountPurpose::VerifyCredentials,
+            v1::AccountPurpose::Userinfo => AccountPurpose::Userinfo,
+        };
+        let account = self
+            .service
+            .verify_account_credentials(&token, purpose)
+            .await?;
         Ok(Response::new(convert::account(&account)))
     }
 }

@@ -273,4 +273,22 @@ impl OAuth for OAuthService {
             jwks_json: jwks.to_string(),
         }))
     }
+
+    async fn get_server_metadata(
+        &self,
+        _request: Request<v1::GetServerMetadataRequest>,
+    ) -> Result<Response<v1::GetServerMetadataResponse>, Status> {
+        let config = self.service.config();
+        Ok(Response::new(v1::GetServerMetadataResponse {
+            grant_types_supported: config
+                .grant_types_supported()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            scopes_supported: crate::domain::scope::Scope::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        }))
+    }
 }

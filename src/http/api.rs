@@ -76,10 +76,15 @@ pub async fn verify_app_credentials(
     Ok(Json(Application::from(&app)).into_response())
 }
 
-async fn token_account(state: &ShimState, input: &ApiInput) -> Result<v1::Account, HttpError> {
+async fn token_account(
+    state: &ShimState,
+    input: &ApiInput,
+    purpose: v1::AccountPurpose,
+) -> Result<v1::Account, HttpError> {
     let token = input.bearer_token()?;
     let request = v1::VerifyAccountCredentialsRequest {
         access_token: token,
+        purpose: purpose.into(),
     };
     input.answer(
         state
@@ -94,7 +99,7 @@ pub async fn verify_account_credentials(
     State(state): State<ShimState>,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
-    let account = token_account(&state, &input).await?;
+    let account = token_account(&state, &input, v1::AccountPurpose::VerifyCredentials).await?;
     Ok(Json(Account::new(&account, &state.url(""))).into_response())
 }
 
@@ -103,15 +108,6 @@ pub async fn userinfo(
     State(state): State<ShimState>,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
-    let account = token_account(&state, &input).await?;
-    let profile = state.url(&format!("/@{}", account.username));
-    Ok(Json(UserInfo {
-        iss: state.url(""),
-        sub: profile.clone(),
-        name: account.username.clone(),
-        preferred_username: account.username,
-        profile,
-        picture: state.url("/avatars/original/missing.png"),
-    })
-    .into_response())
+    let account = token_account(&state, &input, v1::AccountPurpose::Userinfo).await?;
+    Ok(Json(UserInfo::new(&account, &state.url(""))).into_response())
 }

@@ -160,8 +160,8 @@ pub struct AccountSource {
 
 impl Account {
     pub fn new(account: &v1::Account, base_url: &str) -> Account {
-        let url = format!("{base_url}/@{}", account.username);
-        let avatar = format!("{base_url}/avatars/original/missing.png");
+        let url = profile_url(account, base_url);
+        let avatar = avatar_url(base_url);
         let header = format!("{base_url}/headers/original/missing.png");
         Account {
             id: account.id.clone(),
@@ -175,7 +175,7 @@ impl Account {
             // Mastodon reports the day an account was created, at midnight UTC.
             created_at: format!("{}T00:00:00.000Z", iso_date(account.created_at)),
             note: String::new(),
-            uri: format!("{base_url}/users/{}", account.username),
+            uri: actor_uri(account, base_url),
             url,
             avatar_static: avatar.clone(),
             avatar,
@@ -199,7 +199,24 @@ impl Account {
     }
 }
 
-/// GET /oauth/userinfo, as Mastodon 4.4 answers it.
+/// The account's ActivityPub id (Mastodon's `TagManager#uri_for`): the
+/// Account entity's `uri` and userinfo's `sub`.
+fn actor_uri(account: &v1::Account, base_url: &str) -> String {
+    format!("{base_url}/users/{}", account.username)
+}
+
+/// The account's profile page (`TagManager#url_for`): `url` and `profile`.
+fn profile_url(account: &v1::Account, base_url: &str) -> String {
+    format!("{base_url}/@{}", account.username)
+}
+
+/// Mastodon's default avatar; authd keeps no images.
+fn avatar_url(base_url: &str) -> String {
+    format!("{base_url}/avatars/original/missing.png")
+}
+
+/// GET /oauth/userinfo, as Mastodon 4.4+ answers it
+/// (app/serializers/oauth_userinfo_serializer.rb), in its order.
 #[derive(Serialize)]
 pub struct UserInfo {
     pub iss: String,
@@ -208,6 +225,21 @@ pub struct UserInfo {
     pub preferred_username: String,
     pub profile: String,
     pub picture: String,
+}
+
+impl UserInfo {
+    pub fn new(account: &v1::Account, base_url: &str) -> UserInfo {
+        UserInfo {
+            iss: base_url.to_owned(),
+            sub: actor_uri(account, base_url),
+            // Mastodon's display_name, which authd's accounts do not set
+            // apart from the username (as in the Account entity).
+            name: account.username.clone(),
+            preferred_username: account.username.clone(),
+            profile: profile_url(account, base_url),
+            picture: avatar_url(base_url),
+        }
+    }
 }
 
 /// YYYY-MM-DD of a Unix time (days-from-civil, inverted; proleptic

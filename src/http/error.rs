@@ -9,6 +9,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pages;
+use crate::domain::client_auth::ClientAuthMethod;
 use crate::domain::error::{AuthError, ErrorKind, Throttle};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,28 +23,36 @@ pub enum Surface {
 pub struct HttpError {
     pub error: AuthError,
     pub surface: Surface,
+    /// How the request's client authenticated: decides the challenge of
+    /// an invalid_client.
+    pub client_auth: ClientAuthMethod,
 }
 
 impl HttpError {
-    pub fn oauth(error: AuthError) -> Self {
+    pub fn new(error: AuthError, surface: Surface) -> Self {
         HttpError {
             error,
-            surface: Surface::OAuth,
+            surface,
+            client_auth: ClientAuthMethod::default(),
         }
+    }
+
+    pub fn oauth(error: AuthError) -> Self {
+        HttpError::new(error, Surface::OAuth)
     }
 
     pub fn api(error: AuthError) -> Self {
-        HttpError {
-            error,
-            surface: Surface::Api,
-        }
+        HttpError::new(error, Surface::Api)
     }
 
     pub fn page(error: AuthError) -> Self {
-        HttpError {
-            error,
-            surface: Surface::Page,
-        }
+        HttpError::new(error, Surface::Page)
+    }
+
+    /// The error of a request whose client authenticated this way.
+    pub fn with_client_auth(mut self, client_auth: ClientAuthMethod) -> Self {
+        self.client_auth = client_auth;
+        self
     }
 }
 
@@ -72,10 +81,26 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
 
 /// The WWW-Authenticate challenge an error carries, if any (RFC 6750
 /// section 3 for bearer tokens, RFC 6749 section 5.2 for clients).
-fn challenge(error: &AuthError) -> Option<String> {
+///
+/// An invalid_client carries Doorkeeper's parameters (its
+/// `ErrorResponse#authenticate_info`: realm, `error`, `error_description`).
+/// Doorkeeper names the Bearer scheme whatever the client did; RFC 6749
+/// section 5.2 wants the scheme the client used when it used the
+/// Authorization header, so a client that sent Basic is challenged with
+/// Basic, and one that sent parameters gets Doorkeeper's Bearer challenge,
+/// never a Basic one (which would make a browser prompt for a password).
+fn challenge(error: &AuthError, client_auth: ClientAuthMethod) -> Option<String> {
     let quoted = error.description.replace('\\', "\\\\").replace('"', "\\\"");
     match error.kind {
-        ErrorKind::InvalidClient => Some("Basic realm=\"authd\"".into()),
+        ErrorKind::InvalidClient => {
+            let scheme = match client_auth {
+                ClientAuthMethod::Basic => "Basic",
+                ClientAuthMethod::Parameters => "Bearer",
+            };
+            Some(format!(
+                "{scheme} realm=\"authd\", error=\"invalid_client\", error_description=\"{quoted}\""
+            ))
+        }
         ErrorKind::InvalidToken | ErrorKind::TokenRevoked | ErrorKind::TokenExpired => {
             Some(format!(
                 "Bearer realm=\"authd\", error=\"invalid_token\", error_description=\"{quoted}\""
@@ -113,7 +138,9 @@ impl IntoResponse for HttpError {
             }
             Surface::Page => (status, pages::error_page(&self.error)).into_response(),
         };
-        if let Some(value) = challenge(&self.error).and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(value) =
+            challenge(&self.error, self.client_auth).and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{HttpError, Surface};
 use super::params::Params;
 use super::state::ShimState;
+use crate::domain::client_auth::ClientAuthMethod;
 use crate::domain::error::AuthError;
 
 pub trait SurfaceKind: Send + Sync + 'static {
@@ -46,11 +47,10 @@ pub type PageInput = Input<PageSurface>;
 
 impl<S: SurfaceKind> Input<S> {
     /// An error in this endpoint's shape.
+    /// The client's authentication method is read from the headers, so
+    /// that an invalid_client is challenged as RFC 6749 section 5.2 says.
     pub fn error(&self, error: AuthError) -> HttpError {
-        HttpError {
-            error,
-            surface: S::SURFACE,
-        }
+        HttpError::new(error, S::SURFACE).with_client_auth(client_auth_method(&self.headers))
     }
 
     /// The endpoint's parameters as its own struct (see `Params::read`),
@@ -103,10 +103,8 @@ impl<S: SurfaceKind> FromRequest<ShimState> for Input<S> {
 
     async fn from_request(request: Request, state: &ShimState) -> Result<Self, Self::Rejection> {
         let reject = |error: AuthError, status: Option<StatusCode>| InputRejection {
-            error: HttpError {
-                error,
-                surface: S::SURFACE,
-            },
+            // Never an invalid_client: no challenge to choose.
+            error: HttpError::new(error, S::SURFACE),
             status,
         };
         let (parts, body) = request.into_parts();
@@ -145,6 +143,15 @@ impl<S: SurfaceKind> FromRequest<ShimState> for Input<S> {
             surface: PhantomData,
         })
     }
+}
+
+/// How the request's client authenticated (see [`ClientAuthMethod::of`]).
+fn client_auth_method(headers: &HeaderMap) -> ClientAuthMethod {
+    ClientAuthMethod::of(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// The bearer token of an API call: the Authorization header, else the

@@ -11,13 +11,23 @@ use tonic_health::pb::health_client::HealthClient;
 use super::error::HttpError;
 use super::pages::STYLESHEET;
 use super::state::{ShimState, from_core};
-use crate::domain::scope::Scope;
 use crate::proto::v1;
 
-/// GET /.well-known/oauth-authorization-server (RFC 8414, Mastodon 4.3+).
-pub async fn authorization_server_metadata(State(state): State<ShimState>) -> Response {
-    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-    Json(serde_json::json!({
+/// GET /.well-known/oauth-authorization-server (RFC 8414, Mastodon 4.3+;
+/// the fields of Mastodon's OAuthMetadataPresenter, and those of what authd
+/// serves besides: introspection and the JWKS). What is served (grant
+/// types, scopes) is the core's to say; the shim adds only its URLs.
+pub async fn authorization_server_metadata(
+    State(state): State<ShimState>,
+) -> Result<Response, HttpError> {
+    let served = from_core(
+        state
+            .oauth()
+            .get_server_metadata(v1::GetServerMetadataRequest {})
+            .await,
+    )
+    .map_err(HttpError::api)?;
+    Ok(Json(serde_json::json!({
         "issuer": state.url(""),
         "authorization_endpoint": state.url("/oauth/authorize"),
         "token_endpoint": state.url("/oauth/token"),
@@ -25,10 +35,12 @@ pub async fn authorization_server_metadata(State(state): State<ShimState>) -> Re
         "introspection_endpoint": state.url("/oauth/introspect"),
         "userinfo_endpoint": state.url("/oauth/userinfo"),
         "jwks_uri": state.url("/.well-known/jwks.json"),
-        "scopes_supported": scopes,
+        "scopes_supported": served.scopes_supported,
         "response_types_supported": ["code"],
+        // Doorkeeper would list fragment and form_post too; authd answers
+        // in the query only.
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "grant_types_supported": served.grant_types_supported,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -36,7 +48,7 @@ pub async fn authorization_server_metadata(State(state): State<ShimState>) -> Re
         "service_documentation": "https://docs.joinmastodon.org/",
         "app_registration_endpoint": state.url("/api/v1/apps"),
     }))
-    .into_response()
+    .into_response())
 }
 
 /// The Mastodon version authd answers for. Clients gate features on it:

@@ -78,22 +78,58 @@ impl AuthService {
             .ok_or_else(|| AuthError::not_found("Record not found"))
     }
 
-    /// The account behind a user token that may read it (Mastodon's
-    /// verify_credentials: profile, read or read:accounts).
-    pub async fn verify_account_credentials(&self, bearer: &str) -> Result<Account, AuthError> {
+    /// The account behind a user token that may read it for `purpose`
+    /// (see [`AccountPurpose`]).
+    pub async fn verify_account_credentials(
+        &self,
+        bearer: &str,
+        purpose: AccountPurpose,
+    ) -> Result<Account, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
-        let account_id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
-        if !ctx
-            .token
-            .scopes
-            .satisfies_any(&[Scope::Profile, Scope::Read, Scope::ReadAccounts])
-        {
-            return Err(AuthError::insufficient_scope());
-        }
+        let in_scope = ctx.token.scopes.satisfies_any(purpose.scopes());
+        let account_id = match purpose {
+            // Mastodon's verify_credentials asks for a user first.
+            AccountPurpose::VerifyCredentials => {
+                let id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
+                if !in_scope {
+                    return Err(AuthError::insufficient_scope());
+                }
+                id
+            }
+            // OAuth::UserinfoController: `doorkeeper_authorize! :profile`
+            // runs before `require_user!`.
+            AccountPurpose::Userinfo => {
+                if !in_scope {
+                    return Err(AuthError::insufficient_scope());
+                }
+                ctx.token.account_id.ok_or_else(AuthError::user_required)?
+            }
+        };
         self.store()
             .account_by_id(account_id)
             .await?
             .ok_or_else(AuthError::invalid_token)
+    }
+}
+
+/// Why a token's account is read, which decides the scopes it must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountPurpose {
+    /// Mastodon's verify_credentials: profile, read or read:accounts.
+    VerifyCredentials,
+    /// OAuth userinfo (Mastodon 4.4+): profile only; `read` is not enough.
+    Userinfo,
+}
+
+impl AccountPurpose {
+    /// Any one of these scopes will do.
+    pub fn scopes(self) -> &'static [Scope] {
+        match self {
+            AccountPurpose::VerifyCredentials => {
+                &[Scope::Profile, Scope::Read, Scope::ReadAccounts]
+            }
+            AccountPurpose::Userinfo => &[Scope::Profile],
+        }
     }
 }
 

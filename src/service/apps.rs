@@ -24,11 +24,8 @@ impl AuthService {
         input: &AppRegistration,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<RegisteredApp, AuthError> {
-        if let Some(ip) = client_ip {
-            let _counted = self
-                .throttles()
-                .app_registration_by_ip
-                .attempt(&super::throttle::address_key(ip))?;
+        if let Some(key) = client_ip.and_then(super::throttle::counted_address) {
+            let _counted = self.throttles().app_registration_by_ip.attempt(&key)?;
         }
         let app = NewApp::parse(input)?;
         let client_id = random_token();

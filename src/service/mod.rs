@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::domain::app::AccessTokenFormat;
 use crate::domain::error::AuthError;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::store::Store;
@@ -41,6 +42,26 @@ pub struct Lifetimes {
     /// None means refresh tokens do not expire (each use rotates them).
     pub refresh_token: Option<Duration>,
     pub session: Duration,
+}
+
+impl Lifetimes {
+    /// How long an access token of this format lives; None: for ever.
+    pub fn access_token_of(&self, format: AccessTokenFormat) -> Option<Duration> {
+        match format {
+            AccessTokenFormat::Opaque => self.access_token,
+            AccessTokenFormat::Jwt => Some(self.jwt_access_token),
+        }
+    }
+
+    /// Whether any app can be issued refresh tokens: an authorization code
+    /// yields one with every access token that expires, and any app may
+    /// register for either format. JWTs always expire, so today this holds
+    /// even with opaque tokens that never do (`--access-token-ttl never`).
+    pub fn issues_refresh_tokens(&self) -> bool {
+        AccessTokenFormat::ALL
+            .iter()
+            .any(|&format| self.access_token_of(format).is_some())
+    }
 }
 
 impl Default for Lifetimes {
@@ -81,6 +102,18 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// The grant types served, as RFC 8414's grant_types_supported names
+    /// them. Mastodon's OAuthMetadataPresenter lists Doorkeeper's grant
+    /// flows, and refresh_token only when refresh tokens are enabled; so
+    /// here: refresh_token only when some app can be issued one.
+    pub fn grant_types_supported(&self) -> Vec<&'static str> {
+        let mut grants = vec!["authorization_code", "client_credentials"];
+        if self.lifetimes.issues_refresh_tokens() {
+            grants.push("refresh_token");
+        }
+        grants
+    }
+
     pub fn new(issuer: impl Into<String>) -> Self {
         ServiceConfig {
             issuer: issuer.into(),
@@ -283,6 +316,23 @@ mod tests {
 
     fn set(s: &str) -> ScopeSet {
         ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn refresh_token_is_a_supported_grant_while_any_app_can_be_issued_one() {
+        let mut config = ServiceConfig::new("http://authd.test");
+        config.lifetimes.access_token = None;
+        // JWT apps still get refresh tokens: their access tokens expire.
+        assert_eq!(
+            config.grant_types_supported(),
+            ["authorization_code", "client_credentials", "refresh_token"]
+        );
+        config.lifetimes.access_token = Some(Duration::from_secs(3600));
+        assert!(config.lifetimes.issues_refresh_tokens());
+        assert_eq!(
+            config.lifetimes.access_token_of(AccessTokenFormat::Opaque),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::AuthService;
-use super::throttle::address_key;
+use super::throttle::counted_address;
 use crate::domain::account::Account;
 use crate::domain::account::Email;
 use crate::domain::error::{AuthError, ErrorKind};
@@ -24,7 +24,8 @@ const MAX_PASSWORD_LEN: usize = 1024;
 impl AuthService {
     /// Checks credentials and opens a session. An unknown email and a wrong
     /// password get the same error after the same argon2 work. Attempts
-    /// are rate limited by `client_ip` (when known) and by the email asked
+    /// are rate limited by `client_ip` (when known, and not the host itself:
+    /// see `throttle::counted_address`) and by the email asked
     /// for, known or not, before any work is done. Only wrong credentials
     /// keep counting: a success, or a failure of ours (the database down),
     /// gives the attempt back.
@@ -54,7 +55,8 @@ impl AuthService {
     ) -> Result<OpenedSession, AuthError> {
         let throttles = self.throttles();
         let by_ip = client_ip
-            .map(|ip| throttles.login_by_ip.attempt(&address_key(ip)))
+            .and_then(counted_address)
+            .map(|key| throttles.login_by_ip.attempt(&key))
             .transpose()?;
         let by_account = throttles.login_by_account.attempt(&account_key(email))?;
         let result = self.check_credentials(email, password).await;

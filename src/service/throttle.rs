@@ -230,6 +230,25 @@ impl Limiter {
     }
 }
 
+/// The key a client address is counted under, `None` for one that is not
+/// counted. As Mastodon's rack-attack (config/initializers/rack_attack.rb):
+/// the host itself (127.0.0.1, ::1) is safelisted when it is the client,
+/// that is when no trusted proxy named another client for it (the address
+/// given here is the resolved client, see `client_ip`); IPv6 clients are
+/// counted by /64; an IPv4 client seen through an IPv6 socket is the IPv4
+/// client.
+pub fn counted_address(ip: IpAddr) -> Option<String> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let safelisted = match ip {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    };
+    (!safelisted).then(|| address_key(ip))
+}
+
 /// The key of a client address: IPv6 clients are counted by /64, the
 /// block one host is usually given, so that a host cannot walk through its
 /// own addresses to reset its limit.
@@ -369,5 +388,20 @@ mod tests {
             address_key("2001:db8:1:3::1".parse().unwrap())
         );
         assert_eq!(address_key("192.0.2.1".parse().unwrap()), "192.0.2.1");
+    }
+
+    #[test]
+    fn the_host_itself_is_not_counted_as_mastodon_safelists_it() {
+        let counted = |s: &str| counted_address(s.parse().unwrap());
+        assert_eq!(counted("127.0.0.1"), None);
+        assert_eq!(counted("::1"), None);
+        assert_eq!(counted("::ffff:127.0.0.1"), None);
+        // Only the two addresses rack-attack names.
+        assert_eq!(counted("127.0.0.2").as_deref(), Some("127.0.0.2"));
+        assert_eq!(counted("::ffff:192.0.2.1").as_deref(), Some("192.0.2.1"));
+        assert_eq!(
+            counted("2001:db8:1:2:aaaa::1").as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
     }
 }

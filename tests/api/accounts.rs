@@ -239,6 +239,7 @@ async fn verify_account_credentials_returns_the_tokens_account() {
         app.accounts()
             .verify_account_credentials(v1::VerifyAccountCredentialsRequest {
                 access_token: write_only,
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -253,6 +254,7 @@ async fn verify_account_credentials_returns_the_tokens_account() {
         app.accounts()
             .verify_account_credentials(v1::VerifyAccountCredentialsRequest {
                 access_token: app_token,
+                ..Default::default()
             })
             .await,
         Code::FailedPrecondition,

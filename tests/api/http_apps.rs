@@ -521,3 +521,67 @@ async fn verify_app_credentials_answers_any_valid_token_without_a_scope() {
         json!({"error": "The access token is invalid"})
     );
 }
+
+#[tokio::test]
+async fn collections_scopes_of_mastodon_4_6_are_registered_granted_and_advertised() {
+    let app = spawn_app().await;
+    let (client, body) = app
+        .http_register(OOB, "read:collections write:collections")
+        .await;
+    assert_eq!(
+        body["scopes"],
+        json!(["read:collections", "write:collections"])
+    );
+    let token: Value = app
+        .http()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", client.client_secret.as_str()),
+            ("scope", "write:collections read:collections"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["scope"], "read:collections write:collections");
+    let meta: Value = app
+        .http()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let supported = meta["scopes_supported"].as_array().unwrap();
+    assert!(supported.contains(&json!("read:collections")), "{meta}");
+    assert!(supported.contains(&json!("write:collections")), "{meta}");
+    assert!(!supported.contains(&json!("crypto")), "{meta}");
+}
+
+#[tokio::test]
+async fn scopes_mastodon_4_7_does_not_know_are_refused_at_registration() {
+    let app = spawn_app().await;
+    for scopes in ["read crypto", "read:me", "read:circles", "write:circles"] {
+        let response = app
+            .http()
+            .post(app.url("/api/v1/apps"))
+            .json(&json!({"client_name": "x", "redirect_uris": OOB, "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{scopes}"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": "Validation failed: Scopes doesn't match configured on the server." })
+        );
+    }
+}

@@ -109,7 +109,111 @@ async fn userinfo_answers_for_profile_tokens() {
         .unwrap();
     assert_eq!(info["preferred_username"], "alice");
     assert_eq!(info["iss"], "http://authd.test");
-    assert_eq!(info["sub"], "http://authd.test/@alice");
+    assert_eq!(info["sub"], "http://authd.test/users/alice");
+}
+
+/// The userinfo claims in Mastodon's order (OAuthUserinfoSerializer), `sub`
+/// the account's ActivityPub URI, the Account entity's `uri`; GET and POST.
+#[tokio::test]
+async fn userinfo_sub_is_the_accounts_activitypub_uri_as_mastodon_answers() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    let user = app.create_user("alice", false).await;
+    let token = app.user_token(&user, &client, "profile").await.access_token;
+    for post in [false, true] {
+        let request = if post {
+            app.http().post(app.url("/oauth/userinfo"))
+        } else {
+            app.http().get(app.url("/oauth/userinfo"))
+        };
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let raw = response.text().await.unwrap();
+        let info: Value = serde_json::from_str(&raw).unwrap();
+        let keys: Vec<&String> = info.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "iss",
+                "sub",
+                "name",
+                "preferred_username",
+                "profile",
+                "picture"
+            ],
+            "{raw}"
+        );
+        assert_eq!(info["sub"], "http://authd.test/users/alice");
+        assert_eq!(info["profile"], "http://authd.test/@alice");
+        assert_eq!(info["name"], "alice");
+        assert_eq!(
+            info["picture"],
+            "http://authd.test/avatars/original/missing.png"
+        );
+    }
+    let account: Value = app
+        .http()
+        .get(app.url("/api/v1/accounts/verify_credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["uri"], "http://authd.test/users/alice");
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_read_token_as_outside_its_scopes() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    let user = app.create_user("alice", false).await;
+    for scope in ["read", "read read:accounts"] {
+        let token = app.user_token(&user, &client, scope).await.access_token;
+        let response = app
+            .http()
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{scope}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": "This action is outside the authorized scopes" })
+        );
+    }
+}
+
+/// Mastodon checks the scope first (`doorkeeper_authorize! :profile`), then
+/// for a user (`require_user!`).
+#[tokio::test]
+async fn userinfo_refuses_app_tokens_as_mastodon_does() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read profile").await;
+    for (scope, status, message) in [
+        ("profile", 422, "This method requires an authenticated user"),
+        ("read", 403, "This action is outside the authorized scopes"),
+    ] {
+        let token = app
+            .client_credentials(&client, scope)
+            .await
+            .unwrap()
+            .access_token;
+        let response = app
+            .http()
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{scope}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "error": message })
+        );
+    }
 }
 
 #[tokio::test]
@@ -148,7 +252,7 @@ async fn discovery_metadata_and_jwks() {
         meta["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 45);
+    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 47);
     let jwks = app
         .http()
         .get(app.url("/.well-known/jwks.json"))
@@ -353,4 +457,81 @@ async fn instance_documents_name_the_server_and_its_mastodon_version() {
         .unwrap();
     assert_eq!(v2["domain"], "authd.test");
     assert_eq!(v2["api_versions"]["mastodon"], 2);
+}
+
+async fn metadata(app: &TestApp) -> Value {
+    app.http()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// grant_types_supported is the core's to say, and says what is served:
+/// with opaque tokens that never expire (the default, as Mastodon), JWT
+/// apps still get refresh tokens, so refresh_token is listed and works.
+#[tokio::test]
+async fn metadata_lists_refresh_token_because_jwt_apps_get_one_even_when_opaque_tokens_never_expire()
+ {
+    let app = spawn_app().await;
+    let meta = metadata(&app).await;
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "client_credentials", "refresh_token"])
+    );
+    let user = app.create_user("alice", false).await;
+    let opaque = app.register_app(&[OOB], "read").await;
+    let token = app.user_token(&user, &opaque, "read").await;
+    assert!(token.refresh_token.is_none(), "opaque tokens never expire");
+    let jwt = app.register_jwt_app("read").await;
+    let token = app.user_token(&user, &jwt, "read").await;
+    let refresh_token = token.refresh_token.expect("a JWT expires");
+    let refreshed = app
+        .refresh(&jwt, &refresh_token)
+        .await
+        .expect("the listed grant is served");
+    assert!(!refreshed.access_token.is_empty());
+}
+
+#[tokio::test]
+async fn metadata_lists_what_the_core_serves_when_access_tokens_expire() {
+    let app = spawn_app_with_access_token_ttl(Duration::from_secs(3600)).await;
+    let meta = metadata(&app).await;
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "client_credentials", "refresh_token"])
+    );
+    let user = app.create_user("alice", false).await;
+    let opaque = app.register_app(&[OOB], "read").await;
+    let token = app.user_token(&user, &opaque, "read").await;
+    assert!(token.refresh_token.is_some());
+    // Every field of Mastodon 4.7's OAuthMetadataPresenter is there.
+    for field in [
+        "issuer",
+        "service_documentation",
+        "authorization_endpoint",
+        "token_endpoint",
+        "app_registration_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+        "scopes_supported",
+        "response_types_supported",
+        "response_modes_supported",
+        "code_challenge_methods_supported",
+        "grant_types_supported",
+        "token_endpoint_auth_methods_supported",
+    ] {
+        assert!(meta.get(field).is_some(), "{field}: {meta}");
+    }
+    // Only a mode authd answers in.
+    assert_eq!(meta["response_modes_supported"], json!(["query"]));
+    // The scopes are the core's whole vocabulary.
+    let scopes: Vec<String> = authd::domain::scope::Scope::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(meta["scopes_supported"], json!(scopes));
 }

@@ -132,10 +132,13 @@ async fn token_endpoint_errors_are_rfc6749_json() {
             assert_eq!(answer["error_description"], d);
         }
         if status == 401 {
-            assert_eq!(
-                www.as_deref(),
-                Some("Basic realm=\"authd\""),
-                "401 carries a challenge"
+            // Credentials in the body: Doorkeeper's challenge, not Basic.
+            let www = www.expect("401 carries a challenge");
+            assert!(
+                www.starts_with(
+                    "Bearer realm=\"authd\", error=\"invalid_client\", error_description=\""
+                ),
+                "{www}"
             );
         }
     }
@@ -426,4 +429,69 @@ async fn http_revocation_answers_as_doorkeeper() {
         );
     }
     assert!(!app.introspect(&client, &token).await.is_active());
+}
+
+/// RFC 6749 section 5.2 and Doorkeeper's ErrorResponse#headers: a client
+/// that authenticated with the Authorization header is challenged in its
+/// scheme, Basic; one that sent its secret in the body never gets a Basic
+/// challenge (a browser would prompt for a password), but Doorkeeper's
+/// Bearer one. Both carry error="invalid_client" and its description.
+#[tokio::test]
+async fn invalid_client_is_challenged_in_the_scheme_the_client_used() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(OOB, "read").await;
+    for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+        let in_body = app
+            .http()
+            .post(app.url(path))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("token", "x"),
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(in_body.status(), 401, "{path}");
+        let www = in_body.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = in_body.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        assert!(!www.starts_with("Basic"), "{path}: {www}");
+        assert_eq!(
+            www,
+            format!(
+                "Bearer realm=\"authd\", error=\"invalid_client\", error_description=\"{}\"",
+                body["error_description"].as_str().unwrap()
+            ),
+            "{path}"
+        );
+
+        let in_header = app
+            .http()
+            .post(app.url(path))
+            .basic_auth(&client.client_id, Some("wrong"))
+            .form(&[("grant_type", "client_credentials"), ("token", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(in_header.status(), 401, "{path}");
+        let www = in_header.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = in_header.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        assert_eq!(
+            www,
+            format!(
+                "Basic realm=\"authd\", error=\"invalid_client\", error_description=\"{}\"",
+                body["error_description"].as_str().unwrap()
+            ),
+            "{path}"
+        );
+    }
 }

@@ -715,3 +715,88 @@ async fn spans_of_the_shim_and_the_core_are_exported_as_one_trace() {
     assert_ne!(shim.trace_id, hex(trace_id));
     assert!(shim.parent_span_id.is_empty() || shim.parent_span_id == vec![0; 8]);
 }
+
+// ---- the issuer ----
+
+/// A port nothing listens on now (bound and let go), so that the listener
+/// is on a known port other than the default.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn without_issuer_the_public_url_is_the_http_listeners_address() {
+    let app = spawn_app().await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let authd = Process::start(&app, "info", &[], &["--http-addr", &addr], "http_addr").await;
+    let meta: Value = reqwest::get(authd.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], format!("http://{addr}"));
+    assert_eq!(meta["token_endpoint"], format!("http://{addr}/oauth/token"));
+    let instance: Value = reqwest::get(authd.url("/api/v1/instance"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(instance["uri"], addr);
+    let log = authd.stop().await;
+    let issuer_warning = |l: &&str| l.contains("\"WARN\"") && l.contains("issuer");
+    assert!(!log.lines().any(|l| issuer_warning(&l)), "{log}");
+}
+
+#[tokio::test]
+async fn an_issuer_that_cannot_be_the_listener_is_warned_about_without_a_trusted_proxy() {
+    let app = spawn_app().await;
+    let authd = Process::start(
+        &app,
+        "info",
+        &[],
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://auth.example.org",
+            "--trusted-proxies",
+            "none",
+        ],
+        "http_addr",
+    )
+    .await;
+    let log = authd.stop().await;
+    let warning = log
+        .lines()
+        .find(|l| l.contains("\"WARN\"") && l.contains("https://auth.example.org"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(warning.contains("speaks http"), "{warning}");
+    assert!(warning.contains("--trusted-proxies"), "{warning}");
+}
+
+#[tokio::test]
+async fn an_https_issuer_behind_a_trusted_proxy_is_not_warned_about() {
+    let app = spawn_app().await;
+    let authd = Process::start(
+        &app,
+        "info",
+        &[],
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://auth.example.org",
+        ],
+        "http_addr",
+    )
+    .await;
+    let log = authd.stop().await;
+    let issuer_warning = |l: &&str| l.contains("\"WARN\"") && l.contains("issuer");
+    assert!(!log.lines().any(|l| issuer_warning(&l)), "{log}");
+}

@@ -34,14 +34,22 @@ async fn client_credentials_with_secret(
         .unwrap()
 }
 
+/// A 401 invalid_client. The secret came in the body: no Basic challenge
+/// (RFC 6749 section 5.2), but Doorkeeper's Bearer one with the error.
 async fn assert_invalid_client(response: reqwest::Response) {
+    assert_invalid_client_challenged(response, "Bearer").await;
+}
+
+/// A 401 invalid_client whose challenge names `scheme` and the error.
+async fn assert_invalid_client_challenged(response: reqwest::Response, scheme: &str) {
     assert_eq!(response.status(), 401);
+    let prefix = format!("{scheme} realm=\"authd\", error=\"invalid_client\", error_description=");
     assert!(
         response
             .headers()
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("Basic")),
+            .is_some_and(|v| v.starts_with(&prefix)),
         "{:?}",
         response.headers()
     );
@@ -88,7 +96,7 @@ async fn client_auth_with_an_empty_secret_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_invalid_client(empty_basic).await;
+    assert_invalid_client_challenged(empty_basic, "Basic").await;
 }
 
 #[tokio::test]
@@ -105,7 +113,7 @@ async fn client_auth_with_a_10_kb_secret_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_invalid_client(huge_basic).await;
+    assert_invalid_client_challenged(huge_basic, "Basic").await;
 }
 
 #[tokio::test]

@@ -361,6 +361,15 @@ async fn app_registration_flood_from_one_address_gets_429_as_mastodon_answers() 
     );
 }
 
+/// An HTTP client whose connections come from `local` (127.0.0.2: a
+/// loopback address, but not one of the two Mastodon safelists).
+fn http_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_client_that_is_not_a_trusted_proxy_cannot_choose_its_address() {
     let mut options = TestOptions {
@@ -369,13 +378,120 @@ async fn a_client_that_is_not_a_trusted_proxy_cannot_choose_its_address() {
     };
     options.service.rate_limits = RateLimits::default();
     let app = spawn_app_with(options).await;
-    // Each request claims another address; all are counted as 127.0.0.1.
+    // Each request claims another address; all are counted as 127.0.0.2,
+    // the peer, which is no proxy authd trusts.
+    let client = http_from("127.0.0.2");
+    let register = |address: String| {
+        client
+            .post(app.url("/api/v1/apps"))
+            .header("x-forwarded-for", address)
+            .json(&serde_json::json!({ "client_name": "spoof", "redirect_uris": OOB }))
+            .send()
+    };
     for i in 0..5 {
-        let response = register_from(&app, &format!("198.51.100.{i}"), "spoof").await;
+        let response = register(format!("198.51.100.{i}")).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let refused = register("198.51.100.200".into()).await.unwrap();
+    assert_eq!(refused.status(), 429);
+}
+
+#[tokio::test]
+async fn the_host_itself_registers_apps_beyond_the_limit_as_mastodon_safelists_it() {
+    // The defaults: 5 per 10 minutes, and loopback a trusted proxy.
+    let app = spawn_app().await;
+    for i in 0..8 {
+        let response = app
+            .http()
+            .post(app.url("/api/v1/apps"))
+            .json(&serde_json::json!({ "client_name": format!("local {i}"), "redirect_uris": OOB }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "registration {i}");
+        // A loopback proxy that forwards for the host itself.
+        assert_eq!(
+            register_from(&app, "::1", &format!("local v6 {i}"))
+                .await
+                .status(),
+            200
+        );
+    }
+    // gRPC from loopback too.
+    for i in 0..8 {
+        app.apps()
+            .register_app(v1::RegisterAppRequest {
+                client_name: format!("grpc {i}"),
+                redirect_uris: vec![OOB.into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // A client the loopback proxy forwards for is counted.
+    for i in 0..5 {
+        let response = register_from(&app, "198.51.100.40", &format!("remote {i}")).await;
         assert_eq!(response.status(), 200);
     }
     assert_eq!(
-        register_from(&app, "198.51.100.200", "spoof")
+        register_from(&app, "198.51.100.40", "one too many")
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn the_host_itself_is_not_limited_by_address_at_login() {
+    let app = spawn_with_limits(RateLimits {
+        login_per_ip: per_hour(2),
+        ..RateLimits::off()
+    })
+    .await;
+    app.create_user("alice", false).await;
+    for i in 0..5 {
+        let response = form_login(&app, "127.0.0.1", &email("alice"), "wrong").await;
+        assert_eq!(response.status(), 401, "attempt {i}");
+    }
+    for _ in 0..2 {
+        let response = form_login(&app, "203.0.113.8", &email("alice"), "wrong").await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_throttled_page(form_login(&app, "203.0.113.8", &email("alice"), "wrong").await).await;
+}
+
+#[tokio::test]
+async fn ipv6_clients_share_a_budget_per_64_as_mastodon_counts_them() {
+    let app = spawn_app().await;
+    for i in 1..=5 {
+        let address = format!("2001:db8:1:2::{i:x}");
+        assert_eq!(
+            register_from(&app, &address, "v6").await.status(),
+            200,
+            "{address}"
+        );
+    }
+    // Another address of the same /64 has nothing left.
+    assert_eq!(
+        register_from(&app, "2001:db8:1:2:ffff:ffff:ffff:fffe", "v6")
+            .await
+            .status(),
+        429
+    );
+    // The next /64 has its own.
+    assert_eq!(
+        register_from(&app, "2001:db8:1:3::1", "v6").await.status(),
+        200
+    );
+    // An IPv4 client through an IPv6 socket is that IPv4 client.
+    for _ in 0..5 {
+        assert_eq!(
+            register_from(&app, "198.51.100.77", "v4").await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        register_from(&app, "::ffff:198.51.100.77", "mapped")
             .await
             .status(),
         429
