@@ -116,6 +116,12 @@ impl OAuth for OAuthService {
                 Outcome::ConsentNeeded(consent_needed(&prepared))
             }
             AuthorizationDecision::Issued(issued) => Outcome::Issued(issued_code(issued)),
+            AuthorizationDecision::InteractionRequired { error, redirect_to } => {
+                Outcome::InteractionRequired(v1::InteractionRequired {
+                    error: error.to_owned(),
+                    redirect_to: redirect_to.unwrap_or_default(),
+                })
+            }
         };
         Ok(Response::new(v1::AuthorizationDecision {
             outcome: Some(outcome),

@@ -127,6 +127,15 @@ pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Re
             Ok(with_cookie(page.into_response(), cookie))
         }
         Some(Outcome::Issued(issued)) => Ok(code_response(&issued)),
+        // prompt=none and a page would be needed: the client hears it at
+        // its redirect URI; out of band, the user is told.
+        Some(Outcome::InteractionRequired(refused)) if refused.redirect_to.is_empty() => {
+            Err(input.error(AuthError::invalid_request(format!(
+                "{}: the application asked for no page (prompt=none), but you would have to sign in or consent.",
+                refused.error
+            ))))
+        }
+        Some(Outcome::InteractionRequired(refused)) => Ok(super::found(&refused.redirect_to)),
         None => Err(input.error(AuthError::internal())),
     }
 }

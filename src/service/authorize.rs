@@ -48,6 +48,10 @@ struct Prompt {
     /// `prompt=consent`, and anything that asks to sign in again (Mastodon
     /// never answers at once when `force_login` is true).
     confirm: bool,
+    /// `prompt=none`: show no page at all (OpenID Connect Core 3.1.2.1).
+    none: bool,
+    /// `none` came with other values, which the spec forbids.
+    none_combined: bool,
 }
 
 impl AuthorizationRequest {
@@ -60,11 +64,16 @@ impl AuthorizationRequest {
             match value {
                 "login" | "select_account" => prompt.sign_in_again = true,
                 "consent" => prompt.confirm = true,
-                // "none" is OpenID Connect's, answered once authd is a
-                // provider; unknown values are ignored (OIDC Core 3.1.2.1).
+                "none" => prompt.none = true,
+                // Unknown values are ignored (OIDC Core 3.1.2.1).
                 _ => {}
             }
         }
+        prompt.none_combined = prompt.none
+            && self
+                .prompt
+                .split_ascii_whitespace()
+                .any(|v| matches!(v, "login" | "select_account" | "consent"));
         prompt.confirm |= prompt.sign_in_again;
         prompt
     }
@@ -100,7 +109,35 @@ pub enum AuthorizationDecision {
     ConsentNeeded(PreparedAuthorization),
     /// Consent was remembered and nothing asked to confirm it: a code.
     Issued(IssuedCode),
+    /// `prompt=none`, and a page would be needed: `error` is
+    /// `login_required` or `consent_required`; `redirect_to` tells the
+    /// client (None for the out-of-band URI).
+    InteractionRequired {
+        error: &'static str,
+        redirect_to: Option<String>,
+    },
 }
+
+/// The answer to `prompt=none` when the user would have to act.
+fn interaction_required(
+    redirect_uri: &RedirectUri,
+    state: &str,
+    error: &'static str,
+    description: &str,
+) -> AuthorizationDecision {
+    let redirect_to = (!redirect_uri.is_oob()).then(|| {
+        let mut params = vec![("error", error), ("error_description", description)];
+        if !state.is_empty() {
+            params.push(("state", state));
+        }
+        redirect_uri.with_params(&params)
+    });
+    tracing::info!(error, "prompt=none: the user would have to act");
+    AuthorizationDecision::InteractionRequired { error, redirect_to }
+}
+
+const LOGIN_REQUIRED: &str = "login_required";
+const CONSENT_REQUIRED: &str = "consent_required";
 
 /// A request that passed every check: what the consent page shows.
 pub struct PreparedAuthorization {
@@ -164,6 +201,19 @@ impl AuthService {
     ) -> Result<AuthorizationDecision, AuthError> {
         let checked = self.check_authorization(request).await?;
         let prompt = request.prompt();
+        if prompt.none_combined {
+            return Err(AuthError::invalid_request(
+                "prompt=none cannot be combined with other prompt values.",
+            ));
+        }
+        if prompt.none && prompt.sign_in_again {
+            return Ok(interaction_required(
+                &checked.redirect_uri,
+                &request.state,
+                LOGIN_REQUIRED,
+                "force_login asks the user to sign in, which prompt=none forbids.",
+            ));
+        }
         if prompt.sign_in_again {
             // The session stays open: a link must not sign anyone out, and
             // the sign-in that follows replaces it in the browser.
@@ -173,6 +223,14 @@ impl AuthService {
         }
         let account = match self.session_account(request.session.as_ref()).await {
             Ok(account) => account,
+            Err(e) if e.kind == ErrorKind::InvalidSession && prompt.none => {
+                return Ok(interaction_required(
+                    &checked.redirect_uri,
+                    &request.state,
+                    LOGIN_REQUIRED,
+                    "The user is not signed in.",
+                ));
+            }
             Err(e) if e.kind == ErrorKind::InvalidSession => {
                 return Ok(AuthorizationDecision::LoginRequired {
                     resume: request.after_sign_in(),
@@ -185,6 +243,14 @@ impl AuthService {
             tracing::debug!(app_id = %prepared.app.id, "consent remembered: issuing at once");
             return Ok(AuthorizationDecision::Issued(
                 self.issue_code(prepared).await?,
+            ));
+        }
+        if prompt.none {
+            return Ok(interaction_required(
+                &prepared.redirect_uri,
+                &prepared.state,
+                CONSENT_REQUIRED,
+                "The user has not consented to these scopes for this application.",
             ));
         }
         Ok(AuthorizationDecision::ConsentNeeded(prepared))

@@ -444,3 +444,55 @@ async fn empty_redirect_uri_means_the_only_registered_one() {
         .into_inner();
     assert_eq!(r.redirect_uri, "https://app.example/cb");
 }
+
+#[tokio::test]
+async fn prompt_none_never_shows_a_page_as_openid_connect_asks() {
+    let app = spawn_app().await;
+    let client = app.register_app(&["https://app.example/cb"], "read").await;
+    let user = app.create_user("alice", false).await;
+    let request = app.authorize_request(&user, &client, "https://app.example/cb", "read");
+    let none = |r: &v1::AuthorizeRequest| v1::AuthorizeRequest {
+        prompt: "none".into(),
+        ..r.clone()
+    };
+    let refused = |outcome: Outcome| match outcome {
+        Outcome::InteractionRequired(refused) => refused,
+        other => panic!("expected interaction_required, got {other:?}"),
+    };
+    // Signed out: login_required, at the client's redirect URI, with state.
+    let signed_out = v1::AuthorizeRequest {
+        session: String::new(),
+        ..none(&request)
+    };
+    let login = refused(decide(&app, &signed_out).await);
+    assert_eq!(login.error, "login_required");
+    assert!(
+        login
+            .redirect_to
+            .starts_with("https://app.example/cb?error=login_required&error_description="),
+        "{login:?}"
+    );
+    assert!(login.redirect_to.ends_with("&state=xyz"), "{login:?}");
+    // Signed in, never asked: consent_required.
+    let consent = refused(decide(&app, &none(&request)).await);
+    assert_eq!(consent.error, "consent_required");
+    // force_login cannot be honoured without a page either.
+    let forced = v1::AuthorizeRequest {
+        force_login: true,
+        ..none(&request)
+    };
+    assert_eq!(refused(decide(&app, &forced).await).error, "login_required");
+    // Consent remembered: the code, without a page.
+    let request = remembered_consent(&app, &user, &client).await;
+    assert!(matches!(
+        decide(&app, &none(&request)).await,
+        Outcome::Issued(_)
+    ));
+    // "none" with any other value is refused.
+    let mixed = v1::AuthorizeRequest {
+        prompt: "none consent".into(),
+        ..request
+    };
+    let status = app.oauth().prepare_authorization(mixed).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}

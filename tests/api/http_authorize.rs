@@ -558,3 +558,32 @@ async fn pages_escape_what_they_print() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");
 }
+
+#[tokio::test]
+async fn prompt_none_redirects_login_required_instead_of_showing_the_login_page() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(&format!("{CB} {OOB}"), "read").await;
+    let browser = app.browser();
+    let answer = browser
+        .get(&format!(
+            "/oauth/authorize?{}&prompt=none",
+            authorize_query(&client, CB, "read", "n1")
+        ))
+        .await;
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let target = location(&answer);
+    assert!(
+        target.starts_with(&format!("{CB}?error=login_required&")),
+        "{target}"
+    );
+    assert!(target.ends_with("&state=n1"), "{target}");
+    // Out of band there is no client to tell: a page says why.
+    let oob = browser
+        .get(&format!(
+            "/oauth/authorize?{}&prompt=none",
+            authorize_query(&client, OOB, "read", "n2")
+        ))
+        .await;
+    assert_eq!(oob.status(), StatusCode::BAD_REQUEST);
+    assert!(oob.text().await.unwrap().contains("login_required"));
+}
