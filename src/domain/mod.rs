@@ -15,6 +15,7 @@ pub mod redirect_uri;
 pub mod request_id;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod signing_key;
 pub mod text;
 pub mod time;

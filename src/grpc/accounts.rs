@@ -50,13 +50,13 @@ impl Sessions for SessionsService {
         &self,
         request: Request<v1::GetSessionRequest>,
     ) -> Result<Response<v1::Session>, Status> {
-        let (account, expires_at) = self
+        let session = self
             .service
             .get_session(&Secret::new(request.into_inner().session))
             .await?;
         Ok(Response::new(v1::Session {
-            account: Some(convert::account(&account)),
-            expires_at: unix_seconds(expires_at),
+            account: Some(convert::account(&session.account)),
+            expires_at: unix_seconds(session.expires_at),
         }))
     }
 }

@@ -30,6 +30,7 @@ fn authorization_request(r: v1::AuthorizeRequest) -> AuthorizationRequest {
         code_challenge_method: r.code_challenge_method,
         prompt: r.prompt,
         force_login: r.force_login,
+        max_age: r.max_age.map(|s| u64::try_from(s).unwrap_or(0)),
     }
 }
 
@@ -46,6 +47,7 @@ fn authorize_request(r: AuthorizationRequest) -> v1::AuthorizeRequest {
         code_challenge_method: r.code_challenge_method,
         prompt: r.prompt,
         force_login: r.force_login,
+        max_age: r.max_age.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
     }
 }
 

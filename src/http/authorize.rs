@@ -32,14 +32,23 @@ struct AuthorizeParams {
     code_challenge_method: String,
     prompt: String,
     force_login: bool,
+    /// OpenID Connect's max_age, seconds; "" when absent.
+    max_age: String,
     /// The consent form's button: "allow" or "deny".
     decision: String,
     csrf_token: String,
 }
 
 impl AuthorizeParams {
-    fn request(&self, session: String) -> v1::AuthorizeRequest {
-        v1::AuthorizeRequest {
+    fn request(&self, session: String) -> Result<v1::AuthorizeRequest, AuthError> {
+        let max_age =
+            match self.max_age.as_str() {
+                "" => None,
+                seconds => Some(seconds.parse::<u32>().map_err(|_| {
+                    AuthError::invalid_request("max_age must be a number of seconds.")
+                })?),
+            };
+        Ok(v1::AuthorizeRequest {
             session,
             response_type: self.response_type.clone(),
             client_id: self.client_id.clone(),
@@ -50,7 +59,8 @@ impl AuthorizeParams {
             code_challenge_method: self.code_challenge_method.clone(),
             prompt: self.prompt.clone(),
             force_login: self.force_login,
-        }
+            max_age: max_age.map(i64::from),
+        })
     }
 }
 
@@ -105,7 +115,7 @@ fn code_response(issued: &v1::AuthorizeResponse) -> Response {
 pub async fn show(State(state): State<ShimState>, input: PageInput) -> Result<Response, HttpError> {
     let p: AuthorizeParams = input.read()?;
     let session = cookies::get(&input.headers, SESSION_COOKIE).unwrap_or_default();
-    let request = p.request(session);
+    let request = p.request(session).map_err(|e| input.error(e))?;
     let decision = input.answer(
         state
             .oauth()
@@ -164,9 +174,11 @@ async fn respond(
 ) -> Result<Response, HttpError> {
     input.verify_csrf(&p.csrf_token)?;
     let Some(session) = cookies::get(&input.headers, SESSION_COOKIE) else {
-        return Ok(to_login(&authorize_url(&p.request(String::new()))));
+        let request = p.request(String::new()).map_err(|e| input.error(e))?;
+        return Ok(to_login(&authorize_url(&request)));
     };
-    let request = grpc_request(p.request(session), &input.headers);
+    let request = p.request(session).map_err(|e| input.error(e))?;
+    let request = grpc_request(request, &input.headers);
     if deny {
         let denied = input.answer(state.oauth().deny_authorization(request).await)?;
         return Ok(if denied.redirect_to.is_empty() {

@@ -35,6 +35,9 @@ pub struct AuthorizationRequest {
     pub prompt: String,
     /// Mastodon's `force_login`: sign in again, then always confirm.
     pub force_login: bool,
+    /// OpenID Connect's `max_age`, in seconds: a sign-in older than this
+    /// must be done again.
+    pub max_age: Option<u64>,
 }
 
 /// What `prompt` and `force_login` ask of a request.
@@ -96,6 +99,9 @@ impl AuthorizationRequest {
             session: None,
             prompt: prompt.join(" "),
             force_login: false,
+            // The sign-in about to happen is as fresh as can be: asking
+            // again would send the user round for ever.
+            max_age: None,
             ..self.clone()
         }
     }
@@ -221,8 +227,27 @@ impl AuthService {
                 resume: request.after_sign_in(),
             });
         }
-        let account = match self.session_account(request.session.as_ref()).await {
-            Ok(account) => account,
+        let session = match &request.session {
+            Some(session) => self.get_session(session).await,
+            None => Err(AuthError::invalid_session()),
+        };
+        // max_age (OpenID Connect Core 3.1.2.1): a sign-in older than this
+        // counts as none. Whole seconds, so max_age=0 after a fresh sign-in
+        // does not send the user round again.
+        let session = session.and_then(|s| match request.max_age {
+            Some(max_age)
+                if self
+                    .now()
+                    .duration_since(s.signed_in_at)
+                    .map_or(0, |d| d.as_secs())
+                    > max_age =>
+            {
+                Err(AuthError::invalid_session())
+            }
+            _ => Ok(s),
+        });
+        let account = match session {
+            Ok(session) => session.account,
             Err(e) if e.kind == ErrorKind::InvalidSession && prompt.none => {
                 return Ok(interaction_required(
                     &checked.redirect_uri,

@@ -9,6 +9,7 @@ use crate::domain::account::Email;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::password;
 use crate::domain::secret::Secret;
+use crate::domain::session::Session;
 use crate::metrics::LoginFailure;
 
 pub struct OpenedSession {
@@ -108,7 +109,7 @@ impl AuthService {
         let session = Secret::generate();
         let expires_at = self.now() + self.lifetimes().session;
         self.store()
-            .insert_session(&session.digest(), account.id, expires_at)
+            .insert_session(&session.digest(), account.id, self.now(), expires_at)
             .await?;
         tracing::info!(account = %account.id, "logged in");
         Ok(OpenedSession {
@@ -125,20 +126,20 @@ impl AuthService {
         Ok(())
     }
 
-    /// The account of an open session, with the session's expiry.
-    pub async fn get_session(&self, session: &Secret) -> Result<(Account, SystemTime), AuthError> {
+    /// An open session of an enabled account.
+    pub async fn get_session(&self, session: &Secret) -> Result<Session, AuthError> {
         if session.is_empty() || session.expose().len() > super::bearer::MAX_TOKEN_LEN {
             return Err(AuthError::invalid_session());
         }
-        let (account, expires_at) = self
+        let open = self
             .store()
             .session_account(&session.digest(), self.now())
             .await?
             .ok_or_else(AuthError::invalid_session)?;
-        if account.is_disabled() {
+        if open.account.is_disabled() {
             return Err(AuthError::account_disabled());
         }
-        Ok((account, expires_at))
+        Ok(open)
     }
 
     pub(crate) async fn session_account(
@@ -146,7 +147,7 @@ impl AuthService {
         session: Option<&Secret>,
     ) -> Result<Account, AuthError> {
         let session = session.ok_or_else(AuthError::invalid_session)?;
-        Ok(self.get_session(session).await?.0)
+        Ok(self.get_session(session).await?.account)
     }
 }
 

@@ -4,19 +4,20 @@ use std::time::SystemTime;
 
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row};
 use super::{Store, StoreError};
-use crate::domain::account::Account;
 use crate::domain::id::AccountId;
 use crate::domain::secret::Digest;
+use crate::domain::session::Session;
 
 impl Store {
     pub async fn insert_session(
         &self,
         digest: &Digest,
         account_id: AccountId,
+        signed_in_at: SystemTime,
         expires_at: SystemTime,
     ) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO sessions (digest, account_id, expires_at) VALUES ($1, $2, $3)";
+        const SQL: &str = "INSERT INTO sessions (digest, account_id, created_at, expires_at)
+                           VALUES ($1, $2, $3, $4)";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
         conn.execute(
@@ -24,6 +25,7 @@ impl Store {
             &[
                 &digest.as_bytes().as_slice(),
                 &account_id.get(),
+                &signed_in_at,
                 &expires_at,
             ],
         )
@@ -31,21 +33,21 @@ impl Store {
         Ok(())
     }
 
-    /// The account of a session unexpired `at`, with the session's expiry.
+    /// The session of `digest`, if unexpired `at`.
     /// The time is the caller's, not the database's: the service decides
     /// expiry by its own clock.
     pub async fn session_account(
         &self,
         digest: &Digest,
         at: SystemTime,
-    ) -> Result<Option<(Account, SystemTime)>, StoreError> {
+    ) -> Result<Option<Session>, StoreError> {
         let columns = ACCOUNT_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {columns}, s.expires_at AS session_expires_at
+            "SELECT {columns}, s.created_at AS session_created_at, s.expires_at AS session_expires_at
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              WHERE s.digest = $1 AND s.expires_at > $2"
         );
@@ -57,8 +59,11 @@ impl Store {
         else {
             return Ok(None);
         };
-        let account = account_from_row(&row)?;
-        Ok(Some((account, row.try_get("session_expires_at")?)))
+        Ok(Some(Session {
+            account: account_from_row(&row)?,
+            signed_in_at: row.try_get("session_created_at")?,
+            expires_at: row.try_get("session_expires_at")?,
+        }))
     }
 
     pub async fn delete_session(&self, digest: &Digest) -> Result<(), StoreError> {

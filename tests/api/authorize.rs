@@ -1,5 +1,6 @@
 use authd::proto::v1;
 use authd::proto::v1::authorization_decision::Outcome;
+use authd::service::clock::Clock;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -495,4 +496,52 @@ async fn prompt_none_never_shows_a_page_as_openid_connect_asks() {
     };
     let status = app.oauth().prepare_authorization(mixed).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+#[tokio::test]
+async fn max_age_counts_an_older_sign_in_as_none() {
+    let (clock, time) = Clock::manual();
+    let mut options = TestOptions::default();
+    options.service.clock = clock;
+    let app = spawn_app_with(options).await;
+    let client = app.register_app(&["https://app.example/cb"], "read").await;
+    let user = app.create_user("alice", false).await;
+    let request = v1::AuthorizeRequest {
+        max_age: Some(60),
+        ..app.authorize_request(&user, &client, "https://app.example/cb", "read")
+    };
+    time.advance(std::time::Duration::from_secs(60));
+    consent_needed(decide(&app, &request).await);
+    time.advance(std::time::Duration::from_secs(1));
+    let Outcome::LoginRequired(login) = decide(&app, &request).await else {
+        panic!("a sign-in 61 s old is older than max_age=60");
+    };
+    let resume = login.resume.unwrap();
+    assert_eq!(
+        resume.max_age, None,
+        "the new sign-in is fresh: no round again"
+    );
+    assert!(resume.session.is_empty());
+    // With prompt=none, the client hears login_required.
+    let silent = v1::AuthorizeRequest {
+        prompt: "none".into(),
+        ..request.clone()
+    };
+    let Outcome::InteractionRequired(refused) = decide(&app, &silent).await else {
+        panic!("prompt=none with a stale sign-in");
+    };
+    assert_eq!(refused.error, "login_required");
+    // Signed in again: within max_age. max_age=0 right after a sign-in
+    // passes too (whole seconds).
+    let session = app
+        .login("alice@example.org", PASSWORD)
+        .await
+        .unwrap()
+        .session;
+    let fresh = v1::AuthorizeRequest {
+        session,
+        max_age: Some(0),
+        ..request
+    };
+    consent_needed(decide(&app, &fresh).await);
 }

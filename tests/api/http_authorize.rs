@@ -587,3 +587,19 @@ async fn prompt_none_redirects_login_required_instead_of_showing_the_login_page(
     assert_eq!(oob.status(), StatusCode::BAD_REQUEST);
     assert!(oob.text().await.unwrap().contains("login_required"));
 }
+
+#[tokio::test]
+async fn a_malformed_max_age_is_a_page_not_a_redirect() {
+    let app = spawn_app().await;
+    let (client, _) = app.http_register(CB, "read").await;
+    let browser = app.browser();
+    for bad in ["-1", "soon", "99999999999"] {
+        let answer = browser
+            .get(&format!(
+                "/oauth/authorize?{}&max_age={bad}",
+                authorize_query(&client, CB, "read", "m")
+            ))
+            .await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "max_age={bad}");
+    }
+}
