@@ -38,7 +38,7 @@ impl Cidr {
 
 /// An IPv4 client seen through an IPv6 socket (`::ffff:1.2.3.4`) is the
 /// IPv4 client, for trust and for its rate limits alike.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()

@@ -87,24 +87,16 @@ impl AuthService {
     ) -> Result<Account, AuthError> {
         let ctx = self.authenticate_bearer(bearer).await?;
         let in_scope = ctx.token.scopes.satisfies_any(purpose.scopes());
-        let account_id = match purpose {
-            // Mastodon's verify_credentials asks for a user first.
-            AccountPurpose::VerifyCredentials => {
-                let id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
-                if !in_scope {
-                    return Err(AuthError::insufficient_scope());
-                }
-                id
-            }
-            // OAuth::UserinfoController: `doorkeeper_authorize! :profile`
-            // runs before `require_user!`.
-            AccountPurpose::Userinfo => {
-                if !in_scope {
-                    return Err(AuthError::insufficient_scope());
-                }
-                ctx.token.account_id.ok_or_else(AuthError::user_required)?
-            }
-        };
+        // Mastodon's verify_credentials asks for a user first; its
+        // OAuth::UserinfoController for the scope first
+        // (`doorkeeper_authorize! :profile` before `require_user!`).
+        if purpose == AccountPurpose::Userinfo && !in_scope {
+            return Err(AuthError::insufficient_scope());
+        }
+        let account_id = ctx.token.account_id.ok_or_else(AuthError::user_required)?;
+        if !in_scope {
+            return Err(AuthError::insufficient_scope());
+        }
         self.store()
             .account_by_id(account_id)
             .await?

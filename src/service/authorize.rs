@@ -63,20 +63,18 @@ impl AuthorizationRequest {
             sign_in_again: self.force_login,
             ..Prompt::default()
         };
+        let mut asked = false;
         for value in self.prompt.split_ascii_whitespace() {
             match value {
-                "login" | "select_account" => prompt.sign_in_again = true,
+                "login" | "select_account" => asked = true,
                 "consent" => prompt.confirm = true,
                 "none" => prompt.none = true,
                 // Unknown values are ignored (OIDC Core 3.1.2.1).
                 _ => {}
             }
         }
-        prompt.none_combined = prompt.none
-            && self
-                .prompt
-                .split_ascii_whitespace()
-                .any(|v| matches!(v, "login" | "select_account" | "consent"));
+        prompt.none_combined = prompt.none && (asked || prompt.confirm);
+        prompt.sign_in_again |= asked;
         prompt.confirm |= prompt.sign_in_again;
         prompt
     }

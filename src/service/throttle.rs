@@ -238,10 +238,7 @@ impl Limiter {
 /// counted by /64; an IPv4 client seen through an IPv6 socket is the IPv4
 /// client.
 pub fn counted_address(ip: IpAddr) -> Option<String> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = crate::domain::client_ip::canonical(ip);
     let safelisted = match ip {
         IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
         IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
@@ -252,7 +249,7 @@ pub fn counted_address(ip: IpAddr) -> Option<String> {
 /// The key of a client address: IPv6 clients are counted by /64, the
 /// block one host is usually given, so that a host cannot walk through its
 /// own addresses to reset its limit.
-pub fn address_key(ip: IpAddr) -> String {
+fn address_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
