@@ -5,6 +5,16 @@ use crate::helpers::*;
 
 const CB: &str = "https://app.example/cb";
 
+/// A query parameter of a Location, absolute or relative to authd.
+fn query_param(location: &str, name: &str) -> Option<String> {
+    url::Url::parse(location)
+        .or_else(|_| url::Url::parse(&format!("http://authd{location}")))
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 fn assert_page_headers(response: &reqwest::Response) {
     let h = response.headers();
     assert_eq!(h["cache-control"], "no-store");
@@ -166,12 +176,7 @@ async fn force_login_without_a_session_still_asks_for_consent_after_the_login() 
     let approved = browser
         .approve(&authorize_query(&client, CB, "read", "a"))
         .await;
-    let code = url::Url::parse(&location(&approved))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let code = query_param(&location(&approved), "code").expect("code");
     app.exchange_code(&client, &code, CB, "").await.unwrap();
 
     // Another browser, signed out: a multi-account client's second login.
@@ -184,13 +189,7 @@ async fn force_login_without_a_session_still_asks_for_consent_after_the_login() 
         .await;
     let login = location(&forced);
     assert!(login.starts_with("/auth/sign_in?next="), "{login}");
-    let next = url::Url::parse(&format!("http://x{login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "next")
-        .unwrap()
-        .1
-        .into_owned();
+    let next = query_param(&login, "next").expect("next");
     let signed_in = fresh.login(&email("alice"), PASSWORD, &next).await;
     assert_eq!(location(&signed_in), next);
     let consent = fresh.get(&next).await;
@@ -269,12 +268,7 @@ async fn consent_is_skipped_when_the_same_scopes_were_granted_unless_force_login
         .approve(&authorize_query(&client, CB, "read", "a"))
         .await;
     // Consent is remembered while a token of the app is held: redeem it.
-    let code = url::Url::parse(&location(&approved))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
+    let code = query_param(&location(&approved), "code").expect("code");
     let token = app
         .http()
         .post(app.url("/oauth/token"))
@@ -329,13 +323,7 @@ async fn consent_is_skipped_when_the_same_scopes_were_granted_unless_force_login
         .await;
     assert!(location(&after).starts_with(&format!("{CB}?code=")));
     // After logging in again, consent is asked even though it was given.
-    let next = url::Url::parse(&format!("http://x{login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "next")
-        .unwrap()
-        .1
-        .into_owned();
+    let next = query_param(&login, "next").expect("next");
     let relogin = browser.login(&email("alice"), PASSWORD, &next).await;
     assert_eq!(location(&relogin), next);
     let consent = browser.get(&next).await;
