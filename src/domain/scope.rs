@@ -104,6 +104,11 @@ define_scopes! {
     Follow => "follow",
     Push => "push",
     Profile => "profile",
+    // OpenID Connect's (Core 5.4): `openid` makes an authorization an
+    // OpenID one (an id_token, the OIDC userinfo), `email` adds the email
+    // claims; `profile` above is both Mastodon's and OIDC's.
+    OpenId => "openid",
+    Email => "email",
     AdminRead => "admin:read",
     AdminWrite => "admin:write",
 
@@ -171,7 +176,7 @@ impl Scope {
     pub fn parent(self) -> Option<Scope> {
         use Scope::*;
         match self {
-            Read | Write | Follow | Push | Profile | AdminRead | AdminWrite => None,
+            Read | Write | Follow | Push | Profile | OpenId | Email | AdminRead | AdminWrite => None,
 
             ReadAccounts | ReadBlocks | ReadBookmarks | ReadCollections | ReadFavourites
             | ReadFilters | ReadFollows | ReadLists | ReadMutes | ReadNotifications
@@ -214,7 +219,7 @@ impl Scope {
             || (self == Scope::Follow && FOLLOW_GRANTS.contains(&required))
     }
 
-    /// Whether this is one of the seven top-level scopes.
+    /// Whether this is one of the nine top-level scopes.
     pub fn is_top_level(self) -> bool {
         self.parent().is_none()
     }
@@ -409,6 +414,8 @@ mod tests {
         "follow",
         "push",
         "profile",
+        "openid",
+        "email",
         "admin:read",
         "admin:write",
     ];
@@ -507,13 +514,14 @@ mod tests {
     }
 
     #[test]
-    fn all_has_47_distinct_scopes() {
-        assert_eq!(Scope::ALL.len(), 7 + 12 + 14 + 7 + 7);
-        assert_eq!(Scope::ALL.len(), 47);
+    fn all_has_49_distinct_scopes() {
+        // Mastodon's 47 (7 top-levels) and OpenID Connect's openid and email.
+        assert_eq!(Scope::ALL.len(), 9 + 12 + 14 + 7 + 7);
+        assert_eq!(Scope::ALL.len(), 49);
         let distinct: HashSet<Scope> = Scope::ALL.iter().copied().collect();
-        assert_eq!(distinct.len(), 47);
+        assert_eq!(distinct.len(), 49);
         let names: HashSet<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names.len(), 47);
+        assert_eq!(names.len(), 49);
     }
 
     #[test]
@@ -568,7 +576,7 @@ mod tests {
             }
         }
         let top_count = Scope::ALL.iter().filter(|s| s.is_top_level()).count();
-        assert_eq!(top_count, 7);
+        assert_eq!(top_count, 9);
     }
 
     #[test]
@@ -631,8 +639,8 @@ mod tests {
                 true_count += usize::from(want);
             }
         }
-        // 47 reflexive + 12 + 14 + 7 + 7 parent/child + 6 follow.
-        assert_eq!(true_count, 47 + 40 + 6);
+        // 49 reflexive + 12 + 14 + 7 + 7 parent/child + 6 follow.
+        assert_eq!(true_count, 49 + 40 + 6);
     }
 
     #[test]

@@ -252,7 +252,8 @@ async fn discovery_metadata_and_jwks() {
         meta["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 47);
+    // Mastodon's 47 and OpenID Connect's openid and email.
+    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 49);
     let jwks = app
         .http()
         .get(app.url("/.well-known/jwks.json"))
