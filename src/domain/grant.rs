@@ -8,6 +8,7 @@
 use std::time::SystemTime;
 
 use super::app::App;
+use super::oidc::{ClaimsRequest, Nonce};
 use super::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
 use super::pkce::CodeChallenge;
 use super::redirect_uri::RedirectUri;
@@ -27,6 +28,12 @@ pub struct Code {
     pub redeemed_at: Option<SystemTime>,
     /// The grant the code was redeemed for, once it has been.
     pub grant_id: Option<GrantId>,
+    /// OpenID Connect: the relying party's nonce, when it sent one.
+    pub nonce: Option<Nonce>,
+    /// When the user signed in; None for codes from before OpenID Connect.
+    pub auth_time: Option<SystemTime>,
+    /// OpenID Connect: the claims asked for in the id_token.
+    pub id_token_claims: ClaimsRequest,
     pub account_disabled: bool,
 }
 
@@ -74,6 +81,8 @@ pub struct RefreshToken {
     pub account_disabled: bool,
     /// As [`Token::holder_may_use_admin_scopes`].
     pub holder_may_use_admin_scopes: bool,
+    /// When the user signed in for the grant (OpenID Connect's auth_time).
+    pub auth_time: Option<SystemTime>,
 }
 
 /// What an account consented to give an app, and what it still holds of it.

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod error;
 pub mod grant;
 pub mod id;
+pub mod oidc;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;

@@ -31,6 +31,8 @@ fn authorization_request(r: v1::AuthorizeRequest) -> AuthorizationRequest {
         prompt: r.prompt,
         force_login: r.force_login,
         max_age: r.max_age.map(|s| u64::try_from(s).unwrap_or(0)),
+        nonce: r.nonce,
+        claims: r.claims,
     }
 }
 
@@ -48,6 +50,8 @@ fn authorize_request(r: AuthorizationRequest) -> v1::AuthorizeRequest {
         prompt: r.prompt,
         force_login: r.force_login,
         max_age: r.max_age.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        nonce: r.nonce,
+        claims: r.claims,
     }
 }
 
@@ -184,6 +188,7 @@ impl OAuth for OAuthService {
                 .expires_in
                 .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             refresh_token: issued.refresh_token.map(|t| t.expose().to_owned()),
+            id_token: issued.id_token,
         }))
     }
 

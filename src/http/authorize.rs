@@ -34,6 +34,8 @@ struct AuthorizeParams {
     force_login: bool,
     /// OpenID Connect's max_age, seconds; "" when absent.
     max_age: String,
+    nonce: String,
+    claims: String,
     /// The consent form's button: "allow" or "deny".
     decision: String,
     csrf_token: String,
@@ -60,6 +62,8 @@ impl AuthorizeParams {
             prompt: self.prompt.clone(),
             force_login: self.force_login,
             max_age: max_age.map(i64::from),
+            nonce: self.nonce.clone(),
+            claims: self.claims.clone(),
         })
     }
 }
@@ -76,6 +80,8 @@ fn fields(r: &v1::AuthorizeRequest) -> Vec<(&'static str, String)> {
         ("code_challenge", &r.code_challenge),
         ("code_challenge_method", &r.code_challenge_method),
         ("prompt", &r.prompt),
+        ("nonce", &r.nonce),
+        ("claims", &r.claims),
     ]
     .into_iter()
     .map(|(name, value)| (name, value.clone()))

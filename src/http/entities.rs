@@ -61,6 +61,9 @@ pub struct Token {
     pub expires_in: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect Core 3.1.3.3, for openid grants only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// RFC 7662 section 2.2. Inactive tokens serialize as {"active": false}.

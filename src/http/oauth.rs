@@ -98,6 +98,7 @@ pub async fn token(
             created_at: t.created_at,
             expires_in: t.expires_in,
             refresh_token: t.refresh_token,
+            id_token: t.id_token,
         })
         .into_response(),
     ))

@@ -14,10 +14,12 @@ use super::{AuthService, requested_scopes};
 use crate::domain::account::Account;
 use crate::domain::app::App;
 use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::oidc::{self, ClaimsRequest, Nonce};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::Secret;
+use crate::domain::session::Session;
 use crate::store::grants::NewCode;
 
 /// What an authorization request carries.
@@ -38,6 +40,10 @@ pub struct AuthorizationRequest {
     /// OpenID Connect's `max_age`, in seconds: a sign-in older than this
     /// must be done again.
     pub max_age: Option<u64>,
+    /// OpenID Connect's `nonce`, echoed in the id_token.
+    pub nonce: String,
+    /// OpenID Connect's `claims` parameter (JSON; Core 5.5).
+    pub claims: String,
 }
 
 /// What `prompt` and `force_login` ask of a request.
@@ -151,6 +157,10 @@ pub struct PreparedAuthorization {
     pub redirect_uri: RedirectUri,
     pub state: String,
     challenge: Option<CodeChallenge>,
+    /// When the user signed in: the id_token's auth_time.
+    signed_in_at: SystemTime,
+    nonce: Option<Nonce>,
+    id_token_claims: ClaimsRequest,
 }
 
 impl PreparedAuthorization {
@@ -193,6 +203,8 @@ struct CheckedRequest {
     redirect_uri: RedirectUri,
     scopes: ScopeSet,
     challenge: Option<CodeChallenge>,
+    nonce: Option<Nonce>,
+    id_token_claims: ClaimsRequest,
 }
 
 impl AuthService {
@@ -244,8 +256,8 @@ impl AuthService {
             }
             _ => Ok(s),
         });
-        let account = match session {
-            Ok(session) => session.account,
+        let session = match session {
+            Ok(session) => session,
             Err(e) if e.kind == ErrorKind::InvalidSession && prompt.none => {
                 return Ok(interaction_required(
                     &checked.redirect_uri,
@@ -261,7 +273,7 @@ impl AuthService {
             }
             Err(e) => return Err(e),
         };
-        let prepared = self.prepared(checked, account, request)?;
+        let prepared = self.prepared(checked, session, request)?;
         if !prompt.confirm && self.consent_remembered(&prepared).await? {
             tracing::debug!(app_id = %prepared.app.id, "consent remembered: issuing at once");
             return Ok(AuthorizationDecision::Issued(
@@ -286,8 +298,12 @@ impl AuthService {
         request: &AuthorizationRequest,
     ) -> Result<PreparedAuthorization, AuthError> {
         let checked = self.check_authorization(request).await?;
-        let account = self.session_account(request.session.as_ref()).await?;
-        self.prepared(checked, account, request)
+        let session = request
+            .session
+            .as_ref()
+            .ok_or_else(AuthError::invalid_session)?;
+        let session = self.get_session(session).await?;
+        self.prepared(checked, session, request)
     }
 
     /// Where Deny sends the user, after every check of the request.
@@ -307,17 +323,20 @@ impl AuthService {
     fn prepared(
         &self,
         checked: CheckedRequest,
-        account: Account,
+        session: Session,
         request: &AuthorizationRequest,
     ) -> Result<PreparedAuthorization, AuthError> {
-        let scopes = super::grantable_scopes(checked.scopes, account.is_admin)?;
+        let scopes = super::grantable_scopes(checked.scopes, session.account.is_admin)?;
         Ok(PreparedAuthorization {
             app: checked.app,
-            account,
+            account: session.account,
             scopes,
             redirect_uri: checked.redirect_uri,
             state: request.state.clone(),
             challenge: checked.challenge,
+            signed_in_at: session.signed_in_at,
+            nonce: checked.nonce,
+            id_token_claims: checked.id_token_claims,
         })
     }
 
@@ -375,11 +394,22 @@ impl AuthService {
         let scopes = requested_scopes(&request.scope, &app.scopes)?;
         let challenge =
             CodeChallenge::parse(&request.code_challenge, &request.code_challenge_method)?;
+        // Read for every request (a malformed one is refused alike), kept
+        // only for OpenID ones: nothing else has an id_token.
+        let nonce = Nonce::parse(&request.nonce)?;
+        let id_token_claims = ClaimsRequest::parse(&request.claims)?;
+        let (nonce, id_token_claims) = if oidc::is_openid(&scopes) {
+            (nonce, id_token_claims)
+        } else {
+            (None, ClaimsRequest::default())
+        };
         Ok(CheckedRequest {
             app,
             redirect_uri,
             scopes,
             challenge,
+            nonce,
+            id_token_claims,
         })
     }
 
@@ -402,6 +432,9 @@ impl AuthService {
                 scopes: &prepared.scopes,
                 code_challenge: prepared.challenge.as_ref(),
                 expires_at,
+                nonce: prepared.nonce.as_ref(),
+                auth_time: prepared.signed_in_at,
+                id_token_claims: &prepared.id_token_claims,
             })
             .await?;
         self.store()

@@ -283,9 +283,14 @@ impl KeyRing {
     }
 
     pub fn sign(&self, claims: &AccessTokenClaims<'_>) -> Result<String, AuthError> {
+        self.sign_jwt("at+jwt", claims)
+    }
+
+    /// Signs any claims, with `typ` in the header ("JWT" for an id_token).
+    pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, AuthError> {
         let active = self.active.read().map_err(|_| AuthError::internal())?;
         let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some("at+jwt".into());
+        header.typ = Some(typ.into());
         header.kid = Some(active.kid.clone());
         jsonwebtoken::encode(&header, claims, &active.encoding).map_err(|e| {
             tracing::error!(error = %e, "signing a JWT failed");

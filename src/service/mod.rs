@@ -23,6 +23,7 @@ pub mod cold_lookups;
 pub mod introspect;
 pub mod jwt;
 pub mod keys;
+pub mod oidc;
 pub mod password_pool;
 pub mod revoke;
 pub mod sessions;

@@ -10,12 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use super::cache::Invalidation;
 use super::jwt::{AccessTokenClaims, expiry_seconds};
+use super::oidc::{IdTokenInput, OPENID_ACCESS_TOKEN_LIFETIME};
 use super::{AuthService, is_expired, requested_scopes};
+use crate::domain::account::Account;
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::app::App;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::id::AccountId;
+use crate::domain::oidc::{self, ClaimsRequest};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{Digest, Secret};
 use crate::domain::time::unix_seconds;
@@ -40,6 +43,8 @@ pub struct IssuedTokens {
     pub created_at: SystemTime,
     pub expires_in: Option<Duration>,
     pub refresh_token: Option<Secret>,
+    /// OpenID Connect: for a grant with the `openid` scope.
+    pub id_token: Option<String>,
 }
 
 enum GrantType {
@@ -167,7 +172,13 @@ impl AuthService {
             return Err(invalid());
         }
         let grant_id = tx
-            .create_grant(app.id, Some(code.account_id), &code.scopes, at)
+            .create_grant(
+                app.id,
+                Some(code.account_id),
+                &code.scopes,
+                at,
+                code.auth_time,
+            )
             .await?;
         let access = self.mint_access_token(app, Some(code.account_id), &code.scopes, at)?;
         let access_id = tx.insert_access_token(grant_id, &access.row).await?;
@@ -180,6 +191,21 @@ impl AuthService {
             }
             None => None,
         };
+        let id_token = if oidc::is_openid(&code.scopes) {
+            let account = self.openid_account(code.account_id).await?;
+            Some(self.id_token(&IdTokenInput {
+                app,
+                account: &account,
+                scopes: &code.scopes,
+                auth_time: code.auth_time,
+                nonce: code.nonce.as_ref(),
+                requested: &code.id_token_claims,
+                access_token: &access.value,
+                at,
+            })?)
+        } else {
+            None
+        };
         tx.mark_code_redeemed(&digest, grant_id).await?;
         tx.commit().await?;
         tracing::info!(grant_id = %grant_id, app_id = %app.id, account = %code.account_id, scope = %code.scopes, "redeemed authorization code");
@@ -189,6 +215,7 @@ impl AuthService {
             created_at: at,
             expires_in: access.expires_in,
             refresh_token: refresh,
+            id_token,
         })
     }
 
@@ -217,6 +244,7 @@ impl AuthService {
             created_at: at,
             expires_in: access.expires_in,
             refresh_token: None,
+            id_token: None,
         })
     }
 
@@ -289,6 +317,24 @@ impl AuthService {
         let (refresh, refresh_row) = self.new_refresh_token(&family_scopes, at);
         tx.insert_refresh_token(current.grant_id, access_id, &refresh_row)
             .await?;
+        // Core 12.2: a new id_token for the same sign-in, without the
+        // nonce (there is no new authentication request to bind it to).
+        let id_token = match current.account_id {
+            Some(account_id) if oidc::is_openid(&scopes) => {
+                let account = self.openid_account(account_id).await?;
+                Some(self.id_token(&IdTokenInput {
+                    app,
+                    account: &account,
+                    scopes: &scopes,
+                    auth_time: current.auth_time,
+                    nonce: None,
+                    requested: &ClaimsRequest::default(),
+                    access_token: &access.value,
+                    at,
+                })?)
+            }
+            _ => None,
+        };
         tx.commit().await?;
         // The spent refresh token and the access token it replaced.
         self.cache()
@@ -304,6 +350,7 @@ impl AuthService {
             created_at: at,
             expires_in: access.expires_in,
             refresh_token: Some(refresh),
+            id_token,
         })
     }
 
@@ -319,7 +366,11 @@ impl AuthService {
         let (value, selector, ttl) = match app.access_token_format {
             AccessTokenFormat::Opaque => {
                 let (value, selector) = Secret::generate_token();
-                (value, selector, lifetimes.access_token)
+                let ttl = match lifetimes.access_token {
+                    None if oidc::is_openid(scopes) => Some(OPENID_ACCESS_TOKEN_LIFETIME),
+                    ttl => ttl,
+                };
+                (value, selector, ttl)
             }
             AccessTokenFormat::Jwt => {
                 let ttl = lifetimes.jwt_access_token;
@@ -369,6 +420,15 @@ impl AuthService {
             expires_at: self.lifetimes().refresh_token.map(|ttl| at + ttl),
         };
         (value, row)
+    }
+
+    /// The account an id_token is about: it exists, since its code or
+    /// refresh token was just locked with it.
+    async fn openid_account(&self, id: AccountId) -> Result<Account, AuthError> {
+        self.store()
+            .account_by_id(id)
+            .await?
+            .ok_or_else(AuthError::invalid_token)
     }
 
     /// The JWKS of the keys that sign JWT access tokens.

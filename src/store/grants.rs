@@ -16,6 +16,7 @@ use super::{Conn, Store, StoreError};
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::grant::{AuthorizedApp, Code, Consent, RefreshToken, Token, TokenKind};
 use crate::domain::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
+use crate::domain::oidc::{ClaimsRequest, Nonce};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
@@ -29,6 +30,10 @@ pub struct NewCode<'a> {
     pub scopes: &'a ScopeSet,
     pub code_challenge: Option<&'a CodeChallenge>,
     pub expires_at: SystemTime,
+    pub nonce: Option<&'a Nonce>,
+    /// When the user signed in (the session's sign-in).
+    pub auth_time: SystemTime,
+    pub id_token_claims: &'a ClaimsRequest,
 }
 
 pub struct NewAccessToken {
@@ -133,8 +138,9 @@ fn key_params(key: &TokenKey) -> (Option<&[u8]>, &[u8]) {
 impl Store {
     pub async fn insert_code(&self, code: &NewCode<'_>) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO authorization_codes
-            (digest, app_id, account_id, redirect_uri, scopes, code_challenge, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+            (digest, app_id, account_id, redirect_uri, scopes, code_challenge, expires_at,
+             nonce, auth_time, id_token_claims)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(SQL).await?;
         conn.execute(
@@ -147,6 +153,9 @@ impl Store {
                 &scopes_to_sql(code.scopes),
                 &code.code_challenge.map(CodeChallenge::as_str),
                 &code.expires_at,
+                &code.nonce.map(Nonce::as_str),
+                &code.auth_time,
+                &code.id_token_claims.names(),
             ],
         )
         .await?;
@@ -404,6 +413,7 @@ impl GrantTx<'_> {
         const SQL: &str =
             "SELECT c.app_id, c.account_id, c.redirect_uri, c.scopes, c.code_challenge,
                                   c.expires_at, c.redeemed_at, c.grant_id,
+                                  c.nonce, c.auth_time, c.id_token_claims,
                                   a.disabled_at IS NOT NULL AS account_disabled
                            FROM authorization_codes c JOIN accounts a ON a.id = c.account_id
                            WHERE c.digest = $1 FOR UPDATE OF c";
@@ -427,6 +437,13 @@ impl GrantTx<'_> {
             expires_at: row.try_get("expires_at")?,
             redeemed_at: row.try_get("redeemed_at")?,
             grant_id: row.try_get::<_, Option<i64>>("grant_id")?.map(GrantId::new),
+            nonce: row
+                .try_get::<_, Option<String>>("nonce")?
+                .map(Nonce::from_stored),
+            auth_time: row.try_get("auth_time")?,
+            id_token_claims: ClaimsRequest::from_names(&row.try_get::<_, Vec<String>>(
+                "id_token_claims",
+            )?),
             account_disabled: row.try_get("account_disabled")?,
         }))
     }
@@ -451,9 +468,10 @@ impl GrantTx<'_> {
         account_id: Option<AccountId>,
         scopes: &ScopeSet,
         created_at: SystemTime,
+        auth_time: Option<SystemTime>,
     ) -> Result<GrantId, StoreError> {
-        const SQL: &str = "INSERT INTO grants (app_id, account_id, scopes, created_at)
-                           VALUES ($1, $2, $3, $4) RETURNING id";
+        const SQL: &str = "INSERT INTO grants (app_id, account_id, scopes, created_at, auth_time)
+                           VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let stmt = self.tx.prepare_cached(SQL).await?;
         let row = self
             .tx
@@ -464,6 +482,7 @@ impl GrantTx<'_> {
                     &account_id.map(AccountId::get),
                     &scopes_to_sql(scopes),
                     &created_at,
+                    &auth_time,
                 ],
             )
             .await?;
@@ -532,7 +551,7 @@ impl GrantTx<'_> {
         // Found as in REFRESH_TOKEN_BY_KEY; FOR UPDATE does not take a UNION.
         const SQL: &str = "
             SELECT r.id, r.digest, r.grant_id, g.app_id, g.account_id, r.scopes, r.access_token_id,
-                   r.expires_at, r.used_at, g.revoked_at IS NOT NULL AS grant_revoked,
+                   r.expires_at, r.used_at, g.revoked_at IS NOT NULL AS grant_revoked, g.auth_time,
                    coalesce(a.disabled_at IS NOT NULL, false) AS account_disabled,
                    CASE WHEN g.account_id IS NULL THEN ap.may_use_admin_scopes
                         ELSE coalesce(a.is_admin, false) END AS holder_may_use_admin_scopes
@@ -572,6 +591,7 @@ impl GrantTx<'_> {
             grant_revoked: row.try_get("grant_revoked")?,
             account_disabled: row.try_get("account_disabled")?,
             holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
+            auth_time: row.try_get("auth_time")?,
         }))
     }
 

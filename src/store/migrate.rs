@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_scopes",
         sql: include_str!("../../migrations/0005_admin_scopes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "openid",
+        sql: include_str!("../../migrations/0008_openid.sql"),
+    },
 ];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.
