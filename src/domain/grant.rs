@@ -8,8 +8,8 @@
 use std::time::SystemTime;
 
 use super::app::App;
-use super::oidc::{ClaimsRequest, Nonce};
 use super::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
+use super::oidc::{ClaimsRequest, Nonce};
 use super::pkce::CodeChallenge;
 use super::redirect_uri::RedirectUri;
 use super::scope::ScopeSet;

@@ -5,6 +5,8 @@
 //! A claim is released only under the scope that covers it (Core 5.4),
 //! even when the `claims` parameter asks for it by name: the consent page
 //! shows scopes, so what the user approved is what the scopes say.
+//! (`profile` and `picture` are left out: authd serves no profile page or
+//! picture of its own, only Mastodon's placeholders.)
 use std::collections::BTreeSet;
 
 use super::error::AuthError;
@@ -15,8 +17,6 @@ use super::scope::{Scope, ScopeSet};
 pub enum Claim {
     Name,
     PreferredUsername,
-    Profile,
-    Picture,
     Email,
     EmailVerified,
 }
@@ -25,8 +25,6 @@ impl Claim {
     pub const ALL: &'static [Claim] = &[
         Claim::Name,
         Claim::PreferredUsername,
-        Claim::Profile,
-        Claim::Picture,
         Claim::Email,
         Claim::EmailVerified,
     ];
@@ -35,8 +33,6 @@ impl Claim {
         match self {
             Claim::Name => "name",
             Claim::PreferredUsername => "preferred_username",
-            Claim::Profile => "profile",
-            Claim::Picture => "picture",
             Claim::Email => "email",
             Claim::EmailVerified => "email_verified",
         }
@@ -49,9 +45,7 @@ impl Claim {
     /// The scope that releases this claim (Core 5.4).
     pub fn scope(self) -> Scope {
         match self {
-            Claim::Name | Claim::PreferredUsername | Claim::Profile | Claim::Picture => {
-                Scope::Profile
-            }
+            Claim::Name | Claim::PreferredUsername => Scope::Profile,
             Claim::Email | Claim::EmailVerified => Scope::Email,
         }
     }
@@ -91,7 +85,11 @@ impl ClaimsRequest {
         if input.is_empty() {
             return Ok(ClaimsRequest::default());
         }
-        let invalid = || AuthError::invalid_request("The claims parameter is not a valid JSON object of id_token and userinfo members.");
+        let invalid = || {
+            AuthError::invalid_request(
+                "The claims parameter is not a valid JSON object of id_token and userinfo members.",
+            )
+        };
         if input.len() > MAX_CLAIMS_PARAMETER_LEN {
             return Err(invalid());
         }
@@ -112,7 +110,10 @@ impl ClaimsRequest {
 
     /// The stored form: claim names.
     pub fn names(&self) -> Vec<String> {
-        self.id_token.iter().map(|c| c.as_str().to_owned()).collect()
+        self.id_token
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect()
     }
 
     /// Back from the stored form; names no longer known are dropped.
@@ -192,7 +193,10 @@ mod tests {
     #[test]
     fn nonces_are_bounded() {
         assert_eq!(Nonce::parse("").unwrap(), None);
-        assert_eq!(Nonce::parse("n-0S6_WzA2Mj").unwrap().unwrap().as_str(), "n-0S6_WzA2Mj");
+        assert_eq!(
+            Nonce::parse("n-0S6_WzA2Mj").unwrap().unwrap().as_str(),
+            "n-0S6_WzA2Mj"
+        );
         assert!(Nonce::parse(&"a".repeat(513)).is_err());
         assert!(Nonce::parse("a\nb").is_err());
     }

@@ -8,9 +8,12 @@ use crate::domain::secret::Secret;
 use crate::domain::time::unix_seconds;
 use crate::proto::v1;
 use crate::proto::v1::accounts_server::Accounts;
+use crate::proto::v1::end_session_response::Outcome;
 use crate::proto::v1::sessions_server::Sessions;
+use crate::proto::v1::userinfo::Answer;
 use crate::service::AuthService;
 use crate::service::accounts::{AccountPurpose, AccountRegistration};
+use crate::service::oidc::{EndSession, EndSessionRequest, Userinfo};
 
 pub struct SessionsService {
     pub service: AuthService,
@@ -57,6 +60,34 @@ impl Sessions for SessionsService {
         Ok(Response::new(v1::Session {
             account: Some(convert::account(&session.account)),
             expires_at: unix_seconds(session.expires_at),
+        }))
+    }
+
+    async fn end_session(
+        &self,
+        request: Request<v1::EndSessionRequest>,
+    ) -> Result<Response<v1::EndSessionResponse>, Status> {
+        let r = request.into_inner();
+        let request = EndSessionRequest {
+            session: (!r.session.is_empty()).then(|| Secret::new(r.session)),
+            id_token_hint: r.id_token_hint,
+            client_id: r.client_id,
+            post_logout_redirect_uri: r.post_logout_redirect_uri,
+            state: r.state,
+            confirmed: r.confirmed,
+        };
+        let outcome = match self.service.end_session(&request).await? {
+            EndSession::ConfirmationNeeded { client_name } => {
+                Outcome::ConfirmationNeeded(v1::LogoutConfirmation {
+                    client_name: client_name.unwrap_or_default(),
+                })
+            }
+            EndSession::SignedOut { redirect_to } => Outcome::SignedOut(v1::SignedOut {
+                redirect_to: redirect_to.unwrap_or_default(),
+            }),
+        };
+        Ok(Response::new(v1::EndSessionResponse {
+            outcome: Some(outcome),
         }))
     }
 }
@@ -146,5 +177,25 @@ impl Accounts for AccountsService {
             .verify_account_credentials(&token, purpose)
             .await?;
         Ok(Response::new(convert::account(&account)))
+    }
+
+    async fn get_userinfo(
+        &self,
+        request: Request<v1::GetUserinfoRequest>,
+    ) -> Result<Response<v1::Userinfo>, Status> {
+        let token = bearer_token(&request, &request.get_ref().access_token);
+        let answer = match self.service.userinfo(&token).await? {
+            Userinfo::Mastodon(account) => Answer::Mastodon(convert::account(&account)),
+            Userinfo::OpenId { sub, claims } => Answer::Openid(v1::OpenIdUserinfo {
+                sub,
+                name: claims.name,
+                preferred_username: claims.preferred_username,
+                email: claims.email,
+                email_verified: claims.email_verified,
+            }),
+        };
+        Ok(Response::new(v1::Userinfo {
+            answer: Some(answer),
+        }))
     }
 }

@@ -3,11 +3,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::entities::{Account, Application, CredentialApplication, UserInfo};
+use super::entities::{Account, Application, CredentialApplication, OpenIdUserInfo, UserInfo};
 use super::error::HttpError;
 use super::input::{ApiInput, ClientAddress};
 use super::state::{ShimState, grpc_request};
+use crate::domain::error::AuthError;
 use crate::proto::v1;
+use crate::proto::v1::userinfo::Answer;
 
 /// The parameters of POST /api/v1/apps.
 #[derive(serde::Deserialize, Default)]
@@ -103,11 +105,26 @@ pub async fn verify_account_credentials(
     Ok(Json(Account::new(&account, &state.url(""))).into_response())
 }
 
-/// GET or POST /oauth/userinfo
+/// GET or POST /oauth/userinfo: Mastodon's answer for a Mastodon token,
+/// OpenID Connect's for an openid one; the core says which.
 pub async fn userinfo(
     State(state): State<ShimState>,
     input: ApiInput,
 ) -> Result<Response, HttpError> {
-    let account = token_account(&state, &input, v1::AccountPurpose::Userinfo).await?;
-    Ok(Json(UserInfo::new(&account, &state.url(""))).into_response())
+    let request = v1::GetUserinfoRequest {
+        access_token: input.bearer_token()?,
+    };
+    let userinfo = input.answer(
+        state
+            .accounts()
+            .get_userinfo(grpc_request(request, &input.headers))
+            .await,
+    )?;
+    Ok(match userinfo.answer {
+        Some(Answer::Mastodon(account)) => {
+            Json(UserInfo::new(&account, &state.url(""))).into_response()
+        }
+        Some(Answer::Openid(claims)) => Json(OpenIdUserInfo::from(claims)).into_response(),
+        None => return Err(input.error(AuthError::internal())),
+    })
 }

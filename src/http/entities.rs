@@ -245,6 +245,33 @@ impl UserInfo {
     }
 }
 
+/// GET /oauth/userinfo for an OpenID Connect token (Core 5.3.2): `sub`
+/// first, then the claims the core released.
+#[derive(Serialize)]
+pub struct OpenIdUserInfo {
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+impl From<v1::OpenIdUserinfo> for OpenIdUserInfo {
+    fn from(c: v1::OpenIdUserinfo) -> OpenIdUserInfo {
+        OpenIdUserInfo {
+            sub: c.sub,
+            name: c.name,
+            preferred_username: c.preferred_username,
+            email: c.email,
+            email_verified: c.email_verified,
+        }
+    }
+}
+
 /// YYYY-MM-DD of a Unix time (days-from-civil, inverted; proleptic
 /// Gregorian, UTC).
 pub fn iso_date(unix_seconds: i64) -> String {

@@ -20,14 +20,47 @@ use crate::proto::v1;
 pub async fn authorization_server_metadata(
     State(state): State<ShimState>,
 ) -> Result<Response, HttpError> {
-    let served = from_core(
+    let served = served_metadata(&state).await?;
+    Ok(Json(rfc8414_metadata(&state, &served)).into_response())
+}
+
+/// GET /.well-known/openid-configuration (OpenID Connect Discovery 1.0):
+/// the RFC 8414 document, member for member, and OpenID's own.
+pub async fn openid_configuration(State(state): State<ShimState>) -> Result<Response, HttpError> {
+    let served = served_metadata(&state).await?;
+    let mut document = rfc8414_metadata(&state, &served);
+    let openid = serde_json::json!({
+        "end_session_endpoint": state.url("/oauth/end_session"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": served.id_token_signing_alg_values_supported,
+        "claims_supported": served.claims_supported,
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+    });
+    if let (Some(document), serde_json::Value::Object(openid)) = (document.as_object_mut(), openid)
+    {
+        document.extend(openid);
+    }
+    Ok(Json(document).into_response())
+}
+
+async fn served_metadata(state: &ShimState) -> Result<v1::GetServerMetadataResponse, HttpError> {
+    from_core(
         state
             .oauth()
             .get_server_metadata(v1::GetServerMetadataRequest {})
             .await,
     )
-    .map_err(HttpError::api)?;
-    Ok(Json(serde_json::json!({
+    .map_err(HttpError::api)
+}
+
+fn rfc8414_metadata(
+    state: &ShimState,
+    served: &v1::GetServerMetadataResponse,
+) -> serde_json::Value {
+    serde_json::json!({
         "issuer": state.url(""),
         "authorization_endpoint": state.url("/oauth/authorize"),
         "token_endpoint": state.url("/oauth/token"),
@@ -35,20 +68,19 @@ pub async fn authorization_server_metadata(
         "introspection_endpoint": state.url("/oauth/introspect"),
         "userinfo_endpoint": state.url("/oauth/userinfo"),
         "jwks_uri": state.url("/.well-known/jwks.json"),
-        "scopes_supported": served.scopes_supported,
+        "scopes_supported": served.scopes_supported.clone(),
         "response_types_supported": ["code"],
         // Doorkeeper would list fragment and form_post too; authd answers
         // in the query only.
         "response_modes_supported": ["query"],
-        "grant_types_supported": served.grant_types_supported,
+        "grant_types_supported": served.grant_types_supported.clone(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "service_documentation": "https://docs.joinmastodon.org/",
         "app_registration_endpoint": state.url("/api/v1/apps"),
-    }))
-    .into_response())
+    })
 }
 
 /// The Mastodon version authd answers for. Clients gate features on it:

@@ -19,6 +19,7 @@ pub mod api;
 pub mod authorize;
 pub mod authorized_apps;
 pub mod cookies;
+pub mod end_session;
 pub mod entities;
 pub mod error;
 pub mod input;
@@ -81,8 +82,16 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ShimState>)> {
         ),
         ("/auth/sign_out", post(login::sign_out)),
         (
+            "/oauth/end_session",
+            get(end_session::end_session).post(end_session::end_session),
+        ),
+        (
             "/.well-known/oauth-authorization-server",
             get(meta::authorization_server_metadata),
+        ),
+        (
+            "/.well-known/openid-configuration",
+            get(meta::openid_configuration),
         ),
         ("/.well-known/jwks.json", get(meta::jwks)),
         ("/openapi.json", get(meta::openapi)),

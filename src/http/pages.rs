@@ -157,6 +157,45 @@ pub fn oob_code_page(code: &str) -> Markup {
     )
 }
 
+/// RP-initiated logout without a hint for the signed-in user: the user
+/// says whether to sign out (a link alone must not sign anyone out).
+pub fn logout_confirmation_page(
+    csrf: &str,
+    client_name: &str,
+    fields: &[(&str, String)],
+) -> Markup {
+    layout(
+        "Sign out",
+        false,
+        html! {
+            h1 { "Sign out of authd?" }
+            @if client_name.is_empty() {
+                p { "An application asks you to sign out." }
+            } @else {
+                p { strong { (client_name) } " asks you to sign out." }
+            }
+            div class="actions" {
+                form method="post" action="/oauth/end_session" {
+                    (hidden_fields(fields))
+                    input type="hidden" name="csrf_token" value=(csrf);
+                    button type="submit" name="decision" value="sign_out" { "Sign out" }
+                }
+            }
+        },
+    )
+}
+
+pub fn signed_out_page() -> Markup {
+    layout(
+        "Signed out",
+        false,
+        html! {
+            h1 { "You are signed out" }
+            p { "You can close this page." }
+        },
+    )
+}
+
 pub fn oob_denied_page() -> Markup {
     layout(
         "Access denied",

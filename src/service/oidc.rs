@@ -33,6 +33,28 @@ pub const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// their tokens are presented to backends Mastodon clients never meet.
 pub const OPENID_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// The algorithms an id_token may be signed with, the default first
+/// (RS256: every relying party must accept it, Core 15.1).
+pub const ID_TOKEN_ALGORITHMS: &[&str] = &["EdDSA"];
+
+/// Every claim an id_token or userinfo may carry, for discovery.
+pub fn claims_supported() -> Vec<&'static str> {
+    let own = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "azp",
+    ];
+    own.into_iter()
+        .chain(Claim::ALL.iter().map(|c| c.as_str()))
+        .collect()
+}
+
 /// The `sub` of an account: its id, which never changes (a username can).
 pub fn subject(account: AccountId) -> String {
     account.to_string()
@@ -115,10 +137,7 @@ pub enum Userinfo {
     /// A Mastodon token: Mastodon's answer, rendered from the account.
     Mastodon(Account),
     /// An OpenID token: `sub` and the claims its scopes release.
-    OpenId {
-        sub: String,
-        claims: StandardClaims,
-    },
+    OpenId { sub: String, claims: StandardClaims },
 }
 
 /// A logout request (RP-Initiated Logout 1.0 section 2).
@@ -302,7 +321,10 @@ struct HintClaims {
 /// The post-logout redirect, when the app registered it exactly (RP-
 /// Initiated Logout 1.0 section 3: exact match, like redirect URIs).
 fn post_logout_redirect(app: &App, uri: &str) -> Result<RedirectUri, AuthError> {
-    if registered_post_logout_uris(app).iter().any(|r| r.matches(uri)) {
+    if registered_post_logout_uris(app)
+        .iter()
+        .any(|r| r.matches(uri))
+    {
         Ok(RedirectUri::from_registered(uri.to_owned()))
     } else {
         Err(AuthError::invalid_request(

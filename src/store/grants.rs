@@ -441,9 +441,9 @@ impl GrantTx<'_> {
                 .try_get::<_, Option<String>>("nonce")?
                 .map(Nonce::from_stored),
             auth_time: row.try_get("auth_time")?,
-            id_token_claims: ClaimsRequest::from_names(&row.try_get::<_, Vec<String>>(
-                "id_token_claims",
-            )?),
+            id_token_claims: ClaimsRequest::from_names(
+                &row.try_get::<_, Vec<String>>("id_token_claims")?,
+            ),
             account_disabled: row.try_get("account_disabled")?,
         }))
     }

@@ -830,6 +830,8 @@ impl Browser {
             "code_challenge",
             "code_challenge_method",
             "prompt",
+            "nonce",
+            "claims",
         ]
         .iter()
         .filter_map(|name| hidden(&page, name).map(|v| (name.to_string(), v)))

@@ -20,6 +20,7 @@ mod http_oauth;
 mod introspect;
 mod jwt;
 mod metrics;
+mod oidc;
 mod openapi;
 mod purge;
 mod readme;
