@@ -65,7 +65,8 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         | UnsupportedGrantType
         | UnsupportedResponseType
         | InvalidRedirectUri
-        | InvalidCodeChallengeMethod => StatusCode::BAD_REQUEST,
+        | InvalidCodeChallengeMethod
+        | InvalidClientMetadata => StatusCode::BAD_REQUEST,
         InvalidClient | InvalidToken | TokenRevoked | TokenExpired | InvalidCredentials
         | InvalidSession => StatusCode::UNAUTHORIZED,
         UnauthorizedClient | AccessDenied | InsufficientScope | AccountDisabled | Forbidden => {

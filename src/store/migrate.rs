@@ -36,6 +36,13 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_scopes",
         sql: include_str!("../../migrations/0005_admin_scopes.sql"),
     },
+    // 6 and 8 are taken by work on other branches of issue 17; versions
+    // are applied by number, not in sequence, so gaps are harmless.
+    Migration {
+        version: 7,
+        name: "client_metadata",
+        sql: include_str!("../../migrations/0007_client_metadata.sql"),
+    },
 ];
 
 /// An arbitrary constant: "authd" in ASCII. Identifies our advisory lock.
