@@ -49,6 +49,12 @@ pub enum TokenEndpointAuthMethod {
 }
 
 impl TokenEndpointAuthMethod {
+    pub const ALL: &'static [TokenEndpointAuthMethod] = &[
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::None,
+    ];
+
     pub fn parse(input: &str) -> Option<Self> {
         match input {
             "" | "client_secret_basic" => Some(Self::ClientSecretBasic),

@@ -297,6 +297,11 @@ impl OAuth for OAuthService {
                 .iter()
                 .map(|s| s.as_str().to_owned())
                 .collect(),
+            token_endpoint_auth_methods_supported:
+                crate::domain::client_metadata::TokenEndpointAuthMethod::ALL
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect(),
         }))
     }
 }
