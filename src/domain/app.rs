@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use url::Url;
 
 use super::client_metadata::{
-    GrantType, GrantTypes, IdTokenAlg, RegistrationProfile, ResponseType,
-    TokenEndpointAuthMethod, parse_post_logout_redirect_uris,
+    GrantType, GrantTypes, IdTokenAlg, RegistrationProfile, ResponseType, TokenEndpointAuthMethod,
+    parse_post_logout_redirect_uris,
 };
 use super::error::AuthError;
 use super::id::AppId;
@@ -217,16 +217,16 @@ impl NewApp {
         // RFC 7591 section 2.1: response type code goes with the
         // authorization_code grant.
         if !grant_types.allows(GrantType::AuthorizationCode) && !input.response_types.is_empty() {
-            return Err(profile.metadata_error(
-                "Response type code needs the authorization_code grant type.",
-            ));
+            return Err(profile
+                .metadata_error("Response type code needs the authorization_code grant type."));
         }
         let alg = input.id_token_signed_response_alg.trim();
         let id_token_signed_response_alg = if alg.is_empty() {
             None
         } else {
             Some(IdTokenAlg::parse(alg).ok_or_else(|| {
-                profile.metadata_error("Id token signed response alg must be RS256, ES256 or EdDSA.")
+                profile
+                    .metadata_error("Id token signed response alg must be RS256, ES256 or EdDSA.")
             })?)
         };
         let post_logout_redirect_uris =
@@ -289,8 +289,12 @@ mod tests {
 
     #[test]
     fn mastodon_registrations_are_confidential_with_every_grant() {
-        let app = NewApp::parse(&registration("a", &["urn:ietf:wg:oauth:2.0:oob"], "", "")).unwrap();
-        assert_eq!(app.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
+        let app =
+            NewApp::parse(&registration("a", &["urn:ietf:wg:oauth:2.0:oob"], "", "")).unwrap();
+        assert_eq!(
+            app.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
         assert_eq!(app.grant_types, GrantTypes::all());
     }
 
@@ -299,11 +303,17 @@ mod tests {
         use crate::domain::error::ErrorKind;
         let mut r = registration("a", &["not a uri"], "", "");
         r.profile = RegistrationProfile::Rfc7591;
-        assert_eq!(NewApp::parse(&r).unwrap_err().kind, ErrorKind::InvalidRedirectUri);
+        assert_eq!(
+            NewApp::parse(&r).unwrap_err().kind,
+            ErrorKind::InvalidRedirectUri
+        );
         r.redirect_uris = vec!["https://a.example/cb".into()];
         r.token_endpoint_auth_method = "none".into();
         r.grant_types = vec!["client_credentials".into()];
-        assert_eq!(NewApp::parse(&r).unwrap_err().kind, ErrorKind::InvalidClientMetadata);
+        assert_eq!(
+            NewApp::parse(&r).unwrap_err().kind,
+            ErrorKind::InvalidClientMetadata
+        );
     }
 
     #[test]

@@ -49,11 +49,8 @@ pub enum TokenEndpointAuthMethod {
 }
 
 impl TokenEndpointAuthMethod {
-    pub const ALL: &'static [TokenEndpointAuthMethod] = &[
-        Self::ClientSecretBasic,
-        Self::ClientSecretPost,
-        Self::None,
-    ];
+    pub const ALL: &'static [TokenEndpointAuthMethod] =
+        &[Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
 
     pub fn parse(input: &str) -> Option<Self> {
         match input {
@@ -229,14 +226,18 @@ mod tests {
 
     #[test]
     fn grant_types_parse_dedupe_and_refuse_unknown_names() {
-        let g = GrantTypes::parse(&["refresh_token", "authorization_code", "refresh_token"]).unwrap();
+        let g =
+            GrantTypes::parse(&["refresh_token", "authorization_code", "refresh_token"]).unwrap();
         assert_eq!(g.to_vec_strings(), ["authorization_code", "refresh_token"]);
         assert_eq!(GrantTypes::parse(&["implicit"]).unwrap_err(), "implicit");
     }
 
     #[test]
     fn auth_methods_and_algs_parse_only_their_names() {
-        assert_eq!(TokenEndpointAuthMethod::parse(""), Some(TokenEndpointAuthMethod::ClientSecretBasic));
+        assert_eq!(
+            TokenEndpointAuthMethod::parse(""),
+            Some(TokenEndpointAuthMethod::ClientSecretBasic)
+        );
         assert!(TokenEndpointAuthMethod::parse("none").unwrap().is_public());
         assert_eq!(TokenEndpointAuthMethod::parse("private_key_jwt"), None);
         assert_eq!(IdTokenAlg::parse("EdDSA"), Some(IdTokenAlg::EdDsa));
@@ -248,7 +249,9 @@ mod tests {
     fn post_logout_uris_refuse_oob() {
         assert!(parse_post_logout_redirect_uris(&["urn:ietf:wg:oauth:2.0:oob"]).is_err());
         assert_eq!(
-            parse_post_logout_redirect_uris(&["https://a.example/bye"]).unwrap().len(),
+            parse_post_logout_redirect_uris(&["https://a.example/bye"])
+                .unwrap()
+                .len(),
             1
         );
     }

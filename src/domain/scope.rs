@@ -176,7 +176,9 @@ impl Scope {
     pub fn parent(self) -> Option<Scope> {
         use Scope::*;
         match self {
-            Read | Write | Follow | Push | Profile | OpenId | Email | AdminRead | AdminWrite => None,
+            Read | Write | Follow | Push | Profile | OpenId | Email | AdminRead | AdminWrite => {
+                None
+            }
 
             ReadAccounts | ReadBlocks | ReadBookmarks | ReadCollections | ReadFavourites
             | ReadFilters | ReadFollows | ReadLists | ReadMutes | ReadNotifications

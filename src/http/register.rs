@@ -57,7 +57,10 @@ struct ClientInformation {
 }
 
 fn invalid_metadata(description: impl Into<String>) -> HttpError {
-    HttpError::registration(AuthError::new(ErrorKind::InvalidClientMetadata, description))
+    HttpError::registration(AuthError::new(
+        ErrorKind::InvalidClientMetadata,
+        description,
+    ))
 }
 
 /// POST /oauth/register
