@@ -454,10 +454,10 @@ async fn an_app_without_the_refresh_token_grant_gets_no_refresh_token() {
         })
         .await;
     assert!(
-        !app.user_token(&user, &with, "read")
+        app.user_token(&user, &with, "read")
             .await
             .refresh_token
-            .is_none()
+            .is_some()
     );
 }
 
