@@ -191,8 +191,12 @@ impl NewApp {
                 RegistrationProfile::Rfc7591 => GrantTypes::rfc7591_default(),
             }
         } else {
-            GrantTypes::parse(&input.grant_types).map_err(|name| {
-                profile.metadata_error(format!("Grant type {name:?} is not supported."))
+            // The name is not echoed: it is the caller's, of any length, and
+            // errors travel in a gRPC header.
+            GrantTypes::parse(&input.grant_types).map_err(|_| {
+                profile.metadata_error(
+                    "Grant types must be authorization_code, refresh_token or client_credentials.",
+                )
             })?
         };
         // RFC 6749 section 4.4: only a confidential client may use
@@ -204,9 +208,8 @@ impl NewApp {
         }
         let mut response_types = Vec::new();
         for name in &input.response_types {
-            let t = ResponseType::parse(name).ok_or_else(|| {
-                profile.metadata_error(format!("Response type {name:?} is not supported."))
-            })?;
+            let t = ResponseType::parse(name)
+                .ok_or_else(|| profile.metadata_error("The only response type is code."))?;
             if !response_types.contains(&t) {
                 response_types.push(t);
             }

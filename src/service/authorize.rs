@@ -116,8 +116,9 @@ impl AuthorizationRequest {
 pub enum AuthorizationDecision {
     /// Sign in, then make `resume` (with the new session).
     LoginRequired { resume: AuthorizationRequest },
-    /// Ask the user.
-    ConsentNeeded(PreparedAuthorization),
+    /// Ask the user. Boxed: it holds the whole app, several times the
+    /// size of the other answers.
+    ConsentNeeded(Box<PreparedAuthorization>),
     /// Consent was remembered and nothing asked to confirm it: a code.
     Issued(IssuedCode),
     /// `prompt=none`, and a page would be needed: `error` is
@@ -289,7 +290,7 @@ impl AuthService {
                 "The user has not consented to these scopes for this application.",
             ));
         }
-        Ok(AuthorizationDecision::ConsentNeeded(prepared))
+        Ok(AuthorizationDecision::ConsentNeeded(Box::new(prepared)))
     }
 
     /// Every check of the request and its session: what the consent page

@@ -20,22 +20,8 @@ impl AuthService {
         let Some(credentials) = credentials else {
             return Err(AuthError::invalid_client());
         };
-        let presented = credentials.client_secret.digest();
         let app = self.client_record(&credentials.client_id).await?;
-        match app {
-            Some(app) if presented.ct_eq(&app.client_secret_digest) => Ok(app),
-            Some(_) => {
-                tracing::info!(client_id = %credentials.client_id, "client authentication failed: wrong secret");
-                Err(AuthError::invalid_client())
-            }
-            None => {
-                // Same work as a known client, so timing does not reveal
-                // which client_ids exist.
-                let _ = presented.ct_eq(&Digest::of(""));
-                tracing::info!("client authentication failed: unknown client");
-                Err(AuthError::invalid_client())
-            }
-        }
+        check_secret(credentials, app)
     }
 
     /// The client of a token or revocation request: a confidential client
@@ -50,19 +36,17 @@ impl AuthService {
         let Some(c) = credentials else {
             return Err(AuthError::invalid_client());
         };
-        if c.client_secret.expose().is_empty() {
-            if let Some(app) = self.client_record(&c.client_id).await?
-                && app.is_public()
-            {
-                return Ok(app);
+        // One lookup, whatever the client turns out to be: an unknown
+        // client_id costs what it costs at authenticate_client.
+        let app = self.client_record(&c.client_id).await?;
+        match app {
+            Some(app) if app.is_public() && c.client_secret.expose().is_empty() => Ok(app),
+            Some(app) if app.is_public() => {
+                tracing::info!(client_id = %c.client_id, "client authentication failed: a public client sent a secret");
+                Err(AuthError::invalid_client())
             }
-        } else if let Some(app) = self.client_record(&c.client_id).await?
-            && app.is_public()
-        {
-            tracing::info!(client_id = %c.client_id, "client authentication failed: a public client sent a secret");
-            return Err(AuthError::invalid_client());
+            app => check_secret(c, app),
         }
-        self.authenticate_client(credentials).await
     }
 
     /// A client's record: from the cache, or from the database (then
@@ -82,5 +66,28 @@ impl AuthService {
             cache.insert_client(ticket, app.clone());
         }
         Ok(app.map(Arc::new))
+    }
+}
+
+/// Checks a presented secret against the client's stored digest, in
+/// constant time; an unknown client costs the same comparison.
+fn check_secret(
+    credentials: &ClientCredentials,
+    app: Option<Arc<App>>,
+) -> Result<Arc<App>, AuthError> {
+    let presented = credentials.client_secret.digest();
+    match app {
+        Some(app) if presented.ct_eq(&app.client_secret_digest) => Ok(app),
+        Some(_) => {
+            tracing::info!(client_id = %credentials.client_id, "client authentication failed: wrong secret");
+            Err(AuthError::invalid_client())
+        }
+        None => {
+            // Same work as a known client, so timing does not reveal
+            // which client_ids exist.
+            let _ = presented.ct_eq(&Digest::of(""));
+            tracing::info!("client authentication failed: unknown client");
+            Err(AuthError::invalid_client())
+        }
     }
 }

@@ -250,7 +250,11 @@ async fn discovery_metadata_and_jwks() {
     assert_eq!(meta["response_types_supported"], json!(["code"]));
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(
+        meta["registration_endpoint"],
+        "http://authd.test/oauth/register"
     );
     // Mastodon's 47 and OpenID Connect's openid and email.
     assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 49);

@@ -17,6 +17,7 @@ mod http_apps;
 mod http_authorize;
 mod http_misc;
 mod http_oauth;
+mod http_register;
 mod introspect;
 mod jwt;
 mod metrics;
