@@ -22,7 +22,7 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
-fn run_checked(command: &mut Command, what: &str) {
+pub(crate) fn run_checked(command: &mut Command, what: &str) {
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
@@ -37,7 +37,7 @@ fn run_checked(command: &mut Command, what: &str) {
 
 /// The virtualenv's Python, with tests/e2e/requirements.txt installed. It
 /// is rebuilt when the requirements change.
-fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-venv");
@@ -102,7 +102,7 @@ fn node_modules() -> &'static Path {
     })
 }
 
-fn chromium() -> &'static Path {
+pub(crate) fn chromium() -> &'static Path {
     static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
     CHROMIUM.get_or_init(|| {
         if let Ok(path) = std::env::var("AUTHD_CHROMIUM") {
@@ -131,7 +131,7 @@ fn chromium() -> &'static Path {
 
 /// Runs a client script against `app` as `alice`; returns the JSON object
 /// it printed last.
-async fn run_client(
+pub(crate) async fn run_client(
     app: &TestApp,
     program: &Path,
     script: &str,
