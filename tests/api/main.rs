@@ -21,6 +21,7 @@ mod introspect;
 mod jwt;
 mod metrics;
 mod oidc;
+mod oidc_negative;
 mod oidc_rp;
 mod openapi;
 mod purge;
