@@ -218,3 +218,30 @@ async fn apache_mod_auth_openidc_signs_in_through_authd_sees_the_claims_and_sign
         "after logout, the page sends the browser to authd's login: {out}\n{log}"
     );
 }
+
+#[test]
+fn the_readmes_apache_example_is_the_configuration_the_test_runs() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Sign in with authd")
+        .nth(1)
+        .expect("a Sign in with authd section");
+    let example = section
+        .split("```apache\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("an apache block");
+    let template = include_str!("../e2e/apache-oidc.conf")
+        .replace("@AUTHD@", "http://127.0.0.1:8080")
+        .replace("@PORT@", "8081")
+        .replace("@CLIENT_ID@", "CLIENT_ID")
+        .replace("@CLIENT_SECRET@", "CLIENT_SECRET")
+        .replace("@PASSPHRASE@", "A_LONG_RANDOM_PASSPHRASE");
+    let lines: Vec<&str> = template.lines().collect();
+    for line in example.lines().filter(|line| !line.is_empty()) {
+        assert!(
+            lines.contains(&line),
+            "the README's line is not in tests/e2e/apache-oidc.conf: {line:?}"
+        );
+    }
+}
