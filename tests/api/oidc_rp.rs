@@ -84,6 +84,11 @@ impl Apache {
         let protected = root.join("htdocs/protected");
         std::fs::create_dir_all(&protected).expect("the server root");
         std::fs::write(protected.join("index.shtml"), PAGE).expect("the page");
+        std::fs::write(
+            root.join("htdocs/signed-out.html"),
+            "<!DOCTYPE html><title>Signed out</title><p>Signed out of the site.</p>\n",
+        )
+        .expect("the signed-out page");
         // As root, Apache serves as www-data, which must read the pages.
         let root_user = nix::unistd::Uid::effective().is_root();
         if root_user {
@@ -157,9 +162,37 @@ async fn apache_mod_auth_openidc_signs_in_through_authd_sees_the_claims_and_sign
     let app = spawn_app_on_its_own_url(TestOptions::default()).await;
     let alice = app.create_user("alice", false).await.id;
     let port = free_port();
-    let client = app
-        .register_app(&[&Apache::redirect_uri(port)], "openid profile email")
-        .await;
+    let post_logout = format!("http://127.0.0.1:{port}/signed-out.html");
+    // RFC 7591 registration, as a site's operator would do it; RS256, since
+    // Debian's mod_auth_openidc (cjose) verifies no EdDSA.
+    let response = app
+        .http()
+        .post(app.url("/oauth/register"))
+        .json(&serde_json::json!({
+            "client_name": "Apache httpd",
+            "redirect_uris": [Apache::redirect_uri(port)],
+            "post_logout_redirect_uris": [post_logout],
+            "scope": "openid profile email",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "id_token_signed_response_alg": "RS256",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let registered: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(status, 201, "POST /oauth/register (RFC 7591): {registered}");
+    let client = TestClient {
+        client_id: registered["client_id"]
+            .as_str()
+            .expect("a client_id")
+            .into(),
+        client_secret: registered["client_secret"]
+            .as_str()
+            .expect("a client_secret")
+            .into(),
+        app_id: String::new(),
+    };
     let apache = Apache::start(&app.url(""), port, &client).await;
     let chromium = chromium().to_str().expect("utf-8 path").to_owned();
     let out = tokio::time::timeout(
@@ -199,19 +232,38 @@ async fn apache_mod_auth_openidc_signs_in_through_authd_sees_the_claims_and_sign
         out["claims_again"], *claims,
         "the Apache session holds: {out}"
     );
+    let hops: Vec<&str> = out["logout_hops"]
+        .as_array()
+        .map(|hops| hops.iter().filter_map(|hop| hop.as_str()).collect())
+        .unwrap_or_default();
+    let end_session = hops
+        .iter()
+        .find(|hop| hop.starts_with(&app.url("/oauth/end_session?")))
+        .unwrap_or_else(|| panic!("no visit to authd's end_session_endpoint: {out}\n{log}"));
+    let params: std::collections::HashMap<String, String> = url::Url::parse(end_session)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert!(params.contains_key("id_token_hint"), "{end_session}");
+    assert_eq!(
+        params.get("post_logout_redirect_uri"),
+        Some(&post_logout),
+        "{end_session}"
+    );
     assert!(
         out["after_logout_url"]
             .as_str()
             .unwrap_or_default()
-            .starts_with(&app.url("/oauth/end_session")),
-        "mod_auth_openidc sent the browser to authd's end_session_endpoint: {out}\n{log}"
+            .starts_with(&post_logout),
+        "authd sent the browser back to the registered post_logout_redirect_uri: {out}\n{log}"
     );
     assert!(
         out["after_logout_text"]
             .as_str()
             .unwrap_or_default()
-            .contains("You are signed out"),
-        "authd ended its session: {out}\n{log}"
+            .contains("Signed out of the site"),
+        "{out}"
     );
     assert_eq!(
         out["login_again"], true,

@@ -54,9 +54,13 @@ def run(page, report):
     report["claims_again"] = claims_on(page)
 
     # RP-initiated logout: mod_auth_openidc ends its session and sends the
-    # browser to authd's end_session_endpoint with the id_token_hint.
-    logout_target = os.environ.get("POST_LOGOUT_URL", "")
-    page.goto(APACHE + "/protected/redirect_uri?logout=" + quote(logout_target, safe=""))
+    # browser to authd's end_session_endpoint with the id_token_hint and
+    # the registered post_logout_redirect_uri, and authd sends it back.
+    hops = []
+    page.on("request", lambda request: hops.append(request.url) if request.is_navigation_request() else None)
+    post_logout = os.environ["POST_LOGOUT_URL"]
+    page.goto(APACHE + "/protected/redirect_uri?logout=" + quote(post_logout, safe=""))
+    report["logout_hops"] = hops
     report["after_logout_url"] = page.url
     report["after_logout_text"] = page.inner_text("body")[:300]
 
