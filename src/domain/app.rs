@@ -6,6 +6,10 @@ use std::time::SystemTime;
 
 use url::Url;
 
+use super::client_metadata::{
+    GrantType, GrantTypes, IdTokenAlg, RegistrationProfile, ResponseType, TokenEndpointAuthMethod,
+    parse_post_logout_redirect_uris,
+};
 use super::error::AuthError;
 use super::id::AppId;
 use super::redirect_uri::RedirectUri;
@@ -28,6 +32,30 @@ pub struct App {
     /// scopes to this app acting for itself.
     pub may_use_admin_scopes: bool,
     pub created_at: SystemTime,
+    /// How the client authenticates at the token endpoint; `None` is a
+    /// public client, whose stored digest matches no secret.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// The grants it may use; Mastodon registrations get all of them.
+    pub grant_types: GrantTypes,
+    pub response_types: Vec<ResponseType>,
+    /// How its id_tokens are to be signed; `None` when not registered.
+    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    /// Where RP-Initiated Logout may send the user back to.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+}
+
+impl App {
+    /// A public client (RFC 6749 section 2.1): no secret, PKCE required.
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method.is_public()
+    }
+
+    /// Whether it may use this grant. A public client never may use
+    /// client_credentials (RFC 6749 section 4.4: confidential clients only).
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.allows(grant)
+            && !(self.is_public() && grant == GrantType::ClientCredentials)
+    }
 }
 
 /// How much an app is in use.
@@ -84,6 +112,17 @@ pub struct AppRegistration {
     pub scopes: String,
     pub website: String,
     pub access_token_format: String,
+    /// Whose rules apply: Mastodon's unless the caller says RFC 7591.
+    pub profile: RegistrationProfile,
+    /// Empty means client_secret_basic.
+    pub token_endpoint_auth_method: String,
+    /// Empty means the profile's default.
+    pub grant_types: Vec<String>,
+    /// Empty means ["code"].
+    pub response_types: Vec<String>,
+    /// Empty means not registered.
+    pub id_token_signed_response_alg: String,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,10 +132,28 @@ pub struct NewApp {
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: ScopeSet,
     pub access_token_format: AccessTokenFormat,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: GrantTypes,
+    pub response_types: Vec<ResponseType>,
+    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl NewApp {
     pub fn parse(input: &AppRegistration) -> Result<NewApp, AuthError> {
+        // Mastodon's wording for name, scope and website errors is kept;
+        // under RFC 7591 they are invalid_client_metadata (section 3.2.2).
+        NewApp::parse_fields(input).map_err(|e| match (input.profile, e.kind) {
+            (RegistrationProfile::Rfc7591, super::error::ErrorKind::ValidationFailed) => {
+                let description = e.description.trim_start_matches("Validation failed: ");
+                input.profile.metadata_error(description)
+            }
+            _ => e,
+        })
+    }
+
+    fn parse_fields(input: &AppRegistration) -> Result<NewApp, AuthError> {
+        let profile = input.profile;
         let name = input.client_name.trim();
         if name.is_empty() {
             return Err(AuthError::validation_failed("Name can't be blank"));
@@ -110,7 +167,7 @@ impl NewApp {
             return Err(AuthError::validation_failed("Name is invalid"));
         }
         let redirect_uris = RedirectUri::parse_list(&input.redirect_uris)
-            .map_err(|e| AuthError::validation_failed(e.to_string()))?;
+            .map_err(|e| profile.redirect_uri_error(e.to_string()))?;
         let scopes = if input.scopes.trim().is_empty() {
             ScopeSet::read()
         } else {
@@ -119,12 +176,73 @@ impl NewApp {
             })?
         };
         let website = parse_website(&input.website)?;
+        let method = TokenEndpointAuthMethod::parse(input.token_endpoint_auth_method.trim())
+            .ok_or_else(|| {
+                profile.metadata_error(
+                    "Token endpoint auth method must be client_secret_basic, client_secret_post or none.",
+                )
+            })?;
+        let grant_types = if input.grant_types.is_empty() {
+            match profile {
+                RegistrationProfile::Mastodon if method.is_public() => {
+                    GrantTypes::rfc7591_default()
+                }
+                RegistrationProfile::Mastodon => GrantTypes::all(),
+                RegistrationProfile::Rfc7591 => GrantTypes::rfc7591_default(),
+            }
+        } else {
+            GrantTypes::parse(&input.grant_types).map_err(|name| {
+                profile.metadata_error(format!("Grant type {name:?} is not supported."))
+            })?
+        };
+        // RFC 6749 section 4.4: only a confidential client may use
+        // client_credentials.
+        if method.is_public() && grant_types.allows(GrantType::ClientCredentials) {
+            return Err(profile.metadata_error(
+                "A public client (token_endpoint_auth_method none) cannot use client_credentials.",
+            ));
+        }
+        let mut response_types = Vec::new();
+        for name in &input.response_types {
+            let t = ResponseType::parse(name).ok_or_else(|| {
+                profile.metadata_error(format!("Response type {name:?} is not supported."))
+            })?;
+            if !response_types.contains(&t) {
+                response_types.push(t);
+            }
+        }
+        if response_types.is_empty() {
+            response_types.push(ResponseType::Code);
+        }
+        // RFC 7591 section 2.1: response type code goes with the
+        // authorization_code grant.
+        if !grant_types.allows(GrantType::AuthorizationCode) && !input.response_types.is_empty() {
+            return Err(profile
+                .metadata_error("Response type code needs the authorization_code grant type."));
+        }
+        let alg = input.id_token_signed_response_alg.trim();
+        let id_token_signed_response_alg = if alg.is_empty() {
+            None
+        } else {
+            Some(IdTokenAlg::parse(alg).ok_or_else(|| {
+                profile
+                    .metadata_error("Id token signed response alg must be RS256, ES256 or EdDSA.")
+            })?)
+        };
+        let post_logout_redirect_uris =
+            parse_post_logout_redirect_uris(&input.post_logout_redirect_uris)
+                .map_err(|e| profile.redirect_uri_error(format!("Post-logout {e}")))?;
         Ok(NewApp {
             name: name.to_owned(),
             website,
             redirect_uris,
             scopes,
             access_token_format: AccessTokenFormat::parse(input.access_token_format.trim())?,
+            token_endpoint_auth_method: method,
+            grant_types,
+            response_types,
+            id_token_signed_response_alg,
+            post_logout_redirect_uris,
         })
     }
 }
@@ -165,7 +283,37 @@ mod tests {
             scopes: scopes.into(),
             website: website.into(),
             access_token_format: String::new(),
+            ..AppRegistration::default()
         }
+    }
+
+    #[test]
+    fn mastodon_registrations_are_confidential_with_every_grant() {
+        let app =
+            NewApp::parse(&registration("a", &["urn:ietf:wg:oauth:2.0:oob"], "", "")).unwrap();
+        assert_eq!(
+            app.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+        assert_eq!(app.grant_types, GrantTypes::all());
+    }
+
+    #[test]
+    fn rfc7591_errors_name_the_metadata() {
+        use crate::domain::error::ErrorKind;
+        let mut r = registration("a", &["not a uri"], "", "");
+        r.profile = RegistrationProfile::Rfc7591;
+        assert_eq!(
+            NewApp::parse(&r).unwrap_err().kind,
+            ErrorKind::InvalidRedirectUri
+        );
+        r.redirect_uris = vec!["https://a.example/cb".into()];
+        r.token_endpoint_auth_method = "none".into();
+        r.grant_types = vec!["client_credentials".into()];
+        assert_eq!(
+            NewApp::parse(&r).unwrap_err().kind,
+            ErrorKind::InvalidClientMetadata
+        );
     }
 
     #[test]

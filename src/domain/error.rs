@@ -19,6 +19,8 @@ pub enum ErrorKind {
     UnsupportedResponseType,
     InvalidRedirectUri,
     InvalidCodeChallengeMethod,
+    /// RFC 7591 section 3.2.2: registration metadata that is invalid.
+    InvalidClientMetadata,
     /// App registration input that Mastodon answers with 422.
     ValidationFailed,
     InvalidToken,
@@ -54,6 +56,7 @@ impl ErrorKind {
         ErrorKind::UnsupportedResponseType,
         ErrorKind::InvalidRedirectUri,
         ErrorKind::InvalidCodeChallengeMethod,
+        ErrorKind::InvalidClientMetadata,
         ErrorKind::ValidationFailed,
         ErrorKind::InvalidToken,
         ErrorKind::TokenRevoked,
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedResponseType => "unsupported_response_type",
             ErrorKind::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorKind::InvalidCodeChallengeMethod => "invalid_code_challenge_method",
+            ErrorKind::InvalidClientMetadata => "invalid_client_metadata",
             ErrorKind::ValidationFailed => "validation_failed",
             ErrorKind::InvalidToken => "invalid_token",
             ErrorKind::TokenRevoked => "token_revoked",

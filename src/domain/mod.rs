@@ -6,6 +6,7 @@ pub mod account;
 pub mod app;
 pub mod client_auth;
 pub mod client_ip;
+pub mod client_metadata;
 pub mod error;
 pub mod grant;
 pub mod id;

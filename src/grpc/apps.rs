@@ -5,6 +5,7 @@ use super::convert;
 use super::metadata::{bearer_token, client_ip};
 use crate::domain::app::AppRegistration;
 use crate::domain::client_ip::TrustedProxies;
+use crate::domain::client_metadata::RegistrationProfile;
 use crate::proto::v1;
 use crate::proto::v1::apps_server::Apps;
 use crate::service::AuthService;
@@ -23,6 +24,10 @@ impl Apps for AppsService {
     ) -> Result<Response<v1::RegisterAppResponse>, Status> {
         let client_ip = client_ip(&request, &self.trusted_proxies);
         let r = request.into_inner();
+        let profile = match r.profile() {
+            v1::RegistrationProfile::Mastodon => RegistrationProfile::Mastodon,
+            v1::RegistrationProfile::Rfc7591 => RegistrationProfile::Rfc7591,
+        };
         let registered = self
             .service
             .register_app(
@@ -32,13 +37,23 @@ impl Apps for AppsService {
                     scopes: r.scopes,
                     website: r.website,
                     access_token_format: r.access_token_format,
+                    profile,
+                    token_endpoint_auth_method: r.token_endpoint_auth_method,
+                    grant_types: r.grant_types,
+                    response_types: r.response_types,
+                    id_token_signed_response_alg: r.id_token_signed_response_alg,
+                    post_logout_redirect_uris: r.post_logout_redirect_uris,
                 },
                 client_ip,
             )
             .await?;
         Ok(Response::new(v1::RegisterAppResponse {
             client_id: registered.app.client_id.clone(),
-            client_secret: registered.client_secret.expose().to_owned(),
+            client_secret: registered
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
             client_secret_expires_at: 0,
             app: Some(convert::app(&registered.app)),
         }))

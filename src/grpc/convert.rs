@@ -22,6 +22,22 @@ pub fn app(app: &App) -> v1::App {
         resource_server: app.is_resource_server,
         created_at: unix_seconds(app.created_at),
         admin_scopes: app.may_use_admin_scopes,
+        token_endpoint_auth_method: app.token_endpoint_auth_method.as_str().to_owned(),
+        grant_types: app.grant_types.to_vec_strings(),
+        response_types: app
+            .response_types
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        id_token_signed_response_alg: app
+            .id_token_signed_response_alg
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        post_logout_redirect_uris: app
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
     }
 }
 

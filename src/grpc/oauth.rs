@@ -302,6 +302,11 @@ impl OAuth for OAuthService {
                 .iter()
                 .map(|s| s.as_str().to_owned())
                 .collect(),
+            token_endpoint_auth_methods_supported:
+                crate::domain::client_metadata::TokenEndpointAuthMethod::ALL
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect(),
             id_token_signing_alg_values_supported: crate::service::oidc::ID_TOKEN_ALGORITHMS
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -22,6 +22,7 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         | UnsupportedGrantType
         | UnsupportedResponseType
         | InvalidCodeChallengeMethod
+        | InvalidClientMetadata
         | ValidationFailed => Code::InvalidArgument,
         InvalidClient | InvalidToken | TokenRevoked | TokenExpired | InvalidCredentials
         | InvalidSession => Code::Unauthenticated,

@@ -37,6 +37,7 @@ pub async fn register_app(
         scopes: p.scopes.join(" "),
         website: p.website,
         access_token_format: p.access_token_format,
+        ..Default::default()
     };
     let r = input.answer(
         state

@@ -3,6 +3,9 @@
 //! - OAuth endpoints (token, revoke, introspect) answer RFC 6749 section 5.2
 //!   JSON: `{"error": name, "error_description": text}`;
 //! - the REST API answers `{"error": text}`;
+//! - dynamic client registration (RFC 7591 section 3.2.2) answers the
+//!   same JSON, but names every input error invalid_redirect_uri or
+//!   invalid_client_metadata;
 //! - the authorization endpoint answers an HTML error page, and never
 //!   redirects an error about the client or the redirect URI.
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -15,6 +18,7 @@ use crate::domain::error::{AuthError, ErrorKind, Throttle};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
     OAuth,
+    Registration,
     Api,
     Page,
 }
@@ -41,6 +45,10 @@ impl HttpError {
         HttpError::new(error, Surface::OAuth)
     }
 
+    pub fn registration(error: AuthError) -> Self {
+        HttpError::new(error, Surface::Registration)
+    }
+
     pub fn api(error: AuthError) -> Self {
         HttpError::new(error, Surface::Api)
     }
@@ -65,7 +73,8 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         | UnsupportedGrantType
         | UnsupportedResponseType
         | InvalidRedirectUri
-        | InvalidCodeChallengeMethod => StatusCode::BAD_REQUEST,
+        | InvalidCodeChallengeMethod
+        | InvalidClientMetadata => StatusCode::BAD_REQUEST,
         InvalidClient | InvalidToken | TokenRevoked | TokenExpired | InvalidCredentials
         | InvalidSession => StatusCode::UNAUTHORIZED,
         UnauthorizedClient | AccessDenied | InsufficientScope | AccountDisabled | Forbidden => {
@@ -114,13 +123,16 @@ fn challenge(error: &AuthError, client_auth: ClientAuthMethod) -> Option<String>
 }
 
 impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.surface == Surface::Registration {
+            self.error = registration_error(self.error);
+        }
         let status = http_status(self.error.kind);
         if status.is_server_error() {
             tracing::warn!(kind = %self.error.kind, "request failed: {}", self.error.description);
         }
         let mut response = match self.surface {
-            Surface::OAuth => {
+            Surface::OAuth | Surface::Registration => {
                 let body = serde_json::json!({
                     "error": self.error.kind.as_str(),
                     "error_description": self.error.description,
@@ -149,6 +161,22 @@ impl IntoResponse for HttpError {
             add_rate_limit_headers(response.headers_mut(), throttle);
         }
         response
+    }
+}
+
+/// RFC 7591 section 3.2.2 knows two input errors: a bad redirect URI, and
+/// any other bad metadata. Malformed bodies, Mastodon's validation errors
+/// and the like are the latter; every other error (rate limits, outages)
+/// keeps its own name.
+fn registration_error(error: AuthError) -> AuthError {
+    match error.kind {
+        ErrorKind::InvalidRequest | ErrorKind::ValidationFailed | ErrorKind::InvalidScope => {
+            AuthError {
+                kind: ErrorKind::InvalidClientMetadata,
+                ..error
+            }
+        }
+        _ => error,
     }
 }
 

@@ -108,29 +108,9 @@ impl<S: SurfaceKind> FromRequest<ShimState> for Input<S> {
             status,
         };
         let (parts, body) = request.into_parts();
-        let limit = state.config().body_limit;
-        let deadline = state.config().request_timeout;
-        let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => {
-                return Err(reject(
-                    AuthError::invalid_request(format!(
-                        "The request body is larger than {limit} bytes."
-                    )),
-                    Some(StatusCode::PAYLOAD_TOO_LARGE),
-                ));
-            }
-            Err(_) => {
-                tracing::info!(timeout = ?deadline, "request body did not arrive in time");
-                return Err(reject(
-                    AuthError::invalid_request(format!(
-                        "The request body did not arrive within {}.",
-                        humantime::format_duration(deadline)
-                    )),
-                    Some(StatusCode::REQUEST_TIMEOUT),
-                ));
-            }
-        };
+        let bytes = read_body(body, state)
+            .await
+            .map_err(|(error, status)| reject(error, Some(status)))?;
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -146,6 +126,33 @@ impl<S: SurfaceKind> FromRequest<ShimState> for Input<S> {
 }
 
 /// How the request's client authenticated (see [`ClientAuthMethod::of`]).
+/// A request body, read within the shim's body limit and request timeout,
+/// as every route reads its body; or the error and status to answer.
+pub async fn read_body(
+    body: axum::body::Body,
+    state: &ShimState,
+) -> Result<axum::body::Bytes, (AuthError, StatusCode)> {
+    let limit = state.config().body_limit;
+    let deadline = state.config().request_timeout;
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err((
+            AuthError::invalid_request(format!("The request body is larger than {limit} bytes.")),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )),
+        Err(_) => {
+            tracing::info!(timeout = ?deadline, "request body did not arrive in time");
+            Err((
+                AuthError::invalid_request(format!(
+                    "The request body did not arrive within {}.",
+                    humantime::format_duration(deadline)
+                )),
+                StatusCode::REQUEST_TIMEOUT,
+            ))
+        }
+    }
+}
+
 fn client_auth_method(headers: &HeaderMap) -> ClientAuthMethod {
     ClientAuthMethod::of(
         headers

@@ -74,7 +74,8 @@ fn rfc8414_metadata(
         // in the query only.
         "response_modes_supported": ["query"],
         "grant_types_supported": served.grant_types_supported.clone(),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "registration_endpoint": state.url("/oauth/register"),
+        "token_endpoint_auth_methods_supported": served.token_endpoint_auth_methods_supported.clone(),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],

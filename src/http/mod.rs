@@ -30,6 +30,7 @@ pub mod oauth;
 pub mod pages;
 pub mod params;
 pub mod propagate;
+pub mod register;
 pub mod state;
 
 pub use state::{ShimConfig, ShimState};
@@ -67,6 +68,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ShimState>)> {
                 .delete(authorize::deny),
         ),
         ("/oauth/authorize/native", get(authorize::native)),
+        ("/oauth/register", post(register::register)),
         ("/oauth/token", post(oauth::token)),
         ("/oauth/revoke", post(oauth::revoke)),
         ("/oauth/introspect", post(oauth::introspect)),

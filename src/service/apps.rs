@@ -8,10 +8,11 @@ use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{Secret, random_token};
 
-/// A newly registered app with its secret, which exists only here.
+/// A newly registered app with its secret, which exists only here; a
+/// public client has none.
 pub struct RegisteredApp {
     pub app: App,
-    pub client_secret: Secret,
+    pub client_secret: Option<Secret>,
 }
 
 impl AuthService {
@@ -30,10 +31,14 @@ impl AuthService {
         let app = NewApp::parse(input)?;
         let client_id = random_token();
         let client_secret = Secret::generate();
+        // A public client gets no secret, but its row still holds the
+        // digest of a random one that is thrown away: no presented secret
+        // can match it, and the column keeps its meaning.
         let record = self
             .store()
             .insert_app(&app, &client_id, &client_secret.digest())
             .await?;
+        let client_secret = (!app.token_endpoint_auth_method.is_public()).then_some(client_secret);
         tracing::info!(app_id = %record.id, client_id = %record.client_id, name = %record.name, "registered app");
         Ok(RegisteredApp {
             app: record,

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use super::{AuthService, requested_scopes};
 use crate::domain::account::Account;
 use crate::domain::app::App;
+use crate::domain::client_metadata::GrantType;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::oidc::{self, ClaimsRequest, Nonce};
 use crate::domain::pkce::CodeChallenge;
@@ -391,9 +392,24 @@ impl AuthService {
                 ));
             }
         }
+        // A code is only worth issuing to an app that may redeem it.
+        if !app.allows_grant(GrantType::AuthorizationCode) {
+            return Err(AuthError::new(
+                ErrorKind::UnauthorizedClient,
+                "The client is not authorized to request an authorization code.",
+            ));
+        }
         let scopes = requested_scopes(&request.scope, &app.scopes)?;
         let challenge =
             CodeChallenge::parse(&request.code_challenge, &request.code_challenge_method)?;
+        // A public client has no secret, so PKCE is what binds the code to
+        // it (RFC 9700 section 2.1.1): required, and S256 (parse refuses
+        // any other method).
+        if app.is_public() && challenge.is_none() {
+            return Err(AuthError::invalid_request(
+                "A public client must send a code_challenge (PKCE, S256).",
+            ));
+        }
         // Read for every request (a malformed one is refused alike), kept
         // only for OpenID ones: nothing else has an id_token.
         let nonce = Nonce::parse(&request.nonce)?;

@@ -1,5 +1,7 @@
 //! Client authentication: a client_id and secret checked against the stored
-//! digest, in constant time.
+//! digest, in constant time; and, where RFC 6749 lets a public client in
+//! with its client_id alone (the token endpoint, section 3.2.1; revocation,
+//! RFC 7009 section 2.1), the identification of a public client.
 use std::sync::Arc;
 
 use super::AuthService;
@@ -34,6 +36,33 @@ impl AuthService {
                 Err(AuthError::invalid_client())
             }
         }
+    }
+
+    /// The client of a token or revocation request: a confidential client
+    /// authenticated by its secret, or a public one (token_endpoint_auth_method
+    /// none) named by its client_id alone. A public client that presents a
+    /// secret is refused: it has none, so whoever sends one is not it, and
+    /// accepting it would teach clients that secrets are optional checks.
+    pub async fn identify_client(
+        &self,
+        credentials: Option<&ClientCredentials>,
+    ) -> Result<Arc<App>, AuthError> {
+        let Some(c) = credentials else {
+            return Err(AuthError::invalid_client());
+        };
+        if c.client_secret.expose().is_empty() {
+            if let Some(app) = self.client_record(&c.client_id).await?
+                && app.is_public()
+            {
+                return Ok(app);
+            }
+        } else if let Some(app) = self.client_record(&c.client_id).await?
+            && app.is_public()
+        {
+            tracing::info!(client_id = %c.client_id, "client authentication failed: a public client sent a secret");
+            return Err(AuthError::invalid_client());
+        }
+        self.authenticate_client(credentials).await
     }
 
     /// A client's record: from the cache, or from the database (then

@@ -321,21 +321,13 @@ struct HintClaims {
 /// The post-logout redirect, when the app registered it exactly (RP-
 /// Initiated Logout 1.0 section 3: exact match, like redirect URIs).
 fn post_logout_redirect(app: &App, uri: &str) -> Result<RedirectUri, AuthError> {
-    if registered_post_logout_uris(app)
-        .iter()
-        .any(|r| r.matches(uri))
-    {
+    if app.post_logout_redirect_uris.iter().any(|r| r.matches(uri)) {
         Ok(RedirectUri::from_registered(uri.to_owned()))
     } else {
         Err(AuthError::invalid_request(
             "The post_logout_redirect_uri is not one the client registered.",
         ))
     }
-}
-
-// Until apps carry post_logout_redirect_uris (the registration branch).
-fn registered_post_logout_uris(_app: &App) -> &[RedirectUri] {
-    &[]
 }
 
 #[cfg(test)]

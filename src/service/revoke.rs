@@ -20,8 +20,10 @@ impl AuthService {
         token: &str,
         hint: TokenTypeHint,
     ) -> Result<(), AuthError> {
+        // Section 2.1: a public client revokes its own tokens with its
+        // client_id alone; the ownership check below still applies.
         let caller = self
-            .authenticate_client(caller)
+            .identify_client(caller)
             .await
             .map_err(|e| match e.kind {
                 ErrorKind::InvalidClient => not_authorized_to_revoke(),

@@ -16,6 +16,7 @@ use crate::domain::account::Account;
 use crate::domain::app::AccessTokenFormat;
 use crate::domain::app::App;
 use crate::domain::client_auth::ClientCredentials;
+use crate::domain::client_metadata::GrantType;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::id::AccountId;
 use crate::domain::oidc::{self, ClaimsRequest};
@@ -47,12 +48,6 @@ pub struct IssuedTokens {
     pub id_token: Option<String>,
 }
 
-enum GrantType {
-    AuthorizationCode,
-    ClientCredentials,
-    RefreshToken,
-}
-
 /// A minted access token: the value for the client, the row for the store.
 struct MintedAccessToken {
     value: Secret,
@@ -78,7 +73,16 @@ impl AuthService {
                 ));
             }
         };
-        let app = self.authenticate_client(request.client.as_ref()).await?;
+        // Section 3.2.1: a public client identifies itself by client_id.
+        let app = self.identify_client(request.client.as_ref()).await?;
+        // RFC 7591 section 2: the grants it registered, and never
+        // client_credentials for a public client (RFC 6749 section 4.4).
+        if !app.allows_grant(grant_type) {
+            return Err(AuthError::new(
+                ErrorKind::UnauthorizedClient,
+                "The client is not authorized to use this authorization grant type.",
+            ));
+        }
         let (issued, grant) = match grant_type {
             GrantType::AuthorizationCode => (
                 self.redeem_code(&app, request).await?,
@@ -148,6 +152,14 @@ impl AuthService {
         if code.redirect_uri.as_str() != request.redirect_uri {
             return Err(invalid());
         }
+        // A public client has only PKCE to prove it is the client that
+        // asked for the code (RFC 9700 section 2.1.1); its codes always
+        // carry a challenge, and no verifier is a bad grant.
+        if app.is_public() && (code.code_challenge.is_none() || request.code_verifier.is_empty()) {
+            return Err(AuthError::invalid_grant(
+                "A public client must send the code_verifier of its code_challenge.",
+            ));
+        }
         match (&code.code_challenge, request.code_verifier.is_empty()) {
             (Some(_), true) => {
                 return Err(AuthError::invalid_request(
@@ -182,14 +194,16 @@ impl AuthService {
             .await?;
         let access = self.mint_access_token(app, Some(code.account_id), &code.scopes, at)?;
         let access_id = tx.insert_access_token(grant_id, &access.row).await?;
+        // An app that did not register refresh_token gets none: it could
+        // not use it (exchange refuses the grant).
         let refresh = match access.expires_in {
-            Some(_) => {
+            Some(_) if app.allows_grant(GrantType::RefreshToken) => {
                 let refresh = self.new_refresh_token(&code.scopes, at);
                 tx.insert_refresh_token(grant_id, access_id, &refresh.1)
                     .await?;
                 Some(refresh.0)
             }
-            None => None,
+            _ => None,
         };
         let id_token = if oidc::is_openid(&code.scopes) {
             let account = self.openid_account(code.account_id).await?;

@@ -3,13 +3,18 @@ use tokio_postgres::Row;
 
 use super::{Store, StoreError};
 use crate::domain::app::{AccessTokenFormat, App, NewApp};
+use crate::domain::client_metadata::{
+    GrantTypes, IdTokenAlg, ResponseType, TokenEndpointAuthMethod,
+};
 use crate::domain::id::AppId;
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::Digest;
 
 pub(crate) const COLUMNS: &str = "id, client_id, client_secret_digest, name, website, redirect_uris, scopes, \
-                       access_token_format, is_resource_server, may_use_admin_scopes, created_at";
+                       access_token_format, is_resource_server, may_use_admin_scopes, created_at, \
+                       token_endpoint_auth_method, grant_types, response_types, \
+                       id_token_signed_response_alg, post_logout_redirect_uris";
 
 /// The app of a row holding `COLUMNS`.
 pub(crate) fn app_from_row(row: &Row) -> Result<App, StoreError> {
@@ -17,7 +22,28 @@ pub(crate) fn app_from_row(row: &Row) -> Result<App, StoreError> {
     let scopes: Vec<String> = row.try_get("scopes")?;
     let format: String = row.try_get("access_token_format")?;
     let uris: Vec<String> = row.try_get("redirect_uris")?;
+    let method: String = row.try_get("token_endpoint_auth_method")?;
+    let grants: Vec<String> = row.try_get("grant_types")?;
+    let responses: Vec<String> = row.try_get("response_types")?;
+    let alg: Option<String> = row.try_get("id_token_signed_response_alg")?;
+    let logout_uris: Vec<String> = row.try_get("post_logout_redirect_uris")?;
+    // Validated before they were stored; failing here means a hand edit.
+    let malformed = |what: &str, value: &str| StoreError::Malformed(format!("{what} {value:?}"));
     Ok(App {
+        token_endpoint_auth_method: TokenEndpointAuthMethod::parse(&method)
+            .ok_or_else(|| malformed("token endpoint auth method", &method))?,
+        grant_types: GrantTypes::parse(&grants).map_err(|g| malformed("grant type", &g))?,
+        response_types: responses
+            .iter()
+            .map(|r| ResponseType::parse(r).ok_or_else(|| malformed("response type", r)))
+            .collect::<Result<_, _>>()?,
+        id_token_signed_response_alg: alg
+            .map(|a| IdTokenAlg::parse(&a).ok_or_else(|| malformed("id token alg", &a)))
+            .transpose()?,
+        post_logout_redirect_uris: logout_uris
+            .into_iter()
+            .map(RedirectUri::from_registered)
+            .collect(),
         id: AppId::new(row.try_get("id")?),
         client_id: row.try_get("client_id")?,
         client_secret_digest: Digest::from_slice(&digest)
@@ -52,10 +78,18 @@ impl Store {
         secret_digest: &Digest,
     ) -> Result<App, StoreError> {
         let sql = format!(
-            "INSERT INTO apps (client_id, client_secret_digest, name, website, redirect_uris, scopes, access_token_format)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+            "INSERT INTO apps (client_id, client_secret_digest, name, website, redirect_uris, scopes, access_token_format,
+                               token_endpoint_auth_method, grant_types, response_types,
+                               id_token_signed_response_alg, post_logout_redirect_uris)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
         );
         let uris: Vec<&str> = app.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        let logout_uris: Vec<&str> = app
+            .post_logout_redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect();
+        let responses: Vec<&str> = app.response_types.iter().map(|r| r.as_str()).collect();
         let conn = self.conn().await?;
         let stmt = conn.prepare_cached(&sql).await?;
         let row = conn
@@ -69,6 +103,11 @@ impl Store {
                     &uris,
                     &scopes_to_sql(&app.scopes),
                     &app.access_token_format.as_str(),
+                    &app.token_endpoint_auth_method.as_str(),
+                    &app.grant_types.to_vec_strings(),
+                    &responses,
+                    &app.id_token_signed_response_alg.map(|a| a.as_str()),
+                    &logout_uris,
                 ],
             )
             .await?;

@@ -484,3 +484,47 @@ async fn end_session_refuses_a_forged_hint_and_an_unregistered_redirect_without_
         assert!(signed_in(&browser).await, "{query}: still signed in");
     }
 }
+
+#[tokio::test]
+async fn end_session_sends_the_browser_to_a_registered_post_logout_redirect_uri_with_state() {
+    let app = spawn_app().await;
+    let client = app
+        .register_app_with(v1::RegisterAppRequest {
+            client_name: "RP".into(),
+            redirect_uris: vec![RP.into()],
+            scopes: "openid".into(),
+            post_logout_redirect_uris: vec!["https://rp.example/signed-out".into()],
+            ..Default::default()
+        })
+        .await;
+    let (browser, id_token) = browser_with_id_token(&app, &client, "alice").await;
+    let response = browser
+        .get(&format!(
+            "/oauth/end_session?id_token_hint={id_token}&state=s1&post_logout_redirect_uri=https%3A%2F%2Frp.example%2Fsigned-out"
+        ))
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "https://rp.example/signed-out?state=s1"
+    );
+    assert!(!signed_in(&browser).await);
+    // Someone else's registered URI, named with this client's hint, is not
+    // this client's.
+    let other = app
+        .register_app_with(v1::RegisterAppRequest {
+            client_name: "other".into(),
+            redirect_uris: vec![RP.into()],
+            scopes: "openid".into(),
+            post_logout_redirect_uris: vec!["https://other.example/bye".into()],
+            ..Default::default()
+        })
+        .await;
+    let _ = other;
+    let response = browser
+        .get(&format!(
+            "/oauth/end_session?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fother.example%2Fbye"
+        ))
+        .await;
+    assert_eq!(response.status(), 400);
+}
