@@ -22,7 +22,7 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
-fn run_checked(command: &mut Command, what: &str) {
+pub(crate) fn run_checked(command: &mut Command, what: &str) {
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
@@ -37,7 +37,7 @@ fn run_checked(command: &mut Command, what: &str) {
 
 /// The virtualenv's Python, with tests/e2e/requirements.txt installed. It
 /// is rebuilt when the requirements change.
-fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-venv");
@@ -102,7 +102,7 @@ fn node_modules() -> &'static Path {
     })
 }
 
-fn chromium() -> &'static Path {
+pub(crate) fn chromium() -> &'static Path {
     static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
     CHROMIUM.get_or_init(|| {
         if let Ok(path) = std::env::var("AUTHD_CHROMIUM") {
@@ -131,7 +131,7 @@ fn chromium() -> &'static Path {
 
 /// Runs a client script against `app` as `alice`; returns the JSON object
 /// it printed last.
-async fn run_client(
+pub(crate) async fn run_client(
     app: &TestApp,
     program: &Path,
     script: &str,
@@ -377,4 +377,58 @@ async fn chromium_logs_in_consents_and_gets_a_working_code() {
 fn sha256(secret: &str) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+#[tokio::test]
+async fn authlib_as_an_openid_relying_party_validates_id_tokens_for_rs256_es256_and_eddsa() {
+    let app = spawn_e2e_app(None).await;
+    let alice = app
+        .login(&email("alice"), PASSWORD)
+        .await
+        .expect("alice signs in")
+        .account
+        .expect("her account")
+        .id;
+    let out = run_client(&app, python(), "oidc_client.py", &[]).await;
+    assert_eq!(
+        out["registration_endpoint"],
+        app.url("/oauth/register"),
+        "{out}"
+    );
+    let mut clients = std::collections::HashSet::new();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let seen = &out["algorithms"][alg];
+        assert_eq!(seen["alg"], alg, "signed with the registered alg: {out}");
+        assert_eq!(
+            seen["sub"],
+            alice.as_str(),
+            "sub is the account's id: {out}"
+        );
+        assert_eq!(seen["nonce_matched"], true, "{out}");
+        assert_eq!(seen["replay_refused"], true, "{out}");
+        assert_eq!(seen["at_hash_matched"], true, "{out}");
+        assert_eq!(
+            seen["userinfo"],
+            serde_json::json!({
+                "sub": alice,
+                "preferred_username": "alice",
+                "email": email("alice"),
+                // authd does not verify addresses, and says so.
+                "email_verified": false,
+                "name": "alice",
+            }),
+            "{out}"
+        );
+        assert_eq!(seen["refreshed_sub"], alice.as_str(), "{out}");
+        assert_eq!(seen["refreshed_has_nonce"], false, "{out}");
+        assert_eq!(
+            seen["pages"],
+            serde_json::json!(["sign_in", "consent"]),
+            "{out}"
+        );
+        assert!(
+            clients.insert(seen["client_id"].as_str().unwrap().to_owned()),
+            "one client per alg: {out}"
+        );
+    }
 }

@@ -22,6 +22,8 @@ mod introspect;
 mod jwt;
 mod metrics;
 mod oidc;
+mod oidc_negative;
+mod oidc_rp;
 mod openapi;
 mod purge;
 mod readme;
