@@ -201,3 +201,66 @@ async fn set_resource_server_needs_an_admin() {
         .into_inner();
     assert!(updated.resource_server);
 }
+
+#[tokio::test]
+async fn an_app_registered_without_client_metadata_is_confidential_with_every_grant() {
+    let app = spawn_app().await;
+    let r = app
+        .apps()
+        .register_app(v1::RegisterAppRequest {
+            client_name: "Mastodon way".into(),
+            redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.client_secret.len(), 43);
+    let registered = r.app.unwrap();
+    assert_eq!(registered.token_endpoint_auth_method, "client_secret_basic");
+    assert_eq!(
+        registered.grant_types,
+        ["authorization_code", "refresh_token", "client_credentials"]
+    );
+    assert_eq!(registered.response_types, ["code"]);
+    assert!(registered.id_token_signed_response_alg.is_empty());
+    assert!(registered.post_logout_redirect_uris.is_empty());
+}
+
+#[tokio::test]
+async fn a_public_app_registered_over_grpc_gets_no_secret_and_keeps_its_metadata() {
+    let app = spawn_app().await;
+    let r = app
+        .apps()
+        .register_app(v1::RegisterAppRequest {
+            client_name: "native".into(),
+            redirect_uris: vec!["myapp://cb".into()],
+            token_endpoint_auth_method: "none".into(),
+            id_token_signed_response_alg: "ES256".into(),
+            post_logout_redirect_uris: vec!["myapp://bye".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.client_secret.is_empty());
+    let registered = r.app.unwrap();
+    assert_eq!(registered.token_endpoint_auth_method, "none");
+    assert_eq!(
+        registered.grant_types,
+        ["authorization_code", "refresh_token"]
+    );
+    assert_eq!(registered.id_token_signed_response_alg, "ES256");
+    assert_eq!(registered.post_logout_redirect_uris, ["myapp://bye"]);
+    // An empty secret is not this app's secret: introspection, which needs
+    // a confidential client, refuses it.
+    let refused = app
+        .oauth()
+        .introspect(v1::IntrospectRequest {
+            token: "x".repeat(43),
+            client_id: r.client_id,
+            ..Default::default()
+        })
+        .await;
+    assert_error(refused, Code::Unauthenticated, "invalid_client");
+}
