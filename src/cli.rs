@@ -273,6 +273,7 @@ async fn with_service<T>(
 ) -> anyhow::Result<Result<T, AuthError>> {
     let db = open(database).await?;
     let mut config = ServiceConfig::new("");
+    config.key_encryption_key = database.key_encryption_key()?;
     if let Some(ttl) = jwt_lifetime {
         config.lifetimes.jwt_access_token = ttl;
     }
@@ -285,7 +286,7 @@ async fn with_service<T>(
 }
 
 async fn operator_service(db: &Database, config: ServiceConfig) -> Result<AuthService, AuthError> {
-    AuthService::ensure_signing_key(&db.store).await?;
+    AuthService::ensure_signing_key(&db.store, &config.key_encryption_key).await?;
     AuthService::new(db.store.clone(), config).await
 }
 

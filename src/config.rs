@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::domain::client_ip::TrustedProxies;
+use crate::service::key_encryption::KeyEncryptionKey;
 use crate::service::throttle::{RateLimits, RateSetting};
 use crate::service::{Lifetimes, ServiceConfig};
 
@@ -38,7 +39,23 @@ pub struct DatabaseArgs {
     /// any statement may run, before failing as unavailable.
     #[arg(long, env = "AUTHD_DB_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_timeout: Duration,
+
+    /// File holding the key (32 bytes, base64 or raw) that seals the JWT
+    /// signing keys in the database; every replica needs the same one.
+    /// AUTHD_KEY_ENCRYPTION_KEY may hold the key itself instead. Without
+    /// either: key-encryption.key beside the data directory, created
+    /// (mode 0600) on first start.
+    #[arg(long, env = "AUTHD_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
 }
+
+/// The environment variable that may hold the key-encryption key itself
+/// (base64): read from the environment only, never a flag, so that it
+/// shows in no process list.
+pub const KEY_ENCRYPTION_KEY_ENV: &str = "AUTHD_KEY_ENCRYPTION_KEY";
+
+/// The key-encryption key file's name, beside the data directory.
+const KEY_ENCRYPTION_KEY_FILE: &str = "key-encryption.key";
 
 /// Settings of `authd serve`.
 #[derive(Args, Clone, Debug)]
@@ -441,6 +458,30 @@ pub struct Config {
 }
 
 impl DatabaseArgs {
+    /// The key-encryption key: AUTHD_KEY_ENCRYPTION_KEY, else the file of
+    /// --key-encryption-key-file, else the default file beside the data
+    /// directory, created with a new random key on first start.
+    pub fn key_encryption_key(&self) -> anyhow::Result<KeyEncryptionKey> {
+        if let Some(value) = std::env::var_os(KEY_ENCRYPTION_KEY_ENV) {
+            return KeyEncryptionKey::parse(value.as_encoded_bytes()).ok_or_else(|| {
+                anyhow::anyhow!("{KEY_ENCRYPTION_KEY_ENV} must hold 32 bytes in base64")
+            });
+        }
+        if let Some(path) = &self.key_encryption_key_file {
+            return read_key_file(path);
+        }
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let path = data_dir.parent().map_or_else(
+            || PathBuf::from(KEY_ENCRYPTION_KEY_FILE),
+            |p| p.join(KEY_ENCRYPTION_KEY_FILE),
+        );
+        match read_key_file(&path) {
+            Ok(key) => Ok(key),
+            Err(_) if !path.exists() => create_key_file(&path),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn database_config(&self) -> anyhow::Result<DatabaseConfig> {
         match &self.database_url {
             Some(url) => Ok(DatabaseConfig::Connect(Box::new(url.parse().map_err(
@@ -465,6 +506,7 @@ impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
         let issuer = self.http.issuer(self.issuer.as_deref());
         let mut service = ServiceConfig::new(issuer.clone());
+        service.key_encryption_key = self.database.key_encryption_key()?;
         service.lifetimes = Lifetimes {
             authorization_code: self.code_ttl,
             access_token: self.access_token_ttl.0,
@@ -502,6 +544,56 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             metrics_addr: self.http.metrics_addr,
         })
+    }
+}
+
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<KeyEncryptionKey> {
+    use std::os::unix::fs::PermissionsExt;
+    let bytes = std::fs::read(path).map_err(|e| {
+        anyhow::anyhow!(
+            "reading the key-encryption key {}: {e} (--key-encryption-key-file)",
+            path.display()
+        )
+    })?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "the key-encryption key file is readable by other users; chmod 600 it");
+    }
+    KeyEncryptionKey::parse(&bytes).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the key-encryption key {} must hold 32 bytes, in base64 or raw",
+            path.display()
+        )
+    })
+}
+
+/// A new key in a new file, mode 0600. Two processes starting at once:
+/// the second finds the file the first made (create_new) and reads it.
+fn create_key_file(path: &std::path::Path) -> anyhow::Result<KeyEncryptionKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = KeyEncryptionKey::generate();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            writeln!(file, "{}", key.to_base64())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created the key-encryption key that seals the JWT signing keys: back it up, and give every replica the same one (--key-encryption-key-file)");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
+        Err(e) => Err(anyhow::anyhow!(
+            "creating the key-encryption key {}: {e}",
+            path.display()
+        )),
     }
 }
 

@@ -231,9 +231,9 @@ impl Application {
 /// Start-up step: the service, with the JWT signing key it signs with from
 /// its first request on (written if the database has none).
 async fn build_service(store: &Store, config: &Config) -> anyhow::Result<AuthService> {
-    AuthService::ensure_signing_key(store)
+    AuthService::ensure_signing_key(store, &config.service.key_encryption_key)
         .await
-        .map_err(|e| anyhow::anyhow!("creating the JWT signing key: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("preparing the JWT signing keys: {e}"))?;
     AuthService::new(store.clone(), config.service.clone())
         .await
         .map_err(|e| anyhow::anyhow!("starting the service: {e}"))

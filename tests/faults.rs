@@ -39,6 +39,11 @@ use common::{
     OOB, PASSWORD, TestClient, client_credentials, hidden, is_active, login, register_app, revoke,
 };
 
+/// The key every authd of these tests seals its signing keys with (the
+/// replicas of one database must share one), instead of a file beside the
+/// machine's default data directory.
+const KEY_ENCRYPTION_KEY: &str = "dGVzdHMgb2YgYXV0aGQ6IG5vdCBhIHJlYWwga2V5ISE=";
+
 /// The outage test's `--db-timeout`: the wait for a connection, and the
 /// statement timeout.
 const DB_TIMEOUT: Duration = Duration::from_secs(1);
@@ -200,6 +205,7 @@ impl Cluster {
         use std::io::Write;
         let email = format!("{username}@example.org");
         let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+            .env("AUTHD_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)
             .args([
                 "account",
                 "create",
@@ -272,6 +278,7 @@ impl Authd {
     async fn spawn(name: &str, database_url: &str, extra: &[&str]) -> Authd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
         command
+            .env("AUTHD_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)
             .args([
                 "serve",
                 "--grpc-addr",

@@ -273,7 +273,7 @@ fn app_json(a: &App) -> serde_json::Value {
 fn key_json(k: &KeyInfo) -> serde_json::Value {
     json!({
         "kid": k.kid,
-        "algorithm": k.algorithm,
+        "algorithm": k.algorithm.as_str(),
         "created_at": time(k.created_at),
         "retired_at": k.retired_at.map(time),
         "published_until": k.published_until.map(time),
@@ -586,7 +586,12 @@ pub async fn run_key(command: KeyCommand) -> anyhow::Result<()> {
                 async |s| s.rotate_signing_key(AdminCaller::Operator).await,
             )
             .await?;
-            let mut human = format!("new signing key: {}", key_line(&rotation.key));
+            let mut human = rotation
+                .keys
+                .iter()
+                .map(|k| format!("new signing key: {}", key_line(k)))
+                .collect::<Vec<_>>()
+                .join("\n");
             for old in &rotation.retired {
                 human.push_str(&format!("\nretired: {}", key_line(old)));
             }
@@ -594,7 +599,8 @@ pub async fn run_key(command: KeyCommand) -> anyhow::Result<()> {
                 output,
                 human,
                 json!({
-                    "key": key_json(&rotation.key),
+                    "key": rotation.access_token_key().map(key_json),
+                    "keys": rotation.keys.iter().map(key_json).collect::<Vec<_>>(),
                     "retired": rotation.retired.iter().map(key_json).collect::<Vec<_>>(),
                 }),
             );

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use url::Url;
 
 use super::client_metadata::{
-    GrantType, GrantTypes, IdTokenAlg, RegistrationProfile, ResponseType, TokenEndpointAuthMethod,
-    parse_post_logout_redirect_uris,
+    GrantType, GrantTypes, RegistrationProfile, ResponseType, SigningAlgorithm,
+    TokenEndpointAuthMethod, parse_post_logout_redirect_uris,
 };
 use super::error::AuthError;
 use super::id::AppId;
@@ -39,7 +39,7 @@ pub struct App {
     pub grant_types: GrantTypes,
     pub response_types: Vec<ResponseType>,
     /// How its id_tokens are to be signed; `None` when not registered.
-    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     /// Where RP-Initiated Logout may send the user back to.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
@@ -135,7 +135,7 @@ pub struct NewApp {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub grant_types: GrantTypes,
     pub response_types: Vec<ResponseType>,
-    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
@@ -227,7 +227,7 @@ impl NewApp {
         let id_token_signed_response_alg = if alg.is_empty() {
             None
         } else {
-            Some(IdTokenAlg::parse(alg).ok_or_else(|| {
+            Some(SigningAlgorithm::parse(alg).ok_or_else(|| {
                 profile
                     .metadata_error("Id token signed response alg must be RS256, ES256 or EdDSA.")
             })?)

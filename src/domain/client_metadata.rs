@@ -172,32 +172,7 @@ impl ResponseType {
     }
 }
 
-/// OpenID Connect Registration `id_token_signed_response_alg`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdTokenAlg {
-    Rs256,
-    Es256,
-    EdDsa,
-}
-
-impl IdTokenAlg {
-    pub fn parse(input: &str) -> Option<Self> {
-        match input {
-            "RS256" => Some(Self::Rs256),
-            "ES256" => Some(Self::Es256),
-            "EdDSA" => Some(Self::EdDsa),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-}
+pub use super::signing_key::SigningAlgorithm;
 
 /// Parses `post_logout_redirect_uris` (OpenID RP-Initiated Logout 1.0
 /// section 3.1): absolute URIs, checked as redirect URIs are, but never
@@ -240,8 +215,11 @@ mod tests {
         );
         assert!(TokenEndpointAuthMethod::parse("none").unwrap().is_public());
         assert_eq!(TokenEndpointAuthMethod::parse("private_key_jwt"), None);
-        assert_eq!(IdTokenAlg::parse("EdDSA"), Some(IdTokenAlg::EdDsa));
-        assert_eq!(IdTokenAlg::parse("HS256"), None);
+        assert_eq!(
+            SigningAlgorithm::parse("EdDSA"),
+            Some(SigningAlgorithm::EdDsa)
+        );
+        assert_eq!(SigningAlgorithm::parse("HS256"), None);
         assert_eq!(ResponseType::parse("token"), None);
     }
 

@@ -25,7 +25,7 @@ fn count(n: impl TryInto<i64>) -> i64 {
 pub fn signing_key(key: &KeyInfo) -> v1::SigningKey {
     v1::SigningKey {
         kid: key.kid.clone(),
-        algorithm: key.algorithm.clone(),
+        algorithm: key.algorithm.as_str().to_owned(),
         created_at: unix_seconds(key.created_at),
         retired_at: key.retired_at.map_or(0, unix_seconds),
         published_until: key.published_until.map_or(0, unix_seconds),
@@ -154,8 +154,9 @@ impl Admin for AdminService {
             .rotate_signing_key(AdminCaller::Bearer(&token))
             .await?;
         Ok(Response::new(v1::RotateSigningKeyResponse {
-            key: Some(signing_key(&rotation.key)),
+            key: rotation.access_token_key().map(signing_key),
             retired: rotation.retired.iter().map(signing_key).collect(),
+            keys: rotation.keys.iter().map(signing_key).collect(),
         }))
     }
 }

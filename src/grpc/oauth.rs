@@ -307,10 +307,11 @@ impl OAuth for OAuthService {
                     .iter()
                     .map(|m| m.as_str().to_owned())
                     .collect(),
-            id_token_signing_alg_values_supported: crate::service::oidc::ID_TOKEN_ALGORITHMS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            id_token_signing_alg_values_supported:
+                crate::domain::signing_key::SigningAlgorithm::ALL
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect(),
             claims_supported: crate::service::oidc::claims_supported()
                 .into_iter()
                 .map(str::to_owned)

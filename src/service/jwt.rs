@@ -1,5 +1,7 @@
-//! JWT access tokens (RFC 9068), signed with Ed25519 keys kept in
-//! PostgreSQL and published as a JWKS. JWTs are also stored by digest like
+//! JWT access tokens (RFC 9068) and id_tokens, signed with keys kept in
+//! PostgreSQL (one active key per algorithm: EdDSA, RS256, ES256), their
+//! private halves sealed under the operator's key-encryption key, and
+//! published as a JWKS. JWT access tokens are also stored by digest like
 //! opaque tokens, so they are revocable and introspectable the same way;
 //! the signature is for resource servers that verify offline.
 use std::collections::HashMap;
@@ -14,12 +16,29 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::Serialize;
 
-use crate::domain::error::AuthError;
-use crate::domain::signing_key::JwtKey;
+use super::key_encryption::{self, KeyEncryptionKey};
+use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::signing_key::{JwtKey, SigningAlgorithm};
 use crate::domain::time::unix_seconds;
 use crate::store::Store;
 
-const ALGORITHM: &str = "EdDSA";
+/// What signs JWT access tokens when the app registered no algorithm:
+/// EdDSA, as before there was a choice.
+pub const DEFAULT_ACCESS_TOKEN_ALGORITHM: SigningAlgorithm = SigningAlgorithm::EdDsa;
+
+fn jose(algorithm: SigningAlgorithm) -> Algorithm {
+    match algorithm {
+        SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+    }
+}
+
+/// The associated data a key's private half is sealed with: its kid and
+/// algorithm, so that a sealed key copied to another row does not open.
+fn seal_context(kid: &str, algorithm: SigningAlgorithm) -> Vec<u8> {
+    [kid.as_bytes(), b"\0", algorithm.as_str().as_bytes()].concat()
+}
 
 /// The claims of RFC 9068 section 2.2.
 #[derive(Debug, Serialize)]
@@ -39,6 +58,8 @@ struct ActiveKey {
     encoding: EncodingKey,
 }
 
+type ActiveKeys = HashMap<SigningAlgorithm, ActiveKey>;
+
 /// The key that signs new tokens, and the public keys that verify, kept in
 /// memory; the JWKS is read from the database each time, so a key another
 /// replica added shows up at once. The public keys let introspection drop
@@ -49,15 +70,19 @@ struct ActiveKey {
 /// it missed one (see `service::keys`).
 pub struct KeyRing {
     store: Store,
+    kek: KeyEncryptionKey,
     /// How long a retired key still verifies and is published: the JWT
     /// lifetime plus `ROTATION_MARGIN`.
     retention: Duration,
-    active: RwLock<ActiveKey>,
+    active: RwLock<ActiveKeys>,
     verifying: RwLock<VerifyingKeys>,
 }
 
+/// A public key with the one algorithm it verifies.
+pub type PublicKeys = HashMap<String, (SigningAlgorithm, DecodingKey)>;
+
 struct VerifyingKeys {
-    by_kid: Arc<HashMap<String, DecodingKey>>,
+    by_kid: Arc<PublicKeys>,
     /// When each known key was retired (None: it still signs), to tell a
     /// key that aged out from one withdrawn by hand.
     retired_at: HashMap<String, Option<SystemTime>>,
@@ -80,7 +105,7 @@ pub const ROTATION_MARGIN: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct KeyInfo {
     pub kid: String,
-    pub algorithm: String,
+    pub algorithm: SigningAlgorithm,
     pub created_at: SystemTime,
     /// When it stopped signing; None while it signs.
     pub retired_at: Option<SystemTime>,
@@ -97,20 +122,28 @@ pub enum Signature {
     UnknownKey,
 }
 
-/// Checks `token`'s header and signature (EdDSA only: `none`, HS* and ES*
-/// are refused before any key is used) against `keys`. Claims are not
-/// checked here; the database record is the authority on them.
-pub fn verify_signature(token: &str, keys: &HashMap<String, DecodingKey>) -> Signature {
+/// Checks `token`'s header and signature against `keys`: the kid's key,
+/// with the one algorithm that key is for (`none`, HS* and a header naming
+/// another algorithm than the key's are refused before any key is used).
+/// Claims are not checked here; the database record is the authority on
+/// them.
+pub fn verify_signature(token: &str, keys: &PublicKeys) -> Signature {
     let Ok(header) = jsonwebtoken::decode_header(token) else {
         return Signature::Invalid;
     };
-    if header.alg != Algorithm::EdDSA {
+    if !matches!(
+        header.alg,
+        Algorithm::EdDSA | Algorithm::RS256 | Algorithm::ES256
+    ) {
         return Signature::Invalid;
     }
-    let Some(key) = header.kid.as_ref().and_then(|kid| keys.get(kid)) else {
+    let Some((algorithm, key)) = header.kid.as_ref().and_then(|kid| keys.get(kid)) else {
         return Signature::UnknownKey;
     };
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    if header.alg != jose(*algorithm) {
+        return Signature::Invalid;
+    }
+    let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
@@ -133,16 +166,51 @@ pub fn unverified_jti(token: &str) -> Option<String> {
     serde_json::from_slice::<Claims>(&json).ok().map(|c| c.jti)
 }
 
-fn decoding_keys(keys: &[JwtKey]) -> HashMap<String, DecodingKey> {
+/// The JWK members of a public key (RFC 7518 section 6, RFC 8037).
+fn public_jwk(key: &JwtKey) -> Option<serde_json::Value> {
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    Some(match key.algorithm {
+        SigningAlgorithm::EdDsa => serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "x": b64(&key.public_key),
+        }),
+        SigningAlgorithm::Rs256 => {
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            use rsa::traits::PublicKeyParts;
+            let public = rsa::RsaPublicKey::from_pkcs1_der(&key.public_key).ok()?;
+            serde_json::json!({
+                "kty": "RSA",
+                "n": b64(&public.n().to_bytes_be()),
+                "e": b64(&public.e().to_bytes_be()),
+            })
+        }
+        SigningAlgorithm::Es256 => {
+            // The SEC1 uncompressed point: 0x04, x, y.
+            if key.public_key.len() != 65 || key.public_key[0] != 4 {
+                return None;
+            }
+            serde_json::json!({
+                "kty": "EC", "crv": "P-256",
+                "x": b64(&key.public_key[1..33]), "y": b64(&key.public_key[33..]),
+            })
+        }
+    })
+}
+
+fn decoding_key(key: &JwtKey) -> Option<DecodingKey> {
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    match key.algorithm {
+        SigningAlgorithm::EdDsa => DecodingKey::from_ed_components(&b64(&key.public_key)).ok(),
+        SigningAlgorithm::Rs256 => Some(DecodingKey::from_rsa_der(&key.public_key)),
+        SigningAlgorithm::Es256 => {
+            let jwk = public_jwk(key)?;
+            DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?).ok()
+        }
+    }
+}
+
+fn decoding_keys(keys: &[JwtKey]) -> PublicKeys {
     keys.iter()
-        .filter(|k| k.algorithm == ALGORITHM)
-        .map(|k| {
-            (
-                k.kid.clone(),
-                DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&k.public_key)),
-            )
-        })
-        .filter_map(|(kid, key)| key.ok().map(|key| (kid, key)))
+        .filter_map(|k| Some((k.kid.clone(), (k.algorithm, decoding_key(k)?))))
         .collect()
 }
 
@@ -151,17 +219,46 @@ fn retirements(keys: &[JwtKey]) -> HashMap<String, Option<SystemTime>> {
 }
 
 impl KeyRing {
-    /// Creates the first signing key if the database has none (replicas
-    /// starting together create one): a start-up step, run before `load`.
-    pub async fn ensure_key(store: &Store) -> Result<(), AuthError> {
-        store.ensure_signing_key(&generate_key()?).await?;
+    /// A start-up step, run before `load`: seals under `kek` any private
+    /// key still kept in the clear (from before keys were sealed), and
+    /// creates a key for each algorithm that has none (replicas starting
+    /// together create one each).
+    pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), AuthError> {
+        for key in store.signing_keys(Duration::ZERO).await? {
+            if key.retired_at.is_some()
+                || key.private_key.is_empty()
+                || key_encryption::is_sealed(&key.private_key)
+            {
+                continue;
+            }
+            let der = private_der(&key, kek)?;
+            let sealed = kek.seal(&der, &seal_context(&key.kid, key.algorithm));
+            store
+                .reseal_signing_key(&key.kid, &key.private_key, &sealed)
+                .await?;
+            tracing::info!(kid = %key.kid, "sealed a signing key kept in the clear under the key-encryption key");
+        }
+        let active = store.active_signing_algorithms().await?;
+        let missing: Vec<SigningAlgorithm> = SigningAlgorithm::ALL
+            .iter()
+            .copied()
+            .filter(|a| !active.contains(a))
+            .collect();
+        if !missing.is_empty() {
+            let keys = generate_keys(&missing, kek).await?;
+            store.ensure_signing_keys(&keys).await?;
+        }
         Ok(())
     }
 
-    /// Loads the keys, one of which must sign (see `ensure_key`). A
-    /// retired key verifies for `jwt_lifetime` (and `ROTATION_MARGIN`)
-    /// after its retirement.
-    pub async fn load(store: &Store, jwt_lifetime: Duration) -> Result<KeyRing, AuthError> {
+    /// Loads the keys, one of each algorithm signing (see `ensure_keys`),
+    /// their private halves opened with `kek`. A retired key verifies for
+    /// `jwt_lifetime` (and `ROTATION_MARGIN`) after its retirement.
+    pub async fn load(
+        store: &Store,
+        jwt_lifetime: Duration,
+        kek: &KeyEncryptionKey,
+    ) -> Result<KeyRing, AuthError> {
         let retention = jwt_lifetime + ROTATION_MARGIN;
         let keys = store.signing_keys(retention).await?;
         let verifying = VerifyingKeys {
@@ -169,9 +266,10 @@ impl KeyRing {
             retired_at: retirements(&keys),
             reloaded_at: None,
         };
-        let active = newest_active(keys)?;
+        let active = newest_active(&keys, kek)?;
         Ok(KeyRing {
             store: store.clone(),
+            kek: kek.clone(),
             retention,
             active: RwLock::new(active),
             verifying: RwLock::new(verifying),
@@ -238,13 +336,15 @@ impl KeyRing {
             };
             withdrawn
         };
-        match newest_active(records) {
+        match newest_active(&records, &self.kek) {
             Ok(active) => {
                 let mut current = self.active.write().map_err(|_| AuthError::internal())?;
-                if current.kid != active.kid {
-                    tracing::info!(kid = %active.kid, "signing JWTs with a new key");
-                    *current = active;
+                for (algorithm, key) in &active {
+                    if current.get(algorithm).is_none_or(|c| c.kid != key.kid) {
+                        tracing::info!(kid = %key.kid, algorithm = algorithm.as_str(), "signing JWTs with a new key");
+                    }
                 }
+                *current = active;
             }
             // Keys deleted by hand: keep signing with the key in memory
             // rather than not at all; a restart creates a new one.
@@ -255,15 +355,15 @@ impl KeyRing {
         Ok(withdrawn)
     }
 
-    /// Retires every key and signs with a new one from now on, here at
-    /// once and on the other replicas when they hear of it. Returns the new
-    /// key's kid and the kids retired.
-    pub async fn rotate(&self) -> Result<(String, Vec<String>), AuthError> {
-        let key = generate_key()?;
-        let kid = key.kid.clone();
-        let retired = self.store.rotate_signing_key(&key).await?;
+    /// Retires every key and signs with new ones (one per algorithm) from
+    /// now on, here at once and on the other replicas when they hear of
+    /// it. Returns the new keys' kids and the kids retired.
+    pub async fn rotate(&self) -> Result<(Vec<String>, Vec<String>), AuthError> {
+        let keys = generate_keys(SigningAlgorithm::ALL, &self.kek).await?;
+        let kids = keys.iter().map(|k| k.kid.clone()).collect();
+        let retired = self.store.rotate_signing_keys(&keys).await?;
         self.reload().await?;
-        Ok((kid, retired))
+        Ok((kids, retired))
     }
 
     /// The keys that sign or still verify, newest first, without their
@@ -282,14 +382,32 @@ impl KeyRing {
             .collect())
     }
 
-    pub fn sign(&self, claims: &AccessTokenClaims<'_>) -> Result<String, AuthError> {
-        self.sign_jwt("at+jwt", claims)
+    /// Signs a JWT access token (`typ` at+jwt, RFC 9068 section 2.1).
+    pub fn sign(
+        &self,
+        algorithm: SigningAlgorithm,
+        claims: &AccessTokenClaims<'_>,
+    ) -> Result<String, AuthError> {
+        self.sign_jwt(algorithm, "at+jwt", claims)
     }
 
-    /// Signs any claims, with `typ` in the header ("JWT" for an id_token).
-    pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, AuthError> {
+    /// Signs any claims with `algorithm`'s active key, with `typ` in the
+    /// header ("JWT" for an id_token).
+    pub fn sign_jwt<T: Serialize>(
+        &self,
+        algorithm: SigningAlgorithm,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, AuthError> {
         let active = self.active.read().map_err(|_| AuthError::internal())?;
-        let mut header = Header::new(Algorithm::EdDSA);
+        let active = active.get(&algorithm).ok_or_else(|| {
+            tracing::error!(
+                algorithm = algorithm.as_str(),
+                "no active signing key for the algorithm"
+            );
+            AuthError::internal()
+        })?;
+        let mut header = Header::new(jose(algorithm));
         header.typ = Some(typ.into());
         header.kid = Some(active.kid.clone());
         jsonwebtoken::encode(&header, claims, &active.encoding).map_err(|e| {
@@ -303,56 +421,147 @@ impl KeyRing {
         let keys = self.store.signing_keys(self.retention).await?;
         let keys: Vec<serde_json::Value> = keys
             .iter()
-            .map(|k| {
-                serde_json::json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "alg": k.algorithm,
-                    "use": "sig",
-                    "kid": k.kid,
-                    "x": URL_SAFE_NO_PAD.encode(&k.public_key),
-                })
+            .filter_map(|k| {
+                let mut jwk = public_jwk(k)?;
+                let members = jwk.as_object_mut()?;
+                members.insert("alg".into(), k.algorithm.as_str().into());
+                members.insert("use".into(), "sig".into());
+                members.insert("kid".into(), k.kid.clone().into());
+                Some(jwk)
             })
             .collect();
         Ok(serde_json::json!({ "keys": keys }))
     }
 }
 
-fn newest_active(keys: Vec<JwtKey>) -> Result<ActiveKey, AuthError> {
-    let key = keys
-        .into_iter()
-        .find(|k| k.retired_at.is_none())
-        .ok_or_else(|| {
-            tracing::error!(
-                "no active signing key (was AuthService::ensure_signing_key run at start-up?)"
-            );
+/// The private key's DER (PKCS#8 for EdDSA and ES256, PKCS#1 for RS256,
+/// what jsonwebtoken reads), opened with `kek`; a legacy plaintext Ed25519
+/// seed is read as it is.
+fn private_der(key: &JwtKey, kek: &KeyEncryptionKey) -> Result<Vec<u8>, AuthError> {
+    if key_encryption::is_sealed(&key.private_key) {
+        return kek
+            .open(&key.private_key, &seal_context(&key.kid, key.algorithm))
+            .map_err(|_| {
+                AuthError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "signing key {} does not open under this key-encryption key: start authd with the key it was sealed with (--key-encryption-key-file or AUTHD_KEY_ENCRYPTION_KEY), the one every replica uses",
+                        key.kid
+                    ),
+                )
+            });
+    }
+    let seed: [u8; 32] = match (key.algorithm, key.private_key.as_slice().try_into()) {
+        (SigningAlgorithm::EdDsa, Ok(seed)) => seed,
+        _ => {
+            tracing::error!(kid = %key.kid, "malformed signing key");
+            return Err(AuthError::internal());
+        }
+    };
+    SigningKey::from_bytes(&seed)
+        .to_pkcs8_der()
+        .map(|der| der.as_bytes().to_vec())
+        .map_err(|e| {
+            tracing::error!(error = %e, "encoding signing key failed");
             AuthError::internal()
-        })?;
-    let seed: [u8; 32] = key.private_key.as_slice().try_into().map_err(|_| {
-        tracing::error!(kid = %key.kid, "malformed signing key");
-        AuthError::internal()
-    })?;
-    let der = SigningKey::from_bytes(&seed).to_pkcs8_der().map_err(|e| {
-        tracing::error!(error = %e, "encoding signing key failed");
-        AuthError::internal()
-    })?;
-    Ok(ActiveKey {
-        kid: key.kid,
-        encoding: EncodingKey::from_ed_der(der.as_bytes()),
-    })
+        })
 }
 
-fn generate_key() -> Result<JwtKey, AuthError> {
-    let mut seed = [0u8; 32];
-    rand::rng().fill_bytes(&mut seed);
-    let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+fn encoding_key(algorithm: SigningAlgorithm, der: &[u8]) -> EncodingKey {
+    match algorithm {
+        SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(der),
+        SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(der),
+        SigningAlgorithm::Es256 => EncodingKey::from_ec_der(der),
+    }
+}
+
+/// The newest unretired key of each algorithm, opened.
+fn newest_active(keys: &[JwtKey], kek: &KeyEncryptionKey) -> Result<ActiveKeys, AuthError> {
+    let mut active = ActiveKeys::new();
+    // Newest first: the first of each algorithm wins.
+    for key in keys.iter().filter(|k| k.retired_at.is_none()) {
+        if active.contains_key(&key.algorithm) {
+            continue;
+        }
+        let der = private_der(key, kek)?;
+        active.insert(
+            key.algorithm,
+            ActiveKey {
+                kid: key.kid.clone(),
+                encoding: encoding_key(key.algorithm, &der),
+            },
+        );
+    }
+    if active.is_empty() {
+        tracing::error!(
+            "no active signing key (was AuthService::ensure_signing_key run at start-up?)"
+        );
+        return Err(AuthError::internal());
+    }
+    Ok(active)
+}
+
+/// New keys, sealed under `kek`; made off the async runtime, since an RSA
+/// key takes a while.
+async fn generate_keys(
+    algorithms: &[SigningAlgorithm],
+    kek: &KeyEncryptionKey,
+) -> Result<Vec<JwtKey>, AuthError> {
+    let algorithms = algorithms.to_vec();
+    let kek = kek.clone();
+    tokio::task::spawn_blocking(move || {
+        algorithms
+            .into_iter()
+            .map(|a| generate_key(a, &kek))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "generating signing keys failed");
+        AuthError::internal()
+    })?
+}
+
+fn generate_key(algorithm: SigningAlgorithm, kek: &KeyEncryptionKey) -> Result<JwtKey, AuthError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, algorithm = algorithm.as_str(), "generating a signing key failed");
+        AuthError::internal()
+    };
+    let (private_der, public_key) = match algorithm {
+        SigningAlgorithm::EdDsa => {
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            let key = SigningKey::from_bytes(&seed);
+            let der = key.to_pkcs8_der().map_err(|e| failed(&e))?;
+            (
+                der.as_bytes().to_vec(),
+                key.verifying_key().to_bytes().to_vec(),
+            )
+        }
+        SigningAlgorithm::Rs256 => {
+            use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+            let key =
+                rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).map_err(|e| failed(&e))?;
+            let der = key.to_pkcs1_der().map_err(|e| failed(&e))?;
+            let public = key.to_public_key().to_pkcs1_der().map_err(|e| failed(&e))?;
+            (der.as_bytes().to_vec(), public.as_bytes().to_vec())
+        }
+        SigningAlgorithm::Es256 => {
+            use p256::pkcs8::EncodePrivateKey as _;
+            let key = p256::ecdsa::SigningKey::random(&mut rand_core_06::OsRng);
+            let der = key.to_pkcs8_der().map_err(|e| failed(&e))?;
+            let point = key.verifying_key().to_encoded_point(false);
+            (der.as_bytes().to_vec(), point.as_bytes().to_vec())
+        }
+    };
     let mut kid = [0u8; 12];
     rand::rng().fill_bytes(&mut kid);
+    let kid = URL_SAFE_NO_PAD.encode(kid);
     Ok(JwtKey {
-        kid: URL_SAFE_NO_PAD.encode(kid),
-        algorithm: ALGORITHM.into(),
-        private_key: seed.to_vec(),
-        public_key: public.to_vec(),
+        private_key: kek.seal(&private_der, &seal_context(&kid, algorithm)),
+        kid,
+        algorithm,
+        public_key,
         created_at: SystemTime::now(),
         retired_at: None,
     })
@@ -366,18 +575,21 @@ pub(crate) fn expiry_seconds(t: SystemTime) -> i64 {
 mod tests {
     use super::*;
 
-    fn key_and_token(kid: &str) -> (HashMap<String, DecodingKey>, JwtKey, String) {
-        let mut record = generate_key().unwrap();
+    /// A key of `algorithm` under `kid`, its public keys, and a token it
+    /// signed.
+    fn key_and_token(algorithm: SigningAlgorithm, kid: &str) -> (PublicKeys, JwtKey, String) {
+        let kek = KeyEncryptionKey::generate();
+        let mut record = generate_key(algorithm, &kek).unwrap();
+        // The kid is part of the sealed key's context: reseal under the new one.
+        let der = private_der(&record, &kek).unwrap();
         record.kid = kid.into();
-        let der = SigningKey::from_bytes(&record.private_key.clone().try_into().unwrap())
-            .to_pkcs8_der()
-            .unwrap();
-        let mut header = Header::new(Algorithm::EdDSA);
+        record.private_key = kek.seal(&der, &seal_context(kid, algorithm));
+        let mut header = Header::new(jose(algorithm));
         header.kid = Some(kid.into());
         let token = jsonwebtoken::encode(
             &header,
             &serde_json::json!({"sub": "1", "scope": "read"}),
-            &EncodingKey::from_ed_der(der.as_bytes()),
+            &encoding_key(algorithm, &der),
         )
         .unwrap();
         (decoding_keys(std::slice::from_ref(&record)), record, token)
@@ -385,53 +597,102 @@ mod tests {
 
     #[test]
     fn our_signature_verifies_and_anything_else_does_not() {
-        let (keys, record, token) = key_and_token("k1");
-        assert_eq!(verify_signature(&token, &keys), Signature::Valid);
+        for &algorithm in SigningAlgorithm::ALL {
+            let (keys, record, token) = key_and_token(algorithm, "k1");
+            assert_eq!(
+                verify_signature(&token, &keys),
+                Signature::Valid,
+                "{algorithm:?}"
+            );
 
-        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","scope":"admin:write"}"#);
-        assert_eq!(
-            verify_signature(&parts.join("."), &keys),
-            Signature::Invalid,
-            "tampered payload"
-        );
+            let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+            parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","scope":"admin:write"}"#);
+            assert_eq!(
+                verify_signature(&parts.join("."), &keys),
+                Signature::Invalid,
+                "tampered payload"
+            );
 
-        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
-        let unsigned = format!("{none_header}.{}.", parts[1]);
-        assert_eq!(
-            verify_signature(&unsigned, &keys),
-            Signature::Invalid,
-            "alg=none"
-        );
+            let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
+            let unsigned = format!("{none_header}.{}.", parts[1]);
+            assert_eq!(
+                verify_signature(&unsigned, &keys),
+                Signature::Invalid,
+                "alg=none"
+            );
 
-        // HS256 "signed" with the public key as the secret: key confusion.
-        let mut hs = Header::new(Algorithm::HS256);
-        hs.kid = Some("k1".into());
-        let confused = jsonwebtoken::encode(
-            &hs,
-            &serde_json::json!({"sub": "1"}),
-            &EncodingKey::from_secret(&record.public_key),
-        )
-        .unwrap();
-        assert_eq!(
-            verify_signature(&confused, &keys),
-            Signature::Invalid,
-            "HS256 confusion"
-        );
+            // HS256 "signed" with the public key as the secret: key confusion.
+            let mut hs = Header::new(Algorithm::HS256);
+            hs.kid = Some("k1".into());
+            let confused = jsonwebtoken::encode(
+                &hs,
+                &serde_json::json!({"sub": "1"}),
+                &EncodingKey::from_secret(&record.public_key),
+            )
+            .unwrap();
+            assert_eq!(
+                verify_signature(&confused, &keys),
+                Signature::Invalid,
+                "HS256 confusion"
+            );
 
-        let (_, _, other) = key_and_token("k2");
+            // Another algorithm's token under this kid: refused before its
+            // signature is even looked at.
+            for &other in SigningAlgorithm::ALL.iter().filter(|&&a| a != algorithm) {
+                let (_, _, foreign) = key_and_token(other, "k1");
+                assert_eq!(
+                    verify_signature(&foreign, &keys),
+                    Signature::Invalid,
+                    "{other:?} under a {algorithm:?} kid"
+                );
+            }
+
+            let (_, _, other) = key_and_token(algorithm, "k2");
+            assert_eq!(
+                verify_signature(&other, &keys),
+                Signature::UnknownKey,
+                "unknown kid"
+            );
+            let (_, _, same_kid_other_key) = key_and_token(algorithm, "k1");
+            assert_eq!(
+                verify_signature(&same_kid_other_key, &keys),
+                Signature::Invalid,
+                "wrong key for the kid"
+            );
+        }
         assert_eq!(
-            verify_signature(&other, &keys),
-            Signature::UnknownKey,
-            "unknown kid"
+            verify_signature("a.b.c", &PublicKeys::new()),
+            Signature::Invalid
         );
-        let (_, _, same_kid_other_key) = key_and_token("k1");
-        assert_eq!(
-            verify_signature(&same_kid_other_key, &keys),
-            Signature::Invalid,
-            "wrong key for the kid"
-        );
-        assert_eq!(verify_signature("a.b.c", &keys), Signature::Invalid);
+    }
+
+    #[test]
+    fn every_key_is_published_with_its_algorithms_members() {
+        let kek = KeyEncryptionKey::generate();
+        for (algorithm, kty, members) in [
+            (SigningAlgorithm::EdDsa, "OKP", &["crv", "x"][..]),
+            (SigningAlgorithm::Rs256, "RSA", &["n", "e"][..]),
+            (SigningAlgorithm::Es256, "EC", &["crv", "x", "y"][..]),
+        ] {
+            let key = generate_key(algorithm, &kek).unwrap();
+            let jwk = public_jwk(&key).unwrap();
+            assert_eq!(jwk["kty"], kty);
+            for member in members {
+                assert!(jwk.get(member).is_some(), "{algorithm:?}: {member}");
+            }
+            assert!(key_encryption::is_sealed(&key.private_key));
+            let opened = private_der(&key, &kek).unwrap();
+            assert!(
+                !key.private_key
+                    .windows(16)
+                    .any(|w| opened.windows(16).any(|o| o == w)),
+                "the stored key does not hold its DER"
+            );
+            let other = KeyEncryptionKey::generate();
+            let error = private_der(&key, &other).unwrap_err();
+            assert!(error.description.contains(&key.kid));
+            assert!(error.description.contains("--key-encryption-key-file"));
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::AuthService;
 use super::admin::AdminCaller;
 use super::cache::Invalidation;
 use super::jwt::KeyInfo;
+use super::key_encryption::KeyEncryptionKey;
 use crate::domain::error::AuthError;
 use crate::domain::scope::Scope;
 use crate::store::Store;
@@ -25,19 +26,32 @@ use crate::store::Store;
 /// with the old key still verifies for its whole lifetime.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
-/// A rotation: the key that signs from now on, and the keys it replaced.
+/// A rotation: the keys that sign from now on (one per algorithm), and the
+/// keys they replaced.
 #[derive(Clone, Debug)]
 pub struct Rotation {
-    pub key: KeyInfo,
+    pub keys: Vec<KeyInfo>,
     pub retired: Vec<KeyInfo>,
+}
+
+impl Rotation {
+    /// The new key that signs JWT access tokens by default.
+    pub fn access_token_key(&self) -> Option<&KeyInfo> {
+        self.keys
+            .iter()
+            .find(|k| k.algorithm == super::jwt::DEFAULT_ACCESS_TOKEN_ALGORITHM)
+    }
 }
 
 impl AuthService {
     /// A start-up step, before `AuthService::new`: writes a JWT signing key
     /// if the database has none, since the service signs with one from its
     /// first request on.
-    pub async fn ensure_signing_key(store: &Store) -> Result<(), AuthError> {
-        super::jwt::KeyRing::ensure_key(store).await
+    pub async fn ensure_signing_key(
+        store: &Store,
+        kek: &KeyEncryptionKey,
+    ) -> Result<(), AuthError> {
+        super::jwt::KeyRing::ensure_keys(store, kek).await
     }
 
     /// The keys that sign or still verify, newest first.
@@ -50,22 +64,23 @@ impl AuthService {
     /// JWT from now on.
     pub async fn rotate_signing_key(&self, caller: AdminCaller<'_>) -> Result<Rotation, AuthError> {
         let actor = self.admit(caller, Scope::AdminWrite).await?;
-        let (kid, retired) = self.keys().rotate().await?;
+        let (kids, retired) = self.keys().rotate().await?;
         let published = self.keys().published().await?;
-        let key = published
+        let keys: Vec<KeyInfo> = published
             .iter()
-            .find(|k| k.kid == kid)
+            .filter(|k| kids.contains(&k.kid))
             .cloned()
-            .ok_or_else(|| {
-                tracing::error!(%kid, "the new signing key is not in the database");
-                AuthError::internal()
-            })?;
+            .collect();
+        if keys.len() != kids.len() {
+            tracing::error!(?kids, "a new signing key is not in the database");
+            return Err(AuthError::internal());
+        }
         let retired = published
             .into_iter()
             .filter(|k| retired.contains(&k.kid))
             .collect::<Vec<_>>();
-        tracing::info!(by = %actor, %kid, retired = ?retired.iter().map(|k| &k.kid).collect::<Vec<_>>(), "rotated the JWT signing key");
-        Ok(Rotation { key, retired })
+        tracing::info!(by = %actor, ?kids, retired = ?retired.iter().map(|k| &k.kid).collect::<Vec<_>>(), "rotated the JWT signing keys");
+        Ok(Rotation { keys, retired })
     }
 
     /// Reloads the key ring; if a key was withdrawn before its time, the

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod cold_lookups;
 pub mod introspect;
 pub mod jwt;
+pub mod key_encryption;
 pub mod keys;
 pub mod oidc;
 pub mod password_pool;
@@ -100,6 +101,10 @@ pub struct ServiceConfig {
     /// The time expiry is decided by: the system's, or a test's manual
     /// clock.
     pub clock: clock::Clock,
+    /// What the signing keys' private halves are sealed with: the
+    /// operator's (`authd serve` and the commands read it, see
+    /// `config::DatabaseArgs`), the same on every replica.
+    pub key_encryption_key: key_encryption::KeyEncryptionKey,
 }
 
 impl ServiceConfig {
@@ -130,6 +135,9 @@ impl ServiceConfig {
             serve_cached_during_outage: None,
             rate_limits: throttle::RateLimits::default(),
             clock: clock::Clock::System,
+            // A fresh one, for tests and throwaway databases; `authd`
+            // sets the operator's.
+            key_encryption_key: key_encryption::KeyEncryptionKey::generate(),
         }
     }
 }
@@ -157,7 +165,12 @@ impl AuthService {
     /// starts no thread: the password hashing threads start with the first
     /// password to hash.
     pub async fn new(store: Store, config: ServiceConfig) -> Result<AuthService, AuthError> {
-        let keys = jwt::KeyRing::load(&store, config.lifetimes.jwt_access_token).await?;
+        let keys = jwt::KeyRing::load(
+            &store,
+            config.lifetimes.jwt_access_token,
+            &config.key_encryption_key,
+        )
+        .await?;
         let permits = config.password_hash_concurrency.max(1);
         let cache = Arc::new(
             cache::IntrospectionCache::new(config.cache_capacity)

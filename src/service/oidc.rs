@@ -21,6 +21,7 @@ use crate::domain::oidc::{self, Claim, ClaimsRequest, Nonce};
 use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::secret::Secret;
+use crate::domain::signing_key::SigningAlgorithm;
 use crate::domain::time::unix_seconds;
 
 /// How long an id_token is valid. It proves a sign-in to the relying
@@ -32,10 +33,6 @@ pub const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// expire, but OpenID relying parties expect `expires_in` and refresh, and
 /// their tokens are presented to backends Mastodon clients never meet.
 pub const OPENID_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// The algorithms an id_token may be signed with, the default first
-/// (RS256: every relying party must accept it, Core 15.1).
-pub const ID_TOKEN_ALGORITHMS: &[&str] = &["EdDSA"];
 
 /// Every claim an id_token or userinfo may carry, for discovery.
 pub fn claims_supported() -> Vec<&'static str> {
@@ -186,16 +183,19 @@ impl AuthService {
             iat: unix_seconds(input.at),
             auth_time: input.auth_time.map(unix_seconds),
             nonce: input.nonce.map(Nonce::as_str),
-            at_hash: half_hash(input.access_token.expose(), algorithm),
+            at_hash: half_hash(input.access_token.expose(), algorithm.as_str()),
             azp: &input.app.client_id,
             standard: StandardClaims::of(input.account, &asked),
         };
-        self.keys().sign_jwt("JWT", &claims)
+        self.keys().sign_jwt(algorithm, "JWT", &claims)
     }
 
-    /// The algorithm the app's id_tokens are signed with.
-    fn id_token_algorithm(&self, _app: &App) -> &'static str {
-        "EdDSA"
+    /// The algorithm the app's id_tokens are signed with: the one it
+    /// registered, else RS256, which every relying party accepts (Core
+    /// 3.1.3.7, RFC 7591's default for id_token_signed_response_alg).
+    fn id_token_algorithm(&self, app: &App) -> SigningAlgorithm {
+        app.id_token_signed_response_alg
+            .unwrap_or(SigningAlgorithm::Rs256)
     }
 
     /// What userinfo answers for `bearer`: Mastodon's answer (the

@@ -404,7 +404,13 @@ impl AuthService {
                     scope: &scope,
                 };
                 (
-                    Secret::new(self.inner.keys.sign(&claims)?),
+                    Secret::new(
+                        self.inner.keys.sign(
+                            app.id_token_signed_response_alg
+                                .unwrap_or(super::jwt::DEFAULT_ACCESS_TOKEN_ALGORITHM),
+                            &claims,
+                        )?,
+                    ),
                     selector,
                     Some(ttl),
                 )

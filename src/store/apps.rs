@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use super::{Store, StoreError};
 use crate::domain::app::{AccessTokenFormat, App, NewApp};
 use crate::domain::client_metadata::{
-    GrantTypes, IdTokenAlg, ResponseType, TokenEndpointAuthMethod,
+    GrantTypes, ResponseType, SigningAlgorithm, TokenEndpointAuthMethod,
 };
 use crate::domain::id::AppId;
 use crate::domain::redirect_uri::RedirectUri;
@@ -38,7 +38,7 @@ pub(crate) fn app_from_row(row: &Row) -> Result<App, StoreError> {
             .map(|r| ResponseType::parse(r).ok_or_else(|| malformed("response type", r)))
             .collect::<Result<_, _>>()?,
         id_token_signed_response_alg: alg
-            .map(|a| IdTokenAlg::parse(&a).ok_or_else(|| malformed("id token alg", &a)))
+            .map(|a| SigningAlgorithm::parse(&a).ok_or_else(|| malformed("id token alg", &a)))
             .transpose()?,
         post_logout_redirect_uris: logout_uris
             .into_iter()

@@ -1,12 +1,29 @@
 //! JWT signing keys. Kept in PostgreSQL so that every replica signs with the
-//! same key and publishes the same JWKS.
+//! same keys and publishes the same JWKS. Private halves are stored as the
+//! service hands them over (sealed); nothing here reads them.
 use std::time::Duration;
 
 use super::{Store, StoreError};
-use crate::domain::signing_key::JwtKey;
+use crate::domain::signing_key::{JwtKey, SigningAlgorithm};
 
 /// Serializes key creation across replicas ("authk" in ASCII).
 const KEY_LOCK: i64 = 0x0061_7574_686b;
+
+const INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, private_key, public_key)
+                      VALUES ($1, $2, $3, $4)";
+
+fn key_from_row(row: &tokio_postgres::Row) -> Result<JwtKey, StoreError> {
+    let algorithm: String = row.try_get("algorithm")?;
+    Ok(JwtKey {
+        kid: row.try_get("kid")?,
+        algorithm: SigningAlgorithm::parse(&algorithm)
+            .ok_or_else(|| StoreError::Malformed(format!("signing key algorithm {algorithm:?}")))?,
+        private_key: row.try_get("private_key")?,
+        public_key: row.try_get("public_key")?,
+        created_at: row.try_get("created_at")?,
+        retired_at: row.try_get("retired_at")?,
+    })
+}
 
 impl Store {
     /// Every key that signs or still verifies, newest first: the unretired
@@ -22,30 +39,34 @@ impl Store {
         conn.query(&stmt, &[&retention.as_secs_f64()])
             .await?
             .iter()
+            .map(key_from_row)
+            .collect()
+    }
+
+    /// The algorithms that have an unretired key.
+    pub async fn active_signing_algorithms(&self) -> Result<Vec<SigningAlgorithm>, StoreError> {
+        const SQL: &str = "SELECT DISTINCT algorithm FROM signing_keys WHERE retired_at IS NULL";
+        let conn = self.conn().await?;
+        conn.query(SQL, &[])
+            .await?
+            .iter()
             .map(|row| {
-                Ok(JwtKey {
-                    kid: row.try_get("kid")?,
-                    algorithm: row.try_get("algorithm")?,
-                    private_key: row.try_get("private_key")?,
-                    public_key: row.try_get("public_key")?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                })
+                let name: String = row.try_get(0)?;
+                SigningAlgorithm::parse(&name)
+                    .ok_or_else(|| StoreError::Malformed(format!("signing key algorithm {name:?}")))
             })
             .collect()
     }
 
-    /// Retires every signing key and inserts `key`, which signs from now on,
-    /// in one transaction (serialized with key creation). The retired keys'
-    /// private halves are wiped: nothing signs with them again, and their
-    /// public halves are all that verification needs. Returns the kids
-    /// retired.
-    pub async fn rotate_signing_key(&self, key: &JwtKey) -> Result<Vec<String>, StoreError> {
+    /// Retires every signing key and inserts `keys`, which sign from now
+    /// on, in one transaction (serialized with key creation). The retired
+    /// keys' private halves are wiped: nothing signs with them again, and
+    /// their public halves are all that verification needs. Returns the
+    /// kids retired.
+    pub async fn rotate_signing_keys(&self, keys: &[JwtKey]) -> Result<Vec<String>, StoreError> {
         const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
         const RETIRE: &str = "UPDATE signing_keys SET retired_at = now(), private_key = ''::bytea
                               WHERE retired_at IS NULL RETURNING kid";
-        const INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, private_key, public_key)
-                              VALUES ($1, $2, $3, $4)";
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         tx.execute(LOCK, &[&KEY_LOCK]).await?;
@@ -55,33 +76,57 @@ impl Store {
             .iter()
             .map(|row| row.try_get(0))
             .collect::<Result<Vec<String>, _>>()?;
-        tx.execute(
-            INSERT,
-            &[&key.kid, &key.algorithm, &key.private_key, &key.public_key],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(retired)
-    }
-
-    /// Inserts `key` unless an unretired key exists already; either way
-    /// returns afterwards. Replicas starting together create one key.
-    pub async fn ensure_signing_key(&self, key: &JwtKey) -> Result<(), StoreError> {
-        const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
-        const ACTIVE: &str = "SELECT 1 FROM signing_keys WHERE retired_at IS NULL LIMIT 1";
-        const INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, private_key, public_key)
-                              VALUES ($1, $2, $3, $4)";
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        tx.execute(LOCK, &[&KEY_LOCK]).await?;
-        if tx.query_opt(ACTIVE, &[]).await?.is_none() {
+        for key in keys {
             tx.execute(
                 INSERT,
-                &[&key.kid, &key.algorithm, &key.private_key, &key.public_key],
+                &[
+                    &key.kid,
+                    &key.algorithm.as_str(),
+                    &key.private_key,
+                    &key.public_key,
+                ],
             )
             .await?;
         }
         tx.commit().await?;
+        Ok(retired)
+    }
+
+    /// Inserts each of `keys` whose algorithm has no unretired key yet;
+    /// replicas starting together create one key per algorithm.
+    pub async fn ensure_signing_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
+        const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+        const ACTIVE: &str =
+            "SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND algorithm = $1 LIMIT 1";
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        tx.execute(LOCK, &[&KEY_LOCK]).await?;
+        for key in keys {
+            let algorithm = key.algorithm.as_str();
+            if tx.query_opt(ACTIVE, &[&algorithm]).await?.is_none() {
+                tx.execute(
+                    INSERT,
+                    &[&key.kid, &algorithm, &key.private_key, &key.public_key],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces an unretired key's stored private half (sealing one kept
+    /// in the clear), unless it changed meanwhile.
+    pub async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        was: &[u8],
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE signing_keys SET private_key = $3
+                           WHERE kid = $1 AND private_key = $2 AND retired_at IS NULL";
+        let conn = self.conn().await?;
+        conn.execute(SQL, &[&kid, &was, &sealed]).await?;
         Ok(())
     }
 }

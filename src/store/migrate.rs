@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0005_admin_scopes.sql"),
     },
     Migration {
+        version: 6,
+        name: "signing_key_algorithms",
+        sql: include_str!("../../migrations/0006_signing_key_algorithms.sql"),
+    },
+    Migration {
         version: 7,
         name: "client_metadata",
         sql: include_str!("../../migrations/0007_client_metadata.sql"),

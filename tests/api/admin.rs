@@ -533,9 +533,17 @@ async fn after_rotation_new_jwts_use_the_new_key_and_old_ones_verify_until_the_o
     let new_key = rotation.key.unwrap();
     assert_ne!(new_key.kid, old_kid);
     assert_eq!(new_key.retired_at, 0);
-    assert_eq!(rotation.retired.len(), 1);
-    let retired = &rotation.retired[0];
-    assert_eq!(retired.kid, old_kid);
+    assert_eq!(new_key.algorithm, "EdDSA", "the key of JWT access tokens");
+    // One new key per algorithm replaces one old key per algorithm.
+    let mut algorithms: Vec<&str> = rotation.keys.iter().map(|k| k.algorithm.as_str()).collect();
+    algorithms.sort();
+    assert_eq!(algorithms, ["ES256", "EdDSA", "RS256"]);
+    assert_eq!(rotation.retired.len(), 3);
+    let retired = rotation
+        .retired
+        .iter()
+        .find(|k| k.kid == old_kid)
+        .expect("the old key is retired");
     assert!(
         retired.published_until >= retired.retired_at + 3600,
         "kept for at least the JWT lifetime: {retired:?}"
@@ -575,11 +583,14 @@ async fn after_rotation_new_jwts_use_the_new_key_and_old_ones_verify_until_the_o
         .unwrap()
         .into_inner()
         .keys;
-    assert_eq!(
-        listed.iter().map(|k| k.kid.clone()).collect::<Vec<_>>(),
-        [new_key.kid.clone(), old_kid.clone()],
-        "newest first"
+    let new_kids: Vec<String> = rotation.keys.iter().map(|k| k.kid.clone()).collect();
+    let listed_kids: Vec<String> = listed.iter().map(|k| k.kid.clone()).collect();
+    assert_eq!(listed_kids.len(), 6, "{listed_kids:?}");
+    assert!(
+        listed_kids[..3].iter().all(|k| new_kids.contains(k)),
+        "newest first: {listed_kids:?}"
     );
+    assert!(listed_kids[3..].contains(&old_kid));
     let wiped: i32 = app
         .db()
         .await
@@ -597,12 +608,16 @@ async fn after_rotation_new_jwts_use_the_new_key_and_old_ones_verify_until_the_o
     app.db()
         .await
         .execute(
-            "UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE kid = $1",
-            &[&old_kid],
+            "UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE retired_at IS NOT NULL",
+            &[],
         )
         .await
         .unwrap();
-    assert_eq!(http_jwks_kids(&app).await, vec![new_key.kid.clone()]);
+    let mut published = http_jwks_kids(&app).await;
+    published.sort();
+    let mut expected = new_kids.clone();
+    expected.sort();
+    assert_eq!(published, expected);
     for node in [&app, &replica] {
         assert!(
             eventually(Duration::from_secs(5), || async {

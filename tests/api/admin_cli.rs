@@ -63,6 +63,10 @@ async fn authd(app: &TestApp, args: &[&str], stdin: &str) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(args)
         .env("DATABASE_URL", database_url(app))
+        .env(
+            "AUTHD_KEY_ENCRYPTION_KEY",
+            app.key_encryption_key().to_base64(),
+        )
         .env("RUST_LOG", "warn")
         .env_remove("AUTHD_JWT_ACCESS_TOKEN_TTL")
         .stdin(Stdio::piped())
@@ -316,8 +320,17 @@ async fn cli_rotates_the_signing_key_and_the_running_server_signs_with_the_new_o
     let rotation = run.json();
     let new_kid = rotation["key"]["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
-    assert_eq!(rotation["retired"][0]["kid"], old_kid.as_str());
-    assert!(rotation["retired"][0]["published_until"].is_string());
+    assert_eq!(
+        rotation["keys"].as_array().unwrap().len(),
+        3,
+        "one per algorithm"
+    );
+    let retired = rotation["retired"].as_array().unwrap();
+    let old = retired
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .expect("the old key is retired");
+    assert!(old["published_until"].is_string());
     assert!(!run.stdout.contains("private") && !run.stderr.contains("private"));
 
     assert!(
@@ -345,9 +358,12 @@ async fn cli_rotates_the_signing_key_and_the_running_server_signs_with_the_new_o
     let listed = authd(&app, &["key", "list"], "").await;
     assert!(listed.success, "{}", listed.stderr);
     let lines: Vec<&str> = listed.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", listed.stdout);
-    assert!(lines[0].starts_with(&new_kid) && lines[0].contains("signing since"));
-    assert!(lines[1].starts_with(&old_kid) && lines[1].contains("published until"));
+    // Three new keys signing, newest first, then the three retired.
+    assert_eq!(lines.len(), 6, "{}", listed.stdout);
+    assert!(lines[..3].iter().all(|l| l.contains("signing since")));
+    assert!(lines[..3].iter().any(|l| l.starts_with(&new_kid)));
+    assert!(lines[3..].iter().all(|l| l.contains("published until")));
+    assert!(lines[3..].iter().any(|l| l.starts_with(&old_kid)));
 }
 
 #[tokio::test]

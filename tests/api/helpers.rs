@@ -265,7 +265,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
 
 impl TestApp {
     /// Another authd process-alike on the same database: a replica.
-    pub async fn spawn_replica(&self, options: TestOptions) -> TestApp {
+    pub async fn spawn_replica(&self, mut options: TestOptions) -> TestApp {
+        // Replicas share the key that seals the signing keys.
+        options.service.key_encryption_key = self.key_encryption_key();
         let public_url = options.service.issuer.clone();
         try_spawn_app(
             options,
@@ -482,6 +484,16 @@ impl TestApp {
 
     pub fn application(&self) -> &Application {
         self.app.as_ref().expect("application running")
+    }
+
+    /// The key that seals this app's signing keys: what a replica, or the
+    /// `authd` command run against its database, must be given.
+    pub fn key_encryption_key(&self) -> authd::service::key_encryption::KeyEncryptionKey {
+        self.application()
+            .service()
+            .config()
+            .key_encryption_key
+            .clone()
     }
 
     pub fn db_config(&self) -> tokio_postgres::Config {

@@ -204,6 +204,7 @@ async fn apache_mod_auth_openidc_signs_in_through_authd_sees_the_claims_and_sign
             &[
                 ("AUTHD_CHROMIUM", &chromium),
                 ("APACHE_URL", &apache.url("")),
+                ("POST_LOGOUT_URL", &post_logout),
             ],
         ),
     )

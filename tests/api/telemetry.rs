@@ -73,6 +73,10 @@ impl Process {
         http_field: &str,
     ) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+            .env(
+                "AUTHD_KEY_ENCRYPTION_KEY",
+                app.key_encryption_key().to_base64(),
+            )
             .args(["serve", "--grpc-addr", "127.0.0.1:0"])
             .args(listeners)
             .args([

@@ -306,6 +306,10 @@ async fn the_client_certificate_subject_is_in_the_rpc_log_line() {
         .arg("--grpc-tls-client-ca")
         .arg(pki.path("ca.pem"))
         .env("DATABASE_URL", database_url(&app.db_config()))
+        .env(
+            "AUTHD_KEY_ENCRYPTION_KEY",
+            app.key_encryption_key().to_base64(),
+        )
         .env("RUST_LOG", "info")
         .env("AUTHD_PURGE_INTERVAL", "never")
         .stdout(std::process::Stdio::null())
