@@ -92,7 +92,10 @@ fn jwt(c: &mut Criterion) {
     let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
     let keys = HashMap::from([(
         "k1".to_owned(),
-        DecodingKey::from_ed_components(&x).unwrap(),
+        (
+            authd::domain::signing_key::SigningAlgorithm::EdDsa,
+            DecodingKey::from_ed_components(&x).unwrap(),
+        ),
     )]);
     c.bench_function("JWT: verify an EdDSA access token", |b| {
         b.iter(|| verify_signature(black_box(&token), &keys))

@@ -280,6 +280,21 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A replica started with `options` as they are, its key-encryption
+    /// key included: the error, when it cannot start.
+    pub async fn try_spawn_replica(&self, options: TestOptions) -> anyhow::Result<TestApp> {
+        let public_url = options.service.issuer.clone();
+        try_spawn_app(
+            options,
+            "127.0.0.1:0".parse().expect("addr"),
+            public_url,
+            Some(self.db_name.clone()),
+        )
+        .await
+    }
+}
+
 /// An authd whose issuer is its own HTTP address, for clients that follow
 /// the discovery document to the endpoints, as Mastodon.py and a browser
 /// do. The port is picked first and bound second, so another process may

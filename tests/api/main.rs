@@ -29,6 +29,7 @@ mod purge;
 mod readme;
 mod revoke;
 mod sessions;
+mod signing_keys;
 mod telemetry;
 mod tls;
 mod token;

@@ -132,9 +132,14 @@ async fn public_key(app: &TestApp) -> Vec<u8> {
         .json()
         .await
         .unwrap();
-    URL_SAFE_NO_PAD
-        .decode(jwks["keys"][0]["x"].as_str().unwrap())
+    // The Ed25519 key, which signs JWT access tokens by default.
+    let ed = jwks["keys"]
+        .as_array()
         .unwrap()
+        .iter()
+        .find(|k| k["alg"] == "EdDSA")
+        .expect("an EdDSA key");
+    URL_SAFE_NO_PAD.decode(ed["x"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]
