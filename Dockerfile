@@ -20,11 +20,17 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin authd
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin authd \
+    && install -d -o authd -g authd -m 0700 /var/lib/authd
 COPY --from=build /src/target/release/authd /usr/local/bin/authd
 USER authd
+# The key that seals the JWT signing keys in PostgreSQL: made on first
+# start, kept on a volume, the same for every replica (give each the file,
+# or AUTHD_KEY_ENCRYPTION_KEY). Without it the signing keys do not open.
+VOLUME /var/lib/authd
 ENV AUTHD_GRPC_ADDR=0.0.0.0:50051 \
-    AUTHD_HTTP_ADDR=0.0.0.0:8080
+    AUTHD_HTTP_ADDR=0.0.0.0:8080 \
+    AUTHD_KEY_ENCRYPTION_KEY_FILE=/var/lib/authd/key-encryption.key
 EXPOSE 50051 8080
 HEALTHCHECK --interval=10s --timeout=6s --start-period=20s CMD ["authd", "healthcheck"]
 ENTRYPOINT ["authd"]

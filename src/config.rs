@@ -43,8 +43,8 @@ pub struct DatabaseArgs {
     /// File holding the key (32 bytes, base64 or raw) that seals the JWT
     /// signing keys in the database; every replica needs the same one.
     /// AUTHD_KEY_ENCRYPTION_KEY may hold the key itself instead. Without
-    /// either: key-encryption.key beside the data directory, created
-    /// (mode 0600) on first start.
+    /// either: key-encryption.key beside the data directory. A file that
+    /// does not exist is created (mode 0600) with a new key.
     #[arg(long, env = "AUTHD_KEY_ENCRYPTION_KEY_FILE")]
     pub key_encryption_key_file: Option<PathBuf>,
 }
@@ -467,14 +467,19 @@ impl DatabaseArgs {
                 anyhow::anyhow!("{KEY_ENCRYPTION_KEY_ENV} must hold 32 bytes in base64")
             });
         }
-        if let Some(path) = &self.key_encryption_key_file {
-            return read_key_file(path);
-        }
-        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
-        let path = data_dir.parent().map_or_else(
-            || PathBuf::from(KEY_ENCRYPTION_KEY_FILE),
-            |p| p.join(KEY_ENCRYPTION_KEY_FILE),
-        );
+        // A file that does not exist yet is made: the first start of a
+        // new installation (a key that then does not open the database's
+        // signing keys stops start-up, naming the flag).
+        let path = match &self.key_encryption_key_file {
+            Some(path) => path.clone(),
+            None => {
+                let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+                data_dir.parent().map_or_else(
+                    || PathBuf::from(KEY_ENCRYPTION_KEY_FILE),
+                    |p| p.join(KEY_ENCRYPTION_KEY_FILE),
+                )
+            }
+        };
         match read_key_file(&path) {
             Ok(key) => Ok(key),
             Err(_) if !path.exists() => create_key_file(&path),

@@ -493,3 +493,50 @@ async fn cli_allows_and_forbids_admin_scopes_for_client_credentials() {
         unknown.stderr
     );
 }
+
+/// `authd key list` with the key-encryption key from a file, not the
+/// environment.
+async fn key_list_with_kek_file(app: &TestApp, file: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["key", "list", "--key-encryption-key-file"])
+        .arg(file)
+        .env("DATABASE_URL", database_url(app))
+        .env_remove("AUTHD_KEY_ENCRYPTION_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run authd")
+}
+
+#[tokio::test]
+async fn the_key_encryption_key_file_opens_the_keys_and_a_missing_one_is_made_but_opens_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("authd-kek-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.key", app.application().grpc_addr().port()));
+    std::fs::write(&file, app.key_encryption_key().to_base64()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let listed = key_list_with_kek_file(&app, &file).await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 3);
+
+    // A file that is not there yet is made (0600, a new key), and that key
+    // opens none of this database's signing keys: refused, naming the flag.
+    let fresh = dir.join(format!("{}-new.key", app.application().grpc_addr().port()));
+    let _ = std::fs::remove_file(&fresh);
+    let refused = key_list_with_kek_file(&app, &fresh).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--key-encryption-key-file"), "{stderr}");
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&fresh);
+}
