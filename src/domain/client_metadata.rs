@@ -180,17 +180,14 @@ pub use super::signing_key::SigningAlgorithm;
 pub fn parse_post_logout_redirect_uris<S: AsRef<str>>(
     inputs: &[S],
 ) -> Result<Vec<RedirectUri>, String> {
-    let mut uris: Vec<RedirectUri> = Vec::new();
-    for input in inputs {
-        for part in input.as_ref().split_whitespace() {
-            let uri = RedirectUri::parse(part).map_err(|e| e.to_string())?;
-            if uri.is_oob() {
-                return Err("Post-logout redirect URI must not be out of band.".into());
-            }
-            if !uris.contains(&uri) {
-                uris.push(uri);
-            }
-        }
+    // None is a valid registration; otherwise the redirect URIs' own
+    // parser, with its bounds (bytes, count) and its linear de-duplication.
+    if inputs.iter().all(|i| i.as_ref().trim().is_empty()) {
+        return Ok(Vec::new());
+    }
+    let uris = RedirectUri::parse_list(inputs).map_err(|e| e.to_string())?;
+    if uris.iter().any(RedirectUri::is_oob) {
+        return Err("Post-logout redirect URI must not be out of band.".into());
     }
     Ok(uris)
 }
@@ -221,6 +218,17 @@ mod tests {
         );
         assert_eq!(SigningAlgorithm::parse("HS256"), None);
         assert_eq!(ResponseType::parse("token"), None);
+    }
+
+    #[test]
+    fn post_logout_uris_are_bounded_like_redirect_uris() {
+        let many: Vec<String> = (0..40).map(|i| format!("https://a.example/{i}")).collect();
+        assert!(parse_post_logout_redirect_uris(&many).is_err());
+        assert!(
+            parse_post_logout_redirect_uris(&["", " "])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

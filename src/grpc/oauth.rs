@@ -316,6 +316,11 @@ impl OAuth for OAuthService {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            prompt_values_supported: crate::service::authorize::PROMPT_VALUES
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+            subject_types_supported: vec![crate::service::oidc::SUBJECT_TYPE.to_owned()],
         }))
     }
 }

@@ -31,13 +31,13 @@ pub async fn openid_configuration(State(state): State<ShimState>) -> Result<Resp
     let mut document = rfc8414_metadata(&state, &served);
     let openid = serde_json::json!({
         "end_session_endpoint": state.url("/oauth/end_session"),
-        "subject_types_supported": ["public"],
+        "subject_types_supported": served.subject_types_supported,
         "id_token_signing_alg_values_supported": served.id_token_signing_alg_values_supported,
         "claims_supported": served.claims_supported,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": served.prompt_values_supported,
     });
     if let (Some(document), serde_json::Value::Object(openid)) = (document.as_object_mut(), openid)
     {

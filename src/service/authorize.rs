@@ -47,6 +47,9 @@ pub struct AuthorizationRequest {
     pub claims: String,
 }
 
+/// The `prompt` values answered (see [`Prompt`]); others are ignored.
+pub const PROMPT_VALUES: &[&str] = &["none", "login", "consent", "select_account"];
+
 /// What `prompt` and `force_login` ask of a request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Prompt {

@@ -52,6 +52,9 @@ pub fn claims_supported() -> Vec<&'static str> {
         .collect()
 }
 
+/// Discovery's subject type: `sub` is the account id for every client.
+pub const SUBJECT_TYPE: &str = "public";
+
 /// The `sub` of an account: its id, which never changes (a username can).
 pub fn subject(account: AccountId) -> String {
     account.to_string()

@@ -7,44 +7,15 @@
 //! against the JWKS served over HTTP.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::admin::{admin, setup};
 use crate::helpers::*;
+use crate::oidc::{jwks, validate};
 use authd::proto::v1;
 
 const RP: &str = "https://rp.example/callback";
-const ISSUER: &str = "http://authd.test";
-
-async fn jwks(app: &TestApp) -> JwkSet {
-    app.http()
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Core 3.1.3.7 as an RP does it; the error says which check refused.
-async fn validate(app: &TestApp, id_token: &str, audience: &str) -> Result<Value, String> {
-    let header = jsonwebtoken::decode_header(id_token).map_err(|e| e.to_string())?;
-    let kid = header.kid.clone().ok_or("no kid")?;
-    let set = jwks(app).await;
-    let jwk = set.find(&kid).ok_or("the kid is not in the JWKS")?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Value>(id_token, &key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| format!("{:?}", e.kind()))
-}
 
 async fn id_token_for(
     app: &TestApp,
