@@ -72,6 +72,9 @@ pub enum Command {
     /// Manage the keys that sign JWT access tokens.
     #[command(subcommand)]
     Key(admin::KeyCommand),
+    /// The door's policy: the scopes each backend route needs.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Ask a running authd whether it is serving (grpc.health.v1); exits 0
     /// when it is. For container health checks.
     Healthcheck {
@@ -81,6 +84,17 @@ pub enum Command {
         addr: String,
         #[command(flatten)]
         tls: crate::tls::HealthcheckTlsArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file and print the table it gives (with no file,
+    /// the built-in Mastodon table). Exits 1, naming the route, when the
+    /// file is not valid.
+    Check {
+        /// The policy file (TOML).
+        file: Option<std::path::PathBuf>,
     },
 }
 
@@ -182,6 +196,14 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Token(command)) => admin::run_token(command).await,
         Some(Command::Key(command)) => admin::run_key(command).await,
         Some(Command::Healthcheck { addr, tls }) => healthcheck(&addr, &tls).await,
+        Some(Command::Policy(PolicyCommand::Check { file })) => {
+            let policy = match &file {
+                Some(path) => crate::config::load_policy(path)?,
+                None => crate::domain::policy::Policy::mastodon(),
+            };
+            print!("{}", policy_table(&policy));
+            Ok(())
+        }
         Some(Command::App(AppCommand::ResourceServer {
             client_id,
             off,
@@ -209,6 +231,41 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The policy as `authd policy check` prints it: one route per line,
+/// methods, path, token requirement and scopes, then what becomes of the
+/// requests no route names.
+fn policy_table(policy: &crate::domain::policy::Policy) -> String {
+    use std::fmt::Write;
+    let routes = policy.routes();
+    let mut out = String::new();
+    for route in &routes {
+        let methods: Vec<&str> = route.methods.iter().map(|m| m.as_str()).collect();
+        let scopes: Vec<&str> = route.scopes.iter().map(|s| s.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{:<13} {:<56} token={:<8} {}",
+            methods.join(","),
+            route.path,
+            route.token.as_str(),
+            if scopes.is_empty() {
+                "-".to_owned()
+            } else {
+                scopes.join(" ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} routes; a request no route names is {}",
+        routes.len(),
+        match policy.unmatched() {
+            crate::domain::policy::Unmatched::Deny => "refused (403)",
+            crate::domain::policy::Unmatched::Authenticated => "passed with any active token",
+        }
+    );
+    out
 }
 
 pub async fn healthcheck(addr: &str, tls: &crate::tls::HealthcheckTlsArgs) -> anyhow::Result<()> {

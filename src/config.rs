@@ -177,8 +177,29 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// The door's policy: a TOML file of the scopes each backend route
+    /// needs (see "Putting authd in front of a backend" in the README).
+    /// Default: Mastodon's REST API, built in. `authd policy check FILE`
+    /// validates one and prints its table.
+    #[arg(long, env = "AUTHD_POLICY")]
+    pub policy: Option<PathBuf>,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+/// Reads and validates a policy file, naming it in any error.
+pub fn load_policy(path: &std::path::Path) -> anyhow::Result<crate::domain::policy::Policy> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(crate::domain::policy::MAX_POLICY_BYTES as u64 + 1)
+                .read_to_string(&mut text)
+        })
+        .map_err(|e| anyhow::anyhow!("reading the policy {}: {e} (--policy)", path.display()))?;
+    crate::domain::policy::Policy::from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("the policy {} is not valid: {e}", path.display()))
 }
 
 /// Settings of the HTTP shim.
@@ -530,6 +551,9 @@ impl ServeArgs {
         };
         if let Some(n) = self.password_hash_concurrency {
             service.password_hash_concurrency = n.max(1);
+        }
+        if let Some(path) = &self.policy {
+            service.policy = std::sync::Arc::new(load_policy(path)?);
         }
         let request_timeout = self.request_timeout.unwrap_or(self.database.db_timeout * 2);
         Ok(Config {

@@ -13,6 +13,7 @@ pub mod id;
 pub mod oidc;
 pub mod password;
 pub mod pkce;
+pub mod policy;
 pub mod redirect_uri;
 pub mod request_id;
 pub mod scope;

@@ -16,6 +16,7 @@ use crate::proto::v1::accounts_server::AccountsServer;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::apps_server::AppsServer;
 use crate::proto::v1::o_auth_server::OAuthServer;
+use crate::proto::v1::policy_server::PolicyServer;
 use crate::proto::v1::sessions_server::SessionsServer;
 use crate::service::AuthService;
 
@@ -26,6 +27,7 @@ pub mod client_cert;
 pub mod convert;
 pub mod metadata;
 pub mod oauth;
+pub mod policy;
 pub mod status;
 pub mod trace;
 
@@ -49,6 +51,9 @@ pub mod max_message {
     /// Sessions, Accounts and Admin: passwords of at most 1024 bytes, names,
     /// emails and ids.
     pub const SMALL: usize = 16 * 1024;
+    /// Policy/Check: a method, a request target and the request's headers
+    /// (a door may pass them all, cookies included).
+    pub const POLICY: usize = 64 * 1024;
 }
 
 /// How the gRPC listeners treat their callers.
@@ -266,6 +271,12 @@ fn core_routes(
                 service: service.clone(),
             })
             .max_decoding_message_size(max_message::SMALL),
+        )
+        .add_service(
+            PolicyServer::new(policy::PolicyService {
+                service: service.clone(),
+            })
+            .max_decoding_message_size(max_message::POLICY),
         )
         .add_service(
             AccountsServer::new(accounts::AccountsService { service })

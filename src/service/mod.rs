@@ -26,6 +26,7 @@ pub mod key_encryption;
 pub mod keys;
 pub mod oidc;
 pub mod password_pool;
+pub mod policy;
 pub mod revoke;
 pub mod sessions;
 pub mod throttle;
@@ -105,6 +106,9 @@ pub struct ServiceConfig {
     /// operator's (`authd serve` and the commands read it, see
     /// `config::DatabaseArgs`), the same on every replica.
     pub key_encryption_key: key_encryption::KeyEncryptionKey,
+    /// The door's policy: the scopes each backend route needs (Mastodon's
+    /// REST API unless `--policy` names a file).
+    pub policy: Arc<crate::domain::policy::Policy>,
 }
 
 impl ServiceConfig {
@@ -138,6 +142,7 @@ impl ServiceConfig {
             // A fresh one, for tests and throwaway databases; `authd`
             // sets the operator's.
             key_encryption_key: key_encryption::KeyEncryptionKey::generate(),
+            policy: crate::domain::policy::Policy::mastodon_shared(),
         }
     }
 }
