@@ -57,7 +57,7 @@ pub enum Command {
     /// Serve the gRPC API and the HTTP shim (the default command).
     Serve(Box<ServeArgs>),
     /// Serve the HTTP shim alone, in front of a remote core.
-    Shim(ShimArgs),
+    Shim(Box<ShimArgs>),
     /// Apply database migrations and exit. Running it twice is harmless.
     Migrate(DatabaseArgs),
     /// Manage accounts.

@@ -230,6 +230,29 @@ pub struct HttpArgs {
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", default_value = "127.0.0.0/8,::1")]
     pub trusted_proxies: TrustedProxies,
 
+    /// The backend authd is the door of: every HTTP request that is not
+    /// authd's own (OAuth, apps, verify_credentials, ...) is checked
+    /// against the policy and forwarded here (an http:// URL, no path),
+    /// with the caller's identity in X-Authd-* headers. Default: none.
+    #[arg(long, env = "AUTHD_UPSTREAM_API", value_parser = crate::http::door::UpstreamApi::parse)]
+    pub upstream_api: Option<axum::http::Uri>,
+
+    /// Pass the client's token (Authorization, the access_token parameter)
+    /// on to --upstream-api; by default the backend never sees it.
+    #[arg(long, env = "AUTHD_UPSTREAM_API_PASS_TOKEN")]
+    pub upstream_api_pass_token: bool,
+
+    /// Largest request body forwarded to --upstream-api, in bytes (streamed,
+    /// not buffered); larger ones get 413. Mastodon's own nginx allows 99 MB.
+    #[arg(long, env = "AUTHD_UPSTREAM_API_BODY_LIMIT", default_value_t = 100 * 1024 * 1024)]
+    pub upstream_api_body_limit: usize,
+
+    /// How long --upstream-api may take to start its answer before the
+    /// client gets 504 (its body may then take as long as it likes:
+    /// streaming answers).
+    #[arg(long, env = "AUTHD_UPSTREAM_API_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upstream_api_timeout: Duration,
+
     /// Address of a listener of its own for GET /metrics (Prometheus), to
     /// keep it off a public port. Default: none, and /metrics is served on
     /// the HTTP listener (with --http-addr off, only here).
@@ -425,6 +448,14 @@ impl HttpArgs {
                 upstream_timeout: self.upstream_timeout,
                 request_timeout: self.http_request_timeout,
                 trusted_proxies: self.trusted_proxies.clone(),
+                upstream_api: self.upstream_api.clone().map(|base| {
+                    crate::http::door::UpstreamApi {
+                        base,
+                        pass_token: self.upstream_api_pass_token,
+                        body_limit: self.upstream_api_body_limit,
+                        timeout: self.upstream_api_timeout,
+                    }
+                }),
             },
         }))
     }

@@ -275,7 +275,9 @@ impl Connection {
                 }))
             }
         });
-        let connection = builder.serve_connection(TokioIo::new(io), service);
+        // With upgrades: a WebSocket the reverse proxy passes to the backend
+        // (Mastodon's streaming API) leaves this connection when upgraded.
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         let mut connection = std::pin::pin!(connection);
         let expired = activity.expired(first_request_by, self.limits.idle_timeout);
         let deadline = tokio::select! {

@@ -19,6 +19,7 @@ pub mod api;
 pub mod authorize;
 pub mod authorized_apps;
 pub mod cookies;
+pub mod door;
 pub mod end_session;
 pub mod entities;
 pub mod error;
@@ -98,6 +99,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ShimState>)> {
         ("/.well-known/jwks.json", get(meta::jwks)),
         ("/openapi.json", get(meta::openapi)),
         ("/metrics", get(metrics::scrape)),
+        ("/authd/check", get(door::forward_auth)),
         ("/healthz", get(meta::healthz)),
         ("/readyz", get(meta::readyz)),
         ("/assets/authd.css", get(meta::stylesheet)),
@@ -119,7 +121,9 @@ pub fn router(state: ShimState) -> Router {
         .fold(Router::new(), |router, (path, handlers)| {
             router.route(path, handlers)
         })
-        .fallback(not_found)
+        // With --upstream-api, everything else goes to the backend, once
+        // the policy lets it; otherwise it is not found.
+        .fallback(door::proxy)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -195,6 +199,9 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
 /// (clickjacking of the consent form), and nothing is loaded from elsewhere.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    if response.extensions().get::<door::FromBackend>().is_some() {
+        return response;
+    }
     let headers = response.headers_mut();
     let defaults = [
         (header::CACHE_CONTROL, "no-store"),
@@ -287,6 +294,10 @@ pub async fn serve_with_tls(
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
+                // Before the trailing slash is trimmed: the door decides
+                // on, and forwards, what the client sent.
+                let target = door::OriginalTarget(request.uri().clone());
+                request.extensions_mut().insert(target);
                 request.map(axum::body::Body::new)
             },
         )

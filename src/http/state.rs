@@ -18,6 +18,7 @@ use crate::grpc::status::auth_error_from_status;
 use crate::proto::v1::accounts_client::AccountsClient;
 use crate::proto::v1::apps_client::AppsClient;
 use crate::proto::v1::o_auth_client::OAuthClient;
+use crate::proto::v1::policy_client::PolicyClient;
 use crate::proto::v1::sessions_client::SessionsClient;
 
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct ShimConfig {
     pub request_timeout: Duration,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: TrustedProxies,
+    /// The backend behind the door (`--upstream-api`), if any.
+    pub upstream_api: Option<super::door::UpstreamApi>,
 }
 
 impl ShimConfig {
@@ -55,6 +58,8 @@ struct Inner {
     metrics_on_http: bool,
     /// The shim's own listener speaks TLS.
     over_tls: bool,
+    /// The reverse proxy's connections to `--upstream-api`.
+    upstream_client: super::door::UpstreamClient,
 }
 
 /// The channel to the core, adding the request id (and trace context) of
@@ -116,6 +121,7 @@ impl ShimState {
                 metrics,
                 metrics_on_http,
                 over_tls: false,
+                upstream_client: super::door::upstream_client(),
             }),
         }
     }
@@ -129,6 +135,7 @@ impl ShimState {
                 metrics: self.inner.metrics.clone(),
                 metrics_on_http: self.inner.metrics_on_http,
                 over_tls: true,
+                upstream_client: self.inner.upstream_client.clone(),
             }),
         }
     }
@@ -165,6 +172,14 @@ impl ShimState {
 
     pub fn accounts(&self) -> AccountsClient<ShimChannel> {
         AccountsClient::new(self.channel())
+    }
+
+    pub fn policy(&self) -> PolicyClient<ShimChannel> {
+        PolicyClient::new(self.channel())
+    }
+
+    pub fn upstream_client(&self) -> &super::door::UpstreamClient {
+        &self.inner.upstream_client
     }
 
     pub fn channel(&self) -> ShimChannel {

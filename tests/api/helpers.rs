@@ -219,6 +219,8 @@ pub struct TestOptions {
     pub http_tls: Option<authd::tls::HttpServerTls>,
     /// The bounds on both listeners' connections.
     pub connections: authd::connections::ConnectionLimits,
+    /// The backend behind the door (`--upstream-api`).
+    pub upstream_api: Option<authd::http::door::UpstreamApi>,
 }
 
 impl Default for TestOptions {
@@ -235,6 +237,7 @@ impl Default for TestOptions {
             grpc_client_tls: None,
             http_tls: None,
             connections: authd::connections::ConnectionLimits::default(),
+            upstream_api: None,
         }
     }
 }
@@ -365,6 +368,7 @@ async fn try_spawn_app(
                 upstream_timeout: Duration::from_secs(5),
                 request_timeout: options.http_request_timeout,
                 trusted_proxies: options.trusted_proxies.clone(),
+                upstream_api: options.upstream_api.clone(),
             },
         }),
         database: DatabaseConfig::Connect(Box::new(server().config(&test_app.db_name))),

@@ -392,6 +392,7 @@ async fn an_unreachable_core_gets_503_json_quickly() {
             upstream_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             trusted_proxies: authd::domain::client_ip::TrustedProxies::loopback(),
+            upstream_api: None,
         },
     )
     .unwrap();

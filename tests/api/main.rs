@@ -10,6 +10,7 @@ mod bench_smoke;
 mod cache;
 #[path = "../common/mod.rs"]
 mod common;
+mod door;
 mod e2e;
 mod health;
 mod helpers;

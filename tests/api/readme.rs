@@ -52,3 +52,30 @@ fn every_flag_and_environment_variable_has_a_row_in_the_configuration_table() {
         "README's configuration table lacks rows for: {missing:#?}"
     );
 }
+
+/// The body of the README's first fenced block of `lang` in the section
+/// "Putting authd in front of a backend": what the gateway tests run.
+fn door_block(lang: &str) -> String {
+    let section = README
+        .split("\n## Putting authd in front of a backend")
+        .nth(1)
+        .expect("a \"Putting authd in front of a backend\" section");
+    let section = section.split("\n## ").next().unwrap();
+    let fence = format!("```{lang}\n");
+    let block = section
+        .split(&fence)
+        .nth(1)
+        .unwrap_or_else(|| panic!("a {lang} block in the section"));
+    block.split("\n```").next().unwrap().to_owned()
+}
+
+/// The nginx server block (authd on 127.0.0.1:8080, the backend on
+/// 127.0.0.1:3000, `listen 80;`).
+pub fn nginx_server_block() -> String {
+    door_block("nginx")
+}
+
+/// The Caddy site block (for example.org).
+pub fn caddy_site_block() -> String {
+    door_block("caddyfile")
+}

@@ -567,7 +567,7 @@ fn shim_args(args: &[&str]) -> authd::config::ShimArgs {
     let mut argv = vec!["authd", "shim"];
     argv.extend_from_slice(args);
     match authd::cli::Cli::try_parse_from(argv).unwrap().command {
-        Some(authd::cli::Command::Shim(args)) => args,
+        Some(authd::cli::Command::Shim(args)) => *args,
         other => panic!("not the shim: {other:?}"),
     }
 }
