@@ -26,6 +26,7 @@ mod oidc;
 mod oidc_negative;
 mod oidc_rp;
 mod openapi;
+mod policy;
 mod purge;
 mod readme;
 mod revoke;
