@@ -32,7 +32,23 @@ function M.install(body, ok_pattern, ok_status)
   wrk.headers["Authorization"] = "Basic " .. M.getenv("WRK_BASIC")
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   wrk.headers["Accept"] = "application/json"
+  M.callbacks(ok_pattern, ok_status)
+end
 
+-- GET WRK_PATH with the bearer token WRK_BEARER (if set): a request to a
+-- backend behind authd's door (bench/door.sh).
+function M.install_get(ok_pattern)
+  wrk.method = "GET"
+  wrk.path = M.getenv("WRK_PATH")
+  local bearer = os.getenv("WRK_BEARER")
+  if bearer ~= nil and bearer ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. bearer
+  end
+  M.callbacks(ok_pattern, function(status) return status == 200 end)
+end
+
+-- The per-thread counters and done()'s RESULT line.
+function M.callbacks(ok_pattern, ok_status)
   local threads = {}
 
   function setup(thread)
