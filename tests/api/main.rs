@@ -11,6 +11,7 @@ mod cache;
 #[path = "../common/mod.rs"]
 mod common;
 mod e2e;
+mod ext_authz;
 mod health;
 mod helpers;
 mod http_apps;
