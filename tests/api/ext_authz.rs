@@ -188,6 +188,21 @@ async fn ext_authz_allows_a_read_token_with_identity_headers_and_strips_forged_o
     );
     assert!(ok.headers_to_remove.contains(&"x-authd-scopes".to_owned()));
     assert!(!ok.headers_to_remove.contains(&"authorization".to_owned()));
+    // Metrics count the RPC under its own name, not "other".
+    let row = "authd_grpc_requests_total{method=\"envoy.service.auth.v3.Authorization/Check\",code=\"Ok\"} ";
+    let counted = || {
+        let metrics = f.app.application().service().metrics().render();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(row))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let started = Instant::now();
+    while counted() < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(2), "no {row}row");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
