@@ -467,21 +467,21 @@ impl Policy {
             let shape = shape_of(&route.path);
             let from_file = index >= base_len;
             for &method in &route.methods {
-                if let Some(&previous) = slots.get(&(method, shape.clone())) {
-                    if !from_file || previous >= base_len {
-                        return Err(PolicyError::Route {
-                            index: if from_file {
-                                index - base_len + 1
-                            } else {
-                                index + 1
-                            },
-                            path: route.path.clone(),
-                            reason: format!(
-                                "{method} {} already has a route with this shape",
-                                routes[previous].path
-                            ),
-                        });
-                    }
+                if let Some(&previous) = slots.get(&(method, shape.clone()))
+                    && (!from_file || previous >= base_len)
+                {
+                    return Err(PolicyError::Route {
+                        index: if from_file {
+                            index - base_len + 1
+                        } else {
+                            index + 1
+                        },
+                        path: route.path.clone(),
+                        reason: format!(
+                            "{method} {} already has a route with this shape",
+                            routes[previous].path
+                        ),
+                    });
                 }
                 slots.insert((method, shape.clone()), index);
             }

@@ -10,9 +10,9 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::envoy::config::core::v3::{
     Address, HeaderMap, HeaderValue, SocketAddress, address, socket_address,
 };
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -164,7 +164,10 @@ async fn ext_authz_allows_a_read_token_with_identity_headers_and_strips_forged_o
     .await;
     assert_eq!(code(&response), Code::Ok, "{response:?}");
     let ok = ok(&response);
-    assert_eq!(header(&ok.headers, "x-authd-account-id"), Some(f.user.id.as_str()));
+    assert_eq!(
+        header(&ok.headers, "x-authd-account-id"),
+        Some(f.user.id.as_str())
+    );
     assert_eq!(header(&ok.headers, "x-authd-username"), Some("alice"));
     assert_eq!(
         header(&ok.headers, "x-authd-client-id"),
@@ -182,7 +185,8 @@ async fn ext_authz_allows_a_read_token_with_identity_headers_and_strips_forged_o
         assert_eq!(append, Some(false), "{h:?}");
     }
     assert!(
-        ok.headers_to_remove.contains(&"x-authd-username".to_owned()),
+        ok.headers_to_remove
+            .contains(&"x-authd-username".to_owned()),
         "{:?}",
         ok.headers_to_remove
     );
@@ -270,7 +274,10 @@ async fn ext_authz_refuses_a_read_token_a_write_route_with_insufficient_scope() 
     assert_eq!(http_status(denied), 403);
     let challenge = challenge(denied);
     assert!(challenge.starts_with("Bearer "), "{challenge}");
-    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("write:statuses"), "{challenge}");
     assert!(challenge.contains("scope=\""), "{challenge}");
     assert_eq!(
@@ -355,7 +362,11 @@ async fn ext_authz_refuses_path_tricks_with_400() {
             envoy_request("GET", target, &[("authorization", &auth)]),
         )
         .await;
-        assert_eq!(code(&response), Code::InvalidArgument, "{target}: {response:?}");
+        assert_eq!(
+            code(&response),
+            Code::InvalidArgument,
+            "{target}: {response:?}"
+        );
         assert_eq!(http_status(denied(&response)), 400, "{target}");
     }
 }
