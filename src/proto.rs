@@ -15,8 +15,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The package of the API authd serves.
 pub const PACKAGE: &str = "authd.v1";
 
-/// The standard RPCs served beside authd's own: health and reflection.
+/// The standard RPCs served beside authd's own: health, reflection, and
+/// Envoy's external authorization (Door 3, `crate::grpc::ext_authz`),
+/// whose package is Envoy's, so that it is not in authd's descriptor set.
 pub const STANDARD_RPCS: &[&str] = &[
+    "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -96,6 +99,7 @@ mod tests {
             "/authd.v1.Accounts/ResetAccountPassword",
             "/authd.v1.Admin/RotateSigningKey",
             "/grpc.health.v1.Health/Check",
+            "/envoy.service.auth.v3.Authorization/Check",
         ] {
             assert!(surface.rpcs.contains(&rpc), "{rpc}");
         }

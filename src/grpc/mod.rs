@@ -25,6 +25,7 @@ pub mod admin;
 pub mod apps;
 pub mod client_cert;
 pub mod convert;
+pub mod ext_authz;
 pub mod metadata;
 pub mod oauth;
 pub mod policy;
@@ -51,7 +52,7 @@ pub mod max_message {
     /// Sessions, Accounts and Admin: passwords of at most 1024 bytes, names,
     /// emails and ids.
     pub const SMALL: usize = 16 * 1024;
-    /// Policy/Check: a method, a request target and the request's headers
+    /// Policy/Check and Envoy's Authorization/Check: a method, a request target and the request's headers
     /// (a door may pass them all, cookies included).
     pub const POLICY: usize = 64 * 1024;
 }
@@ -274,6 +275,13 @@ fn core_routes(
         )
         .add_service(
             PolicyServer::new(policy::PolicyService {
+                service: service.clone(),
+            })
+            .max_decoding_message_size(max_message::POLICY),
+        )
+        .add_service(
+            // Door 3: Envoy's ext_authz, the same decision as Policy/Check.
+            envoy_types::ext_authz::v3::pb::AuthorizationServer::new(ext_authz::ExtAuthzService {
                 service: service.clone(),
             })
             .max_decoding_message_size(max_message::POLICY),

@@ -51,7 +51,7 @@ async fn the_load_generator_runs_every_scenario_without_errors() {
             "--login-storm",
             "1",
             "--scenarios",
-            "echo,introspect-grpc,introspect-batch,introspect-http,client-credentials",
+            "echo,introspect-grpc,introspect-batch,introspect-http,client-credentials,policy-check,ext-authz",
         ],
     )
     .await;
@@ -66,7 +66,9 @@ async fn the_load_generator_runs_every_scenario_without_errors() {
             "IntrospectGrpc",
             "IntrospectBatch",
             "IntrospectHttp",
-            "ClientCredentials"
+            "ClientCredentials",
+            "PolicyCheck",
+            "ExtAuthz"
         ]
     );
     for report in &reports {

@@ -12,6 +12,7 @@ mod cache;
 mod common;
 mod door;
 mod e2e;
+mod ext_authz;
 mod health;
 mod helpers;
 mod http_apps;

@@ -1,6 +1,7 @@
 //! `authd-bench`: a load generator against a running authd. A tool of its
 //! own, beside the service, so that no production build carries it. It drives gRPC
-//! Introspect, POST /oauth/introspect and client_credentials issuance at a
+//! Introspect, POST /oauth/introspect, client_credentials issuance and the
+//! door's decision (Policy/Check, Envoy's ext_authz) at a
 //! fixed concurrency for a fixed time, and measures, in the same run, a bare
 //! tonic echo call served by a child process (`authd-bench echo`) on the
 //! same machine: the ceiling every other figure is divided by.
@@ -25,6 +26,9 @@ mod hostile;
 use authd::proto::v1;
 use authd::proto::v1::apps_client::AppsClient;
 use authd::proto::v1::o_auth_client::OAuthClient;
+use authd::proto::v1::policy_client::PolicyClient;
+use envoy_types::pb::envoy::service::auth::v3 as envoy;
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use proto::EchoMessage;
 use proto::echo_client::EchoClient;
 use proto::echo_server::{Echo, EchoServer};
@@ -47,6 +51,12 @@ pub enum Scenario {
     IntrospectHttp,
     /// gRPC OAuth/ExchangeToken, client_credentials: a durable insert each.
     ClientCredentials,
+    /// authd.v1.Policy/Check of GET /api/v1/timelines/home with a cached
+    /// `read` token: the door's decision, as a reverse proxy asks it.
+    PolicyCheck,
+    /// Envoy's ext_authz (envoy.service.auth.v3.Authorization/Check) of
+    /// the same request, in the shape Envoy sends it.
+    ExtAuthz,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -316,6 +326,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
                 })
                 .await
             }
+            Scenario::PolicyCheck => {
+                let f = fixture.clone();
+                let n = Arc::new(AtomicUsize::new(0));
+                drive(scenario, &args, move |i| {
+                    let mut client = PolicyClient::new(f.channels[i % f.channels.len()].clone());
+                    let request = f.policy_request(n.fetch_add(1, Ordering::Relaxed));
+                    async move {
+                        let r = client.check(request).await.map_err(|e| e.to_string())?;
+                        if r.get_ref().decision == v1::check_response::Decision::Allow as i32 {
+                            Ok(1)
+                        } else {
+                            Err(format!("not allowed: {:?}", r.get_ref()))
+                        }
+                    }
+                })
+                .await
+            }
+            Scenario::ExtAuthz => {
+                let f = fixture.clone();
+                let n = Arc::new(AtomicUsize::new(0));
+                drive(scenario, &args, move |i| {
+                    let mut client =
+                        AuthorizationClient::new(f.channels[i % f.channels.len()].clone());
+                    let request = f.envoy_request(n.fetch_add(1, Ordering::Relaxed));
+                    async move {
+                        let r = client.check(request).await.map_err(|e| e.to_string())?;
+                        if r.get_ref().status.as_ref().is_some_and(|s| s.code == 0) {
+                            Ok(1)
+                        } else {
+                            Err(format!("not allowed: {:?}", r.get_ref()))
+                        }
+                    }
+                })
+                .await
+            }
         };
         let hostile_counts = match hostile {
             Some(hostile) => Some(hostile.stop().await),
@@ -355,6 +400,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Vec<Report>> {
     }
     Ok(reports)
 }
+
+/// The request the policy scenarios decide: a route of Mastodon's table
+/// that a `read` token opens.
+const DOOR_TARGET: &str = "/api/v1/timelines/home?limit=20";
 
 /// What the scenarios share: connections, an app and a token of its own.
 #[derive(Clone)]
@@ -413,6 +462,67 @@ impl Fixture {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             token_type_hint: String::new(),
+        }
+    }
+
+    /// The door's request of the policy scenarios: a Mastodon client's
+    /// GET of the home timeline, with the n-th token.
+    fn door_headers(&self, n: usize) -> Vec<(String, String)> {
+        [
+            (":authority", "social.example".to_owned()),
+            (":method", "GET".to_owned()),
+            (":path", DOOR_TARGET.to_owned()),
+            (":scheme", "https".to_owned()),
+            ("accept", "application/json".to_owned()),
+            ("user-agent", "authd-bench".to_owned()),
+            ("authorization", format!("Bearer {}", self.token(n))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn policy_request(&self, n: usize) -> v1::CheckRequest {
+        v1::CheckRequest {
+            method: "GET".into(),
+            path: DOOR_TARGET.into(),
+            headers: self.door_headers(n).into_iter().collect(),
+        }
+    }
+
+    /// What Envoy's ext_authz filter sends for that request.
+    fn envoy_request(&self, n: usize) -> envoy::CheckRequest {
+        use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
+        let peer = |ip: &str| {
+            Some(envoy::attribute_context::Peer {
+                address: Some(Address {
+                    address: Some(address::Address::SocketAddress(SocketAddress {
+                        address: ip.into(),
+                        ..Default::default()
+                    })),
+                }),
+                ..Default::default()
+            })
+        };
+        envoy::CheckRequest {
+            attributes: Some(envoy::AttributeContext {
+                source: peer("203.0.113.7"),
+                destination: peer("10.0.0.2"),
+                request: Some(envoy::attribute_context::Request {
+                    http: Some(envoy::attribute_context::HttpRequest {
+                        id: n.to_string(),
+                        method: "GET".into(),
+                        headers: self.door_headers(n).into_iter().collect(),
+                        path: DOOR_TARGET.into(),
+                        host: "social.example".into(),
+                        scheme: "https".into(),
+                        protocol: "HTTP/1.1".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
         }
     }
 
