@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     tonic_prost_build::configure()
+        // A handful of headers per Check: a BTreeMap decodes them without
+        // hashing (std's SipHash) or a table to grow.
+        .btree_map(".authd.v1.CheckRequest.headers")
         .build_client(true)
         .build_server(true)
         .compile_fds(compiler.file_descriptor_set())?;

@@ -38,6 +38,14 @@ PID=$(bench/run-authd.sh)
 bench --scenarios echo,introspect-grpc,introspect-batch,introspect-http,client-credentials
 stop_authd
 
+section "1b. the door: Policy/Check and Envoy's ext_authz Check (cached read token, GET /api/v1/timelines/home), against the echo, 5 alternating rounds"
+PID=$(RUST_LOG=info bench/run-authd.sh)
+bench --concurrency 64 --rounds 5 --scenarios echo,policy-check,ext-authz,introspect-grpc
+stop_authd
+
+section "1c. the door over HTTP: forward auth behind nginx, and the reverse proxy (bench/door.sh)"
+bench/door.sh --rounds 5 --duration "$DURATION"
+
 section "2. authd, cache off (--cache-capacity 0): the database on every call"
 PID=$(bench/run-authd.sh --cache-capacity 0)
 bench --scenarios echo,introspect-grpc

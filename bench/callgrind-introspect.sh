@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per HTTP introspection, counted by callgrind: steady whatever
+# Instructions per HTTP introspection (or, with WORKLOAD=forward_auth, per
+# forward-auth check at /authd/check), counted by callgrind: steady whatever
 # else the machine is doing, so it shows small changes that wrk's noise
 # hides. Starts a release authd under valgrind on its own database, warms it
 # up, instruments a 20 s wrk run, and prints the total and the count.
@@ -25,10 +26,11 @@ APP=$(curl -sS -X POST "http://$HTTP/api/v1/apps" -H 'Content-Type: application/
     -d '{"client_name":"callgrind","redirect_uris":"urn:ietf:wg:oauth:2.0:oob","scopes":"read"}')
 CID=$(echo "$APP" | json client_id); CS=$(echo "$APP" | json client_secret)
 TOKEN=$(curl -sS -u "$CID:$CS" -d grant_type=client_credentials -d scope=read "http://$HTTP/oauth/token" | json access_token)
-export WRK_PATH=/oauth/introspect WRK_TOKEN=$TOKEN WRK_BASIC=$(printf '%s:%s' "$CID" "$CS" | base64 -w0)
-wrk -t1 -c4 -d5s -s bench/wrk/introspect.lua "http://$HTTP" >/dev/null   # warm-up, not counted
+export WRK_PATH=/oauth/introspect WRK_TOKEN=$TOKEN WRK_BEARER=$TOKEN WRK_BASIC=$(printf '%s:%s' "$CID" "$CS" | base64 -w0)
+script=bench/wrk/${WORKLOAD:-introspect}.lua
+wrk -t1 -c4 -d5s -s "$script" "http://$HTTP" >/dev/null   # warm-up, not counted
 callgrind_control -i on "$pid" >/dev/null
-result=$(wrk -t1 -c4 -d20s -s bench/wrk/introspect.lua "http://$HTTP" | grep RESULT)
+result=$(wrk -t1 -c4 -d20s -s "$script" "http://$HTTP" | grep RESULT)
 callgrind_control -d "$pid" >/dev/null
 callgrind_control -i off "$pid" >/dev/null
 sleep 2

@@ -12,6 +12,7 @@
 //! Matching is case-sensitive, as Mastodon's router is, so
 //! `/API/v1/timelines/home` is no route at all. A request no route
 //! matches is refused, unless the policy says otherwise.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -208,22 +209,23 @@ pub enum PathError {
 /// A request's path, normalized: its decoded segments. The query is kept
 /// apart, as sent, for the `access_token` parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestPath {
-    segments: Vec<String>,
-    query: Option<String>,
+pub struct RequestPath<'a> {
+    /// Borrowed from the target unless percent-decoding changed them.
+    segments: Vec<Cow<'a, str>>,
+    query: Option<&'a str>,
 }
 
-impl RequestPath {
+impl<'a> RequestPath<'a> {
     /// Parses a request target (`/api/v1/statuses?x=1`, as sent: not yet
     /// decoded). One trailing slash is dropped (Mastodon ignores it, so the
     /// route is the same); everything else that is not one plain segment
     /// after another is refused.
-    pub fn parse(target: &str) -> Result<RequestPath, PathError> {
+    pub fn parse(target: &'a str) -> Result<RequestPath<'a>, PathError> {
         if target.contains('#') {
             return Err(PathError::Fragment);
         }
         let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_owned())),
+            Some((path, query)) => (path, Some(query)),
             None => (target, None),
         };
         if path.len() > MAX_PATH_BYTES {
@@ -237,7 +239,7 @@ impl RequestPath {
                 query,
             });
         }
-        let mut segments = Vec::new();
+        let mut segments = Vec::with_capacity(8);
         for raw in rest.split('/') {
             if segments.len() == MAX_SEGMENTS {
                 return Err(PathError::TooLong);
@@ -260,13 +262,13 @@ impl RequestPath {
         path
     }
 
-    pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
     }
 }
 
 /// One raw segment, decoded and checked.
-fn decode_segment(raw: &str) -> Result<String, PathError> {
+fn decode_segment(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if raw.is_empty() {
         return Err(PathError::EmptySegment);
     }
@@ -275,6 +277,15 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
     }
     if raw.contains('\\') {
         return Err(PathError::EncodedSeparator);
+    }
+    if !raw.contains('%') {
+        return if raw.chars().any(char::is_control) {
+            Err(PathError::ControlCharacter)
+        } else if raw == "." || raw == ".." {
+            Err(PathError::DotSegment)
+        } else {
+            Ok(Cow::Borrowed(raw))
+        };
     }
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -308,7 +319,7 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
     if decoded == "." || decoded == ".." {
         return Err(PathError::DotSegment);
     }
-    Ok(decoded)
+    Ok(Cow::Owned(decoded))
 }
 
 /// A node of the routing trie: one per distinct pattern prefix. Each node
@@ -317,23 +328,46 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
 /// size, never exponential in the path.
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<String, Node>,
+    /// Sorted by segment, for a binary search: cheaper than hashing the
+    /// segment, and most nodes have a handful of children.
+    literals: Vec<(String, Node)>,
     param: Option<Box<Node>>,
-    /// The routes ending here, by method: indices into `Policy::routes`.
-    methods: HashMap<Method, usize>,
+    /// The route ending here for each method: an index into
+    /// `Policy::routes`, by `Method as usize`.
+    methods: [Option<usize>; Method::ALL.len()],
 }
 
 impl Node {
+    fn literal(&self, segment: &str) -> Option<&Node> {
+        self.literals
+            .binary_search_by(|(s, _)| s.as_str().cmp(segment))
+            .ok()
+            .map(|i| &self.literals[i].1)
+    }
+
+    fn literal_mut(&mut self, segment: String) -> &mut Node {
+        let i = match self
+            .literals
+            .binary_search_by(|(s, _)| s.as_str().cmp(&segment))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.literals.insert(i, (segment, Node::default()));
+                i
+            }
+        };
+        &mut self.literals[i].1
+    }
+
     /// The route for `method` at the end of `segments`: literals before
     /// parameters at every depth, so `/accounts/verify_credentials` wins
     /// over `/accounts/:id`.
-    fn find(&self, segments: &[String], method: Method) -> Option<usize> {
+    fn find(&self, segments: &[Cow<'_, str>], method: Method) -> Option<usize> {
         let Some((first, rest)) = segments.split_first() else {
-            return self.methods.get(&method).copied();
+            return self.methods[method as usize];
         };
         if let Some(found) = self
-            .literals
-            .get(first)
+            .literal(first)
             .and_then(|child| child.find(rest, method))
         {
             return Some(found);
@@ -344,13 +378,11 @@ impl Node {
     }
 
     /// Whether any route, for any method, ends at `segments`.
-    fn any(&self, segments: &[String]) -> bool {
+    fn any(&self, segments: &[Cow<'_, str>]) -> bool {
         let Some((first, rest)) = segments.split_first() else {
-            return !self.methods.is_empty();
+            return self.methods.iter().any(Option::is_some);
         };
-        self.literals
-            .get(first)
-            .is_some_and(|child| child.any(rest))
+        self.literal(first).is_some_and(|child| child.any(rest))
             || self.param.as_ref().is_some_and(|child| child.any(rest))
     }
 }
@@ -506,12 +538,12 @@ impl Policy {
             let mut node = &mut root;
             for segment in route.segments() {
                 node = match segment {
-                    Segment::Literal(s) => node.literals.entry(s).or_default(),
+                    Segment::Literal(s) => node.literal_mut(s),
                     Segment::Param(_) => node.param.get_or_insert_with(Box::default),
                 };
             }
             for &method in &route.methods {
-                node.methods.insert(method, index);
+                node.methods[method as usize] = Some(index);
             }
         }
         Ok(Policy {
@@ -645,7 +677,7 @@ fn check_pattern(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn path(s: &str) -> RequestPath {
+    fn path(s: &str) -> RequestPath<'_> {
         RequestPath::parse(s).unwrap()
     }
 

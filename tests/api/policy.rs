@@ -15,7 +15,7 @@ use authd::proto::v1::policy_client::PolicyClient;
 use crate::helpers::*;
 
 async fn check(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> v1::CheckResponse {
-    let mut headers = HashMap::new();
+    let mut headers = std::collections::BTreeMap::new();
     if let Some(token) = token {
         headers.insert("authorization".to_owned(), format!("Bearer {token}"));
     }

@@ -482,11 +482,19 @@ impl Fixture {
         .collect()
     }
 
+    /// authd's own doors (forward auth, the reverse proxy) pass the
+    /// headers that can carry a token, here the Authorization alone; Envoy
+    /// passes them all (see `envoy_request`).
     fn policy_request(&self, n: usize) -> v1::CheckRequest {
         v1::CheckRequest {
             method: "GET".into(),
             path: DOOR_TARGET.into(),
-            headers: self.door_headers(n).into_iter().collect(),
+            headers: [(
+                "authorization".to_owned(),
+                format!("Bearer {}", self.token(n)),
+            )]
+            .into_iter()
+            .collect(),
         }
     }
 
