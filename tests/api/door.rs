@@ -483,6 +483,17 @@ async fn caddy_forward_auth_holds_the_door() {
     the_door_holds(&caddy.url, &app, &backend, "caddy").await;
 }
 
+/// `--upstream-api` for `backend`, with a 1 MiB body limit and a short
+/// timeout.
+fn upstream(backend: SocketAddr, pass_token: bool) -> authd::http::door::UpstreamApi {
+    authd::http::door::UpstreamApi {
+        base: format!("http://{backend}").parse().unwrap(),
+        pass_token,
+        body_limit: 1024 * 1024,
+        timeout: Duration::from_millis(800),
+    }
+}
+
 /// authd with `--upstream-api` in front of `backend`, with a route of its
 /// own for the slow endpoint, and a short timeout.
 async fn spawn_proxy(backend: SocketAddr, pass_token: bool) -> TestApp {
@@ -495,12 +506,7 @@ async fn spawn_proxy(backend: SocketAddr, pass_token: bool) -> TestApp {
     );
     let options = TestOptions {
         service,
-        upstream_api: Some(authd::http::door::UpstreamApi {
-            base: format!("http://{backend}").parse().unwrap(),
-            pass_token,
-            body_limit: 1024 * 1024,
-            timeout: Duration::from_millis(800),
-        }),
+        upstream_api: Some(upstream(backend, pass_token)),
         ..TestOptions::default()
     };
     spawn_app_with(options).await
@@ -708,4 +714,37 @@ async fn without_an_upstream_unknown_routes_are_not_found_and_forward_auth_needs
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("X-Original-URI"));
+}
+
+#[tokio::test]
+async fn a_token_revoked_on_one_replica_is_refused_at_another_replicas_door_within_a_second() {
+    let backend = Backend::start().await;
+    let primary = spawn_proxy(backend.addr, false).await;
+    let options = TestOptions {
+        upstream_api: Some(upstream(backend.addr, false)),
+        ..TestOptions::default()
+    };
+    let replica = primary.spawn_replica(options).await;
+    let kim = caller(&primary, "kim").await;
+    let through_replica = || async {
+        reqwest::Client::new()
+            .get(replica.url("/api/v1/timelines/home"))
+            .bearer_auth(&kim.token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // Cached on the replica first.
+    assert_eq!(through_replica().await, 200);
+    assert_eq!(through_replica().await, 200);
+    primary.revoke(&kim.client, &kim.token).await.unwrap();
+    let revoked_at = Instant::now();
+    while through_replica().await != 401 {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "the replica's door still let a revoked token through after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
