@@ -1,6 +1,12 @@
 //! Logging, set up once: human-readable lines by default, JSON on request;
 //! the level comes from RUST_LOG (default: info). With an OTLP endpoint,
 //! spans are also exported as OpenTelemetry traces (`otel`).
+//!
+//! Lines are written off the request path: a request formats its line and
+//! queues it, and a thread of its own writes the queue to stderr, so a slow
+//! terminal, pipe or log collector never holds a request up. The queue is
+//! bounded; when it is full, requests wait for room rather than lines being
+//! dropped (an operator's log is not lossy).
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -14,9 +20,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// Lines queued for the writer thread before a request waits for room.
+const LOG_QUEUE_LINES: usize = 64 * 1024;
+
+/// What must outlive the process's work: the trace exporter, and the
+/// writer thread, whose queue is written out when this is shut down.
+pub struct Telemetry {
+    otel: otel::Guard,
+    log_writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+impl Telemetry {
+    /// Exports the spans not yet exported, then writes out the queued lines.
+    pub async fn shutdown(self) {
+        self.otel.shutdown().await;
+        drop(self.log_writer);
+    }
+}
+
 /// Installs the logger (and the trace exporter, if `otel` says where).
-/// Keep the guard: its `shutdown` flushes the spans not yet exported.
-pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> otel::Guard {
+/// Keep the guard: its `shutdown` flushes the spans not yet exported and
+/// the lines not yet written.
+pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower=warn,h2=warn,hyper=warn"));
     let (exporter, guard) = match otel.map(otel::layer).transpose() {
@@ -28,9 +53,14 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> otel::Guard {
             (None, otel::Guard::none())
         }
     };
+    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("authd-log-writer")
+        .finish(std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
@@ -44,9 +74,15 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> otel::Guard {
         .is_ok();
     if installed {
         guard.activate();
-        guard
+        Telemetry {
+            otel: guard,
+            log_writer: Some(log_writer),
+        }
     } else {
-        otel::Guard::none()
+        Telemetry {
+            otel: otel::Guard::none(),
+            log_writer: None,
+        }
     }
 }
 

@@ -214,7 +214,7 @@ pub fn in_process(
         tls: None,
         limits: crate::connections::ConnectionLimits::default(),
     };
-    let trace = trace::RpcTraceLayer::new(request_timeout, service.metrics().clone());
+    let trace = trace::RpcTraceLayer::in_process(request_timeout, service.metrics().clone());
     let routes = core_routes(service, &options, health_service)?.prepare();
     let stack = trace.layer(routes);
     Ok(CoreChannel::new(tower::ServiceExt::<

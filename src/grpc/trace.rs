@@ -28,11 +28,26 @@ static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static(request_id
 pub struct RpcTraceLayer {
     deadline: Duration,
     metrics: Metrics,
+    in_process: bool,
 }
 
 impl RpcTraceLayer {
     pub fn new(deadline: Duration, metrics: Metrics) -> RpcTraceLayer {
-        RpcTraceLayer { deadline, metrics }
+        RpcTraceLayer {
+            deadline,
+            metrics,
+            in_process: false,
+        }
+    }
+
+    /// For the in-process shim's calls: an HTTP request logs one line,
+    /// its own, so a successful RPC made for it logs at debug (its span,
+    /// request id and failures stay as they are).
+    pub fn in_process(deadline: Duration, metrics: Metrics) -> RpcTraceLayer {
+        RpcTraceLayer {
+            in_process: true,
+            ..RpcTraceLayer::new(deadline, metrics)
+        }
     }
 }
 
@@ -44,6 +59,7 @@ impl<S> Layer<S> for RpcTraceLayer {
             inner,
             deadline: self.deadline,
             metrics: self.metrics.clone(),
+            in_process: self.in_process,
         }
     }
 }
@@ -53,6 +69,7 @@ pub struct RpcTrace<S> {
     inner: S,
     deadline: Duration,
     metrics: Metrics,
+    in_process: bool,
 }
 
 impl<S, B> Service<http::Request<B>> for RpcTrace<S>
@@ -93,6 +110,7 @@ where
         // it; the accept loop is ours now, so this layer does).
         let caller_deadline = caller_deadline(request.headers()).filter(|d| *d < deadline);
         let metrics = self.metrics.clone();
+        let in_process = self.in_process;
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -138,6 +156,8 @@ where
                             tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::Unknown
                         ) {
                             tracing::warn!(status = ?code, latency_ms, "rpc failed");
+                        } else if in_process {
+                            tracing::debug!(status = ?code, latency_ms, "rpc");
                         } else {
                             tracing::info!(status = ?code, latency_ms, "rpc");
                         }
