@@ -15,7 +15,7 @@ HTTP=127.0.0.1:8091
 command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "needs valgrind and wrk" >&2; exit 1; }
 psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS authd_callgrind WITH (FORCE)" -c "CREATE DATABASE authd_callgrind" >/dev/null
 rm -f "$out"*
-RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+RUST_LOG=${RUST_LOG:-warn} valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
     "$BIN" serve --grpc-addr 127.0.0.1:50071 --http-addr "$HTTP" --issuer "http://$HTTP" \
     --database-url "$BASE/authd_callgrind" >/tmp/authd-callgrind.log 2>&1 &
 pid=$!

@@ -150,7 +150,8 @@ impl HttpClient for OnRuntime {
     }
 }
 
-fn enabled() -> bool {
+/// Whether spans are being exported.
+pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
