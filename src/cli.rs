@@ -145,7 +145,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         });
     let telemetry = telemetry::init(cli.log_format, otel.as_ref());
     let result = run_command(cli).await;
-    // Spans still buffered are exported before exiting.
+    // Said while the log writer still runs: its queue is written out at
+    // shutdown, and nothing logged after that reaches stderr.
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    // Spans still buffered are exported, and queued lines written, before
+    // exiting.
     telemetry.shutdown().await;
     result
 }

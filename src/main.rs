@@ -10,10 +10,7 @@ async fn main() -> std::process::ExitCode {
     let cli = authd::cli::Cli::parse();
     match authd::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // Logging is set up by the time a command can fail.
-            tracing::error!("{e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        // `run` has logged why.
+        Err(_) => std::process::ExitCode::FAILURE,
     }
 }

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+pub mod line;
 pub mod otel;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -58,11 +59,15 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("authd-log-writer")
         .finish(std::io::stderr());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_writer(writer);
     let fmt = match format {
-        LogFormat::Text => fmt.boxed(),
+        LogFormat::Text => fmt
+            .fmt_fields(line::TextFields)
+            .event_format(line::TextLine { ansi })
+            .boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
     // try_init: tests and embedders may have installed a subscriber already.
