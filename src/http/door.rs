@@ -221,6 +221,19 @@ fn without_access_token(target: &str) -> String {
     }
 }
 
+/// Whether the upstream request failed because the client's body went
+/// past the limit (`Limited`'s error, somewhere down the error's causes).
+fn body_over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 fn proxy_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
@@ -320,12 +333,7 @@ pub async fn proxy(State(state): State<ShimState>, mut request: Request) -> Resp
     let mut response = match sent.await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<hyper::Error>())
-                .and_then(std::error::Error::source)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || format!("{e:?}").contains("length limit exceeded");
-            if too_large {
+            if body_over_limit(&e) {
                 return proxy_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "The request body is too large",

@@ -593,6 +593,24 @@ async fn the_reverse_proxy_passes_the_request_as_sent_minus_the_token_plus_ident
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+    // The same, streamed without a length: cut off at the limit.
+    let before = backend.count();
+    let chunks =
+        futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'a'; 64 * 1024])));
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/statuses"))
+        .bearer_auth(&write)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "The request body is too large");
+    assert!(
+        backend.count() <= before + 1,
+        "the backend saw the request at most once, cut short"
+    );
 }
 
 #[tokio::test]
