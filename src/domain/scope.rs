@@ -28,7 +28,6 @@
 //!   turned `+` into a space, so a literal `+` that survives is part of a
 //!   token and makes it unknown rather than being silently split.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -244,9 +243,31 @@ impl fmt::Display for Scope {
 }
 
 /// A deduplicated set of scopes, always iterated and displayed in canonical
-/// ([`Scope::ALL`]) order.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ScopeSet(BTreeSet<Scope>);
+/// ([`Scope::ALL`]) order: one bit per scope, in that order. Every cached
+/// token holds one, so it is 8 bytes rather than a tree on the heap.
+// Clone but not Copy: the code that passes sets around was written for a
+// tree, by reference or with an explicit clone, and stays correct as is.
+#[derive(Clone, PartialEq, Eq, Default, Hash)]
+pub struct ScopeSet(u64);
+
+// One bit per scope.
+const _: () = assert!(Scope::ALL.len() <= 64);
+
+impl Scope {
+    /// This scope's bit in a [`ScopeSet`]: its place in [`Scope::ALL`],
+    /// which is its declaration order.
+    fn bit(self) -> u64 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Debug for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeSet(")?;
+        f.debug_set().entries(self.iter()).finish()?;
+        f.write_str(")")
+    }
+}
 
 impl ScopeSet {
     /// Parses a space-separated `scope` parameter.
@@ -261,13 +282,12 @@ impl ScopeSet {
         if s.len() > MAX_SCOPE_INPUT_LEN {
             return Err(ScopeError::TooLong);
         }
-        let mut set = BTreeSet::new();
+        let mut set = 0u64;
         for token in s.split_ascii_whitespace() {
             if token == ADMIN_ALIAS {
-                set.insert(Scope::AdminRead);
-                set.insert(Scope::AdminWrite);
+                set |= Scope::AdminRead.bit() | Scope::AdminWrite.bit();
             } else {
-                set.insert(token.parse::<Scope>()?);
+                set |= token.parse::<Scope>()?.bit();
             }
         }
         Ok(ScopeSet(set))
@@ -302,7 +322,7 @@ impl ScopeSet {
     }
 
     pub fn from_scopes<I: IntoIterator<Item = Scope>>(iter: I) -> ScopeSet {
-        ScopeSet(iter.into_iter().collect())
+        ScopeSet(iter.into_iter().fold(0, |set, s| set | s.bit()))
     }
 
     /// `{read}`, Mastodon's default when a client sends no scope.
@@ -313,32 +333,34 @@ impl ScopeSet {
     /// These scopes without the admin API's (`admin:*`): what an account
     /// whose role is not admin may be granted of them.
     pub fn without_admin(&self) -> ScopeSet {
-        ScopeSet(
-            self.0
-                .iter()
-                .copied()
-                .filter(|s| !s.as_str().starts_with("admin:"))
-                .collect(),
-        )
+        ScopeSet::from_scopes(self.iter().filter(|s| !s.as_str().starts_with("admin:")))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.count_ones() as usize
     }
 
     /// In canonical order.
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(Scope::ALL[i])
+        })
     }
 
     /// Exact membership; `{read}.contains(ReadAccounts)` is false. Use
     /// [`ScopeSet::satisfies`] for authorization.
     pub fn contains(&self, s: Scope) -> bool {
-        self.0.contains(&s)
+        self.0 & s.bit() != 0
     }
 
     /// Whether any held scope satisfies `required` (see [`Scope::satisfies`]).
@@ -367,7 +389,7 @@ impl ScopeSet {
     }
 
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.union(&other.0).copied().collect())
+        ScopeSet(self.0 | other.0)
     }
 
     /// The wire spellings in canonical order (for JSON `scopes` arrays).
