@@ -103,9 +103,9 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_SESSION_TTL", default_value = "14days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
 
-    /// Most tokens the in-memory introspection cache holds (about 330 bytes
-    /// each: `cargo bench --bench cache_memory`); 0 turns the cache off, so every introspection reads
-    /// PostgreSQL.
+    /// Most tokens the in-memory introspection cache holds (about 330
+    /// bytes each: `cargo bench --bench cache_memory`); 0 turns the cache
+    /// off, so every introspection reads PostgreSQL.
     #[arg(long, env = "AUTHD_CACHE_CAPACITY", default_value_t = 1_000_000)]
     pub cache_capacity: usize,
 
