@@ -139,21 +139,12 @@ fn append(headers: &mut HeaderMap, from: &[v1::Header]) {
 /// identity headers for the gateway to copy onto the request, or the
 /// denial (401, 403, 400) with its challenge, which the gateway returns.
 pub async fn forward_auth(State(state): State<ShimState>, headers: HeaderMap) -> Response {
-    let named = |a: &str, b: &str| {
-        headers
-            .get(a)
-            .or_else(|| headers.get(b))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (Some(method), Some(target)) = (
-        named(X_ORIGINAL_METHOD, X_FORWARDED_METHOD),
-        named(X_ORIGINAL_URI, X_FORWARDED_URI),
-    ) else {
-        let body = serde_json::json!({
-            "error": "Forward auth needs the original request: X-Original-Method and X-Original-URI (nginx), or X-Forwarded-Method and X-Forwarded-Uri (Caddy, Traefik)"
-        });
-        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    let (method, target) = match original_request(&headers) {
+        Ok(original) => original,
+        Err(message) => {
+            let body = serde_json::json!({ "error": message });
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
     };
     let answer = match check(&state, check_request(&method, &target, &headers)).await {
         Ok(answer) => answer,
@@ -165,6 +156,35 @@ pub async fn forward_auth(State(state): State<ShimState>, headers: HeaderMap) ->
     let mut response = StatusCode::OK.into_response();
     append(response.headers_mut(), &answer.upstream_headers);
     response
+}
+
+/// The original request a gateway names: nginx's pair (which its
+/// configuration sets) or Caddy's and Traefik's (which they set), never a
+/// method from one and a target from the other. A gateway passes the
+/// client's other headers on to the check, so a client can add the pair its
+/// gateway does not set: both pairs present and disagreeing is refused,
+/// or a client behind Caddy could have `POST /api/v1/statuses` decided as
+/// the `GET /api/v1/timelines/home` it names in X-Original-*.
+fn original_request(headers: &HeaderMap) -> Result<(String, String), &'static str> {
+    let get = |name: &str| headers.get(name).map(|v| v.to_str().map(str::to_owned));
+    let pair = |method: &str, uri: &str| match (get(method), get(uri)) {
+        (None, None) => Ok(None),
+        (Some(Ok(method)), Some(Ok(uri))) => Ok(Some((method, uri))),
+        _ => Err("An original-request header is missing or not text"),
+    };
+    match (
+        pair(X_ORIGINAL_METHOD, X_ORIGINAL_URI)?,
+        pair(X_FORWARDED_METHOD, X_FORWARDED_URI)?,
+    ) {
+        (Some(original), None) | (None, Some(original)) => Ok(original),
+        (Some(original), Some(forwarded)) if original == forwarded => Ok(original),
+        (Some(_), Some(_)) => Err(
+            "X-Original-Method/X-Original-URI and X-Forwarded-Method/X-Forwarded-Uri name different requests",
+        ),
+        (None, None) => Err(
+            "Forward auth needs the original request: X-Original-Method and X-Original-URI (nginx), or X-Forwarded-Method and X-Forwarded-Uri (Caddy, Traefik)",
+        ),
+    }
 }
 
 /// Headers that belong to one connection (RFC 9110 section 7.6.1), not to

@@ -373,6 +373,43 @@ async fn the_door_holds(front: &str, app: &TestApp, backend: &Backend, door: &st
         "{door}: a refused request reached the backend"
     );
 
+    // A client naming another request in the gateways' own headers (the
+    // pair its gateway does not set, or both) gets no decision for it.
+    for forged in [
+        &[
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/api/v1/timelines/home"),
+        ][..],
+        &[
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/api/v1/timelines/home"),
+        ][..],
+        &[
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/api/v1/timelines/home"),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/api/v1/timelines/home"),
+        ][..],
+    ] {
+        let mut request = http
+            .post(format!("{front}/api/v1/statuses"))
+            .bearer_auth(&alice.token)
+            .form(&[("status", "hello")]);
+        for (name, value) in forged {
+            request = request.header(*name, *value);
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        assert!(
+            [400, 403, 500].contains(&status),
+            "{door}: {forged:?} answered {status}"
+        );
+        assert_eq!(
+            backend.count(),
+            before,
+            "{door}: {forged:?} reached the backend"
+        );
+    }
+
     // No token: 401 with a Bearer challenge (no error code: RFC 6750 3.1).
     let response = http
         .get(format!("{front}/api/v1/timelines/home"))
