@@ -249,19 +249,6 @@ impl<'a> RequestPath<'a> {
         Ok(RequestPath { segments, query })
     }
 
-    /// The normalized path, `/api/v1/timelines/home`.
-    pub fn normalized(&self) -> String {
-        let mut path = String::new();
-        for segment in &self.segments {
-            path.push('/');
-            path.push_str(segment);
-        }
-        if path.is_empty() {
-            path.push('/');
-        }
-        path
-    }
-
     pub fn query(&self) -> Option<&'a str> {
         self.query
     }
