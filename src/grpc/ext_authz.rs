@@ -26,7 +26,7 @@ use envoy_types::pb::google::protobuf::BoolValue;
 use envoy_types::pb::google::rpc;
 use tonic::{Code, Request, Response, Status};
 
-use super::policy::{IDENTITY_HEADER_PREFIX, check_response, door_request};
+use super::policy::{check_response, door_request, is_identity_header};
 use crate::proto::v1;
 use crate::service::AuthService;
 
@@ -162,11 +162,7 @@ fn envoy_response(rendered: v1::CheckResponse, headers: &Headers<'_>) -> CheckRe
     if rendered.http_status == 200 {
         let mut headers_to_remove: Vec<String> = headers
             .names()
-            .filter(|name| {
-                name.as_bytes()
-                    .get(..IDENTITY_HEADER_PREFIX.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX.as_bytes()))
-            })
+            .filter(|name| is_identity_header(name))
             .map(str::to_owned)
             .collect();
         headers_to_remove.sort_unstable();

@@ -18,6 +18,14 @@ pub const USERNAME_HEADER: &str = "x-authd-username";
 pub const CLIENT_ID_HEADER: &str = "x-authd-client-id";
 pub const SCOPES_HEADER: &str = "x-authd-scopes";
 
+/// Whether a header a client sent claims an identity only authd may give:
+/// every door removes these before the backend sees the request.
+pub fn is_identity_header(name: &str) -> bool {
+    name.as_bytes()
+        .get(..IDENTITY_HEADER_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX.as_bytes()))
+}
+
 pub struct PolicyService {
     pub service: AuthService,
 }

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::error::HttpError;
 use super::state::{ShimState, from_core};
-use crate::grpc::policy::IDENTITY_HEADER_PREFIX;
+use crate::grpc::policy::is_identity_header;
 use crate::proto::v1;
 use crate::proto::v1::check_response::Decision;
 
@@ -267,7 +267,7 @@ pub struct FromBackend;
 /// then forwarded with the identity headers, its body and the answer's
 /// streamed, a WebSocket upgrade passed through once checked.
 pub async fn proxy(State(state): State<ShimState>, mut request: Request) -> Response {
-    let Some(upstream) = state.config().upstream_api.clone() else {
+    let Some(upstream) = state.config().upstream_api.as_ref() else {
         return super::not_found().await;
     };
     let target = request
@@ -315,8 +315,11 @@ pub async fn proxy(State(state): State<ShimState>, mut request: Request) -> Resp
     } else {
         without_access_token(&target)
     };
-    let base = upstream.base.to_string();
-    let uri = match Uri::try_from(format!("{}{target}", base.trim_end_matches('/'))) {
+    let (scheme, authority) = (
+        upstream.base.scheme_str().unwrap_or("http"),
+        upstream.base.authority().map_or("", |a| a.as_str()),
+    );
+    let uri = match Uri::try_from(format!("{scheme}://{authority}{target}")) {
         Ok(uri) => uri,
         Err(_) => return proxy_error(StatusCode::BAD_REQUEST, "The request target is malformed"),
     };
@@ -324,7 +327,7 @@ pub async fn proxy(State(state): State<ShimState>, mut request: Request) -> Resp
     strip_hop_by_hop(headers, websocket);
     let forged: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with(IDENTITY_HEADER_PREFIX))
+        .filter(|name| is_identity_header(name.as_str()))
         .cloned()
         .collect();
     for name in forged {

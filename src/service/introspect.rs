@@ -281,7 +281,9 @@ fn may_see(caller: &App, token: &Token) -> bool {
     caller.is_resource_server || caller.id == token.app_id
 }
 
-fn active_view(record: Arc<Token>, at: SystemTime) -> Option<ActiveToken> {
+/// The token as introspection (and the door) sees it now: None unless
+/// it is active.
+pub(crate) fn active_view(record: Arc<Token>, at: SystemTime) -> Option<ActiveToken> {
     // A token left with no scope at all (its only ones were admin scopes
     // its holder lost) grants nothing.
     if record.revoked

@@ -3,12 +3,10 @@
 //! ext_authz), from the policy's route and the request's token, looked up
 //! as introspection looks it up (the cache first), so that a revoked token
 //! is refused at the door within the cache's coherence bound.
-use std::sync::Arc;
-
 use super::AuthService;
-use super::introspect::TokenTypeHint;
+use super::introspect::{ActiveToken, TokenTypeHint, active_view};
 use crate::domain::error::AuthError;
-use crate::domain::grant::{Token, TokenKind};
+use crate::domain::grant::TokenKind;
 use crate::domain::policy::{
     PathError, RequestMethod, RequestPath, RouteDecision, TokenRequirement, Unmatched,
 };
@@ -33,7 +31,7 @@ pub struct DoorRequest<'a> {
 /// Who the request is made by: what the backend is told, in headers.
 #[derive(Clone, Debug)]
 pub struct Identity {
-    pub token: Arc<Token>,
+    pub token: ActiveToken,
 }
 
 /// The decision.
@@ -122,19 +120,14 @@ impl AuthService {
     }
 
     /// An access token that is active now, from the cache when it can.
-    async fn active_access_token(&self, token: &str) -> Result<Option<Arc<Token>>, AuthError> {
-        let Some(record) = self
+    /// A refresh token is no bearer token: it is looked up, and refused.
+    async fn active_access_token(&self, token: &str) -> Result<Option<ActiveToken>, AuthError> {
+        let found = self
             .find_token(token, TokenTypeHint::AccessToken, None)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let active = record.kind == TokenKind::Access
-            && !record.revoked
-            && !record.account_disabled
-            && !record.scopes.is_empty()
-            && !super::is_expired(record.expires_at, self.now());
-        Ok(active.then_some(record))
+            .await?;
+        Ok(found
+            .filter(|record| record.kind == TokenKind::Access)
+            .and_then(|record| active_view(record, self.now())))
     }
 }
 

@@ -161,14 +161,6 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits for `port` to accept connections (the gateway is up), or fails
 /// with what it logged.
 async fn wait_for(port: u16, child: &mut Child, log: &std::path::Path) {

@@ -714,6 +714,15 @@ impl TestApp {
     }
 }
 
+/// A loopback port nothing listens on now (bound and let go), for a
+/// listener or a gateway a test starts on a port of its choosing.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 // ---- HTTP ----
 
 impl TestApp {

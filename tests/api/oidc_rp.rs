@@ -150,13 +150,6 @@ impl Apache {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[tokio::test]
 async fn apache_mod_auth_openidc_signs_in_through_authd_sees_the_claims_and_signs_out_at_both() {
     let app = spawn_app_on_its_own_url(TestOptions::default()).await;

@@ -722,16 +722,6 @@ async fn spans_of_the_shim_and_the_core_are_exported_as_one_trace() {
 
 // ---- the issuer ----
 
-/// A port nothing listens on now (bound and let go), so that the listener
-/// is on a known port other than the default.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn without_issuer_the_public_url_is_the_http_listeners_address() {
     let app = spawn_app().await;
