@@ -203,6 +203,61 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// What a subscriber with this format writes for one event in a span.
+    fn written(ansi: bool) -> String {
+        use std::sync::{Arc, Mutex};
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(ansi)
+            .fmt_fields(TextFields)
+            .event_format(TextLine { ansi })
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http", method = "GET", request_id = "r1");
+            span.in_scope(|| {
+                tracing::info!(
+                    status = 200u64,
+                    latency_us = 1234u64,
+                    path = "/a\nb",
+                    "request"
+                );
+            });
+        });
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_has_the_default_layout_with_values_escaped() {
+        let line = written(false);
+        let (stamp, rest) = line.split_at(27);
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{line}"
+        );
+        assert_eq!(
+            rest,
+            "  INFO http{method=\"GET\" request_id=\"r1\"}: authd::telemetry::line::tests: request status=200 latency_us=1234 path=\"/a\\nb\"\n"
+        );
+        // One line: a value cannot start another.
+        assert_eq!(line.matches('\n').count(), 1);
+        assert!(written(true).contains("\x1b[32mINFO\x1b[0m"));
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
         let at = UNIX_EPOCH + Duration::from_micros(1_796_412_255_123_456);

@@ -794,3 +794,82 @@ async fn an_https_issuer_behind_a_trusted_proxy_is_not_warned_about() {
     let issuer_warning = |l: &&str| l.contains("\"WARN\"") && l.contains("issuer");
     assert!(!log.lines().any(|l| issuer_warning(&l)), "{log}");
 }
+
+// ---- one line per request at the default level ----
+
+/// The lines of `lines` logged in a span of request `id`, or naming it.
+fn lines_of<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| span_ids(l).iter().any(|(_, rid)| rid == id))
+        .collect()
+}
+
+#[tokio::test]
+async fn at_the_default_level_each_request_logs_one_line_and_shutdown_writes_out_the_queue() {
+    let app = spawn_app().await;
+    let authd = Process::spawn(&app, "info", &[]).await;
+    let client = http_register(&authd, "req-one-line-register").await;
+    let issued = token(
+        &authd,
+        &client,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+        "req-one-line-token",
+    )
+    .await;
+    let access_token = issued["access_token"].as_str().unwrap().to_owned();
+    // Over HTTP: the shim's line, not also the in-process RPC's.
+    let response = reqwest::Client::new()
+        .post(authd.url("/oauth/introspect"))
+        .header("x-request-id", "req-one-line-http")
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .form(&[("token", access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Over gRPC: the RPC's line.
+    let mut request = tonic::Request::new(v1::IntrospectRequest {
+        token: access_token.clone(),
+        client_id: client.client_id.clone(),
+        client_secret: client.client_secret.clone(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-one-line-grpc".parse().unwrap());
+    let mut oauth = v1::o_auth_client::OAuthClient::new(authd.channel().await);
+    assert!(
+        oauth
+            .introspect(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .is_active()
+    );
+    // The last request just before SIGTERM: its line is in the queue when
+    // the signal comes, and must still be written.
+    let response = reqwest::Client::new()
+        .get(authd.url("/api/v1/instance"))
+        .header("x-request-id", "req-one-line-last")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log = authd.stop().await;
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+
+    let http = lines_of(&lines, "req-one-line-http");
+    assert_eq!(http.len(), 1, "one line for the HTTP request:\n{http:#?}");
+    assert_eq!(http[0]["message"], "request");
+    assert_eq!(http[0]["level"], "INFO");
+    assert_eq!(http[0]["status"], 200);
+    assert!(http[0]["latency_us"].as_u64().is_some(), "{}", http[0]);
+    let grpc = lines_of(&lines, "req-one-line-grpc");
+    assert_eq!(grpc.len(), 1, "one line for the RPC:\n{grpc:#?}");
+    assert_eq!(grpc[0]["message"], "rpc");
+    assert_eq!(lines_of(&lines, "req-one-line-last").len(), 1, "{log}");
+}
