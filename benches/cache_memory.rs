@@ -24,9 +24,9 @@ fn record(i: usize) -> Token {
         kind: TokenKind::Access,
         grant_id: GrantId::new(i as i64),
         app_id: AppId::new(1 + (i % 1000) as i64),
-        client_id: format!("{:043}", i % 1000),
+        client_id: format!("{:043}", i % 1000).into(),
         account_id: Some(AccountId::new(i as i64)),
-        username: Some(format!("user{i}")),
+        username: Some(format!("user{i}").into()),
         account_disabled: false,
         holder_may_use_admin_scopes: false,
         scopes: ScopeSet::parse("read write:statuses").unwrap(),
@@ -63,7 +63,7 @@ fn main() {
     let cache = IntrospectionCache::new(n);
     cache.set_synced(true);
     for (i, digest) in digests.iter().enumerate() {
-        cache.insert_token(cache.ticket(), *digest, record(i));
+        cache.insert_token(cache.ticket(), *digest, cache.shareable(record(i)));
     }
     let after = rss();
     let now = SystemTime::now();

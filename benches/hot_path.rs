@@ -59,7 +59,7 @@ fn cache(c: &mut Criterion) {
     cache.set_synced(true);
     let tokens: Vec<Digest> = (0..100_000).map(|_| Digest::of(&random_token())).collect();
     for (i, d) in tokens.iter().enumerate() {
-        cache.insert_token(cache.ticket(), *d, record(i as i64));
+        cache.insert_token(cache.ticket(), *d, cache.shareable(record(i as i64)));
     }
     let now = SystemTime::now();
     let mut i = 0;

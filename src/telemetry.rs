@@ -71,6 +71,10 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
     // try_init: tests and embedders may have installed a subscriber already.
+    SPANS_PER_REQUEST.store(
+        format == LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let installed = tracing_subscriber::registry()
         .with(exporter)
         .with(fmt)
@@ -89,6 +93,18 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
             log_writer: None,
         }
     }
+}
+
+/// JSON lines carry the request as a span (tracing-subscriber's JSON
+/// format reads it from there); text lines read it from a task-local.
+static SPANS_PER_REQUEST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether each HTTP request needs a span of its own: for JSON lines, and
+/// when spans are exported. Otherwise the request's context is a
+/// task-local ([`line::REQUEST`]) that text lines write as the span's
+/// fields, at a fraction of a span's cost.
+pub fn spans_per_request() -> bool {
+    SPANS_PER_REQUEST.load(std::sync::atomic::Ordering::Relaxed) || otel::enabled()
 }
 
 static X_REQUEST_ID: http::HeaderName =

@@ -99,9 +99,9 @@ pub fn check_response(decision: Decision) -> v1::CheckResponse {
                     upstream_headers.push(header(ACCOUNT_ID_HEADER, account_id.to_string()));
                 }
                 if let Some(username) = &token.username {
-                    upstream_headers.push(header(USERNAME_HEADER, username.clone()));
+                    upstream_headers.push(header(USERNAME_HEADER, username.to_string()));
                 }
-                upstream_headers.push(header(CLIENT_ID_HEADER, token.client_id.clone()));
+                upstream_headers.push(header(CLIENT_ID_HEADER, token.client_id.to_string()));
                 upstream_headers.push(header(SCOPES_HEADER, token.scopes.to_string()));
             }
             v1::CheckResponse {

@@ -150,11 +150,13 @@ pub(crate) async fn not_found() -> Response {
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request_id::HEADER);
 
-/// One span per request, with a request id (the caller's `x-request-id`
+/// Each request's context, with a request id (the caller's `x-request-id`
 /// if acceptable, or a new one) that every call to the core carries and
-/// that is returned to the caller; and the request's metrics, by route
+/// that is returned to the caller; its log line; and its metrics, by route
 /// template. Only the path is logged: codes and tokens travel in query
-/// strings.
+/// strings. The context is a span when spans are exported or lines are
+/// JSON, and a task-local that text lines read otherwise (see
+/// `telemetry::spans_per_request`).
 async fn observe(State(state): State<ShimState>, mut request: Request, next: Next) -> Response {
     let route = crate::metrics::Route::new(
         request
@@ -163,12 +165,22 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
             .map(MatchedPath::as_str),
         request.method(),
     );
-    let (value, _) = crate::telemetry::request_id(request.headers_mut());
+    let (request_id, _) = crate::telemetry::request_id(request.headers_mut());
+    if !crate::telemetry::spans_per_request() {
+        let context = crate::telemetry::line::RequestContext {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            request_id: request_id.clone(),
+        };
+        return crate::telemetry::line::REQUEST
+            .scope(context, respond(state, route, request_id, request, next))
+            .await;
+    }
     let span = tracing::info_span!(
         "http",
         method = %request.method(),
         path = %request.uri().path(),
-        request_id = value.to_str().unwrap_or_default(),
+        request_id = request_id.to_str().unwrap_or_default(),
         otel.name = tracing::field::Empty,
         otel.kind = tracing::field::Empty,
     );
@@ -176,23 +188,35 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
     crate::telemetry::otel::name_server_span(&span, || {
         format!("{} {}", request.method(), route.template())
     });
+    respond(state, route, request_id, request, next)
+        .instrument(span)
+        .await
+}
+
+/// Serves `request`, then counts and logs it.
+async fn respond(
+    state: ShimState,
+    route: crate::metrics::Route,
+    request_id: HeaderValue,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
-    let mut response =
-        propagate::with_request_id(value.clone(), next.run(request).instrument(span.clone())).await;
+    let mut response = propagate::with_request_id(request_id.clone(), next.run(request)).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     state.metrics().http(route, status, elapsed);
     // Whole microseconds: an integer formats in a fraction of a float's
     // cost, on every request's line.
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if response.status().is_server_error() {
-            tracing::warn!(status, latency_us, "request failed");
-        } else {
-            tracing::info!(status, latency_us, "request");
-        }
-    });
-    response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    if response.status().is_server_error() {
+        tracing::warn!(status, latency_us, "request failed");
+    } else {
+        tracing::info!(status, latency_us, "request");
+    }
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id);
     response
 }
 

@@ -79,6 +79,8 @@ pub struct Ticket(u64);
 
 pub struct IntrospectionCache {
     tokens: Cache<Digest, Arc<Token>>,
+    /// Each app's client_id, shared by its cached tokens.
+    client_ids: Cache<AppId, Arc<str>>,
     clients: Cache<String, Arc<App>>,
     generation: AtomicU64,
     synced: AtomicBool,
@@ -105,6 +107,7 @@ impl IntrospectionCache {
         let capacity = capacity.max(1);
         IntrospectionCache {
             tokens: Cache::new(capacity),
+            client_ids: Cache::new(capacity.min(100_000)),
             clients: Cache::new(capacity.min(100_000)),
             generation: AtomicU64::new(0),
             synced: AtomicBool::new(false),
@@ -192,13 +195,25 @@ impl IntrospectionCache {
         found
     }
 
+    /// `record` made ready to share with the cache: its client_id is the
+    /// one every cached token of its app points to.
+    pub fn shareable(&self, mut record: Token) -> Arc<Token> {
+        match self.client_ids.get(&record.app_id) {
+            Some(shared) if *shared == *record.client_id => record.client_id = shared,
+            _ => self
+                .client_ids
+                .insert(record.app_id, record.client_id.clone()),
+        }
+        Arc::new(record)
+    }
+
     /// Caches what the database said of a token, if it is active and no
     /// invalidation happened since `ticket` was taken.
-    pub fn insert_token(&self, ticket: Ticket, digest: Digest, record: Token) {
+    pub fn insert_token(&self, ticket: Ticket, digest: Digest, record: Arc<Token>) {
         if record.revoked || record.account_disabled {
             return;
         }
-        self.insert(&self.tokens, ticket, digest, Arc::new(record));
+        self.insert(&self.tokens, ticket, digest, record);
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<App>> {
@@ -245,11 +260,13 @@ impl IntrospectionCache {
             Invalidation::Account(id) => self.tokens.retain(|_, t| t.account_id != Some(id)),
             Invalidation::App(id) => {
                 self.tokens.retain(|_, t| t.app_id != id);
+                self.client_ids.remove(&id);
                 self.clients.retain(|_, a| a.id != id);
             }
             Invalidation::Keys => self.key_changes.notify_one(),
             Invalidation::Everything => {
                 self.tokens.clear();
+                self.client_ids.clear();
                 self.clients.clear();
             }
         }

@@ -38,7 +38,7 @@ impl ActiveToken {
     /// The subject: the account for user tokens, the client for app tokens.
     pub fn subject(&self) -> String {
         self.account_id
-            .map_or_else(|| self.client_id.clone(), |id| id.to_string())
+            .map_or_else(|| self.client_id.to_string(), |id| id.to_string())
     }
 }
 
@@ -194,11 +194,11 @@ impl AuthService {
             for ((i, key), record) in misses.into_iter().zip(records) {
                 match record {
                     Some(record) => {
-                        let record = held(record);
+                        let record = cache.shareable(held(record));
                         if !is_expired(record.expires_at, self.now()) {
                             cache.insert_token(ticket, key.digest, record.clone());
                         }
-                        found[i] = Some(Arc::new(record));
+                        found[i] = Some(record);
                     }
                     None => still_missing.push((i, key)),
                 }

@@ -61,11 +61,11 @@ fn token_from_row(kind: TokenKind, row: &Row) -> Result<Token, StoreError> {
         kind,
         grant_id: GrantId::new(row.try_get("grant_id")?),
         app_id: AppId::new(row.try_get("app_id")?),
-        client_id: row.try_get("client_id")?,
+        client_id: row.try_get::<_, &str>("client_id")?.into(),
         account_id: row
             .try_get::<_, Option<i64>>("account_id")?
             .map(AccountId::new),
-        username: row.try_get("username")?,
+        username: row.try_get::<_, Option<&str>>("username")?.map(Box::from),
         account_disabled: disabled_at.is_some(),
         holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
         scopes: parse_stored_scopes(&scopes)?,
