@@ -1,4 +1,5 @@
-# Shared by bench/peer.sh and bench/authd-wrk.sh (sourced, not run).
+# shellcheck shell=bash
+# Shared by bench/peer.sh, bench/authd-wrk.sh and bench/all.sh (sourced, not run).
 # Both run the same two wrk workloads with the same parameters:
 #   introspect          POST token=...                                (wrk/introspect.lua)
 #   client_credentials  POST grant_type=client_credentials&scope=read (wrk/client_credentials.lua)
@@ -132,6 +133,11 @@ run_wrk() {
   line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1) \
     || die "$server $workload: wrk printed no RESULT line"
   printf '%s %s %s\n' "$server" "$workload" "$line"
+  # With WRK_HISTOGRAM=1 in the environment, common.lua also prints the
+  # latency distribution (bench/all.sh asks for it once).
+  if printf '%s\n' "$out" | grep -q '^HISTOGRAM '; then
+    printf '%s %s %s\n' "$server" "$workload" "$(printf '%s\n' "$out" | grep '^HISTOGRAM ' | tail -n 1)"
+  fi
   errors=$(printf '%s\n' "$line" | sed -n 's/.* errors=\([0-9]*\).*/\1/p')
   TOTAL_ERRORS=$(( TOTAL_ERRORS + ${errors:-1} ))
 }
@@ -143,5 +149,115 @@ print_parameters() {
 finish() {
   if [ "$TOTAL_ERRORS" -ne 0 ]; then
     die "$TOTAL_ERRORS request(s) failed; the numbers above are not valid"
+  fi
+}
+
+# authd_app_token BASE_URL: registers a fresh app on a running authd
+# (POST /api/v1/apps, scopes "read"), gets a client_credentials token and
+# checks that it introspects as active. Sets APP_CLIENT_ID, APP_BASIC (for
+# WRK_BASIC) and APP_TOKEN (for WRK_TOKEN).
+# shellcheck disable=SC2034 # the caller reads APP_BASIC
+authd_app_token() {
+  local base=$1 app secret check
+  curl -s -o /dev/null -m 5 "$base/" \
+    || die "no authd answers at $base (start it first, or set AUTHD_HTTP)"
+  app=$(curl -sS -m 10 -X POST "$base/api/v1/apps" \
+    -H 'Content-Type: application/json' \
+    -d '{"client_name":"wrk","redirect_uris":"urn:ietf:wg:oauth:2.0:oob","scopes":"read"}') \
+    || die "app registration at $base/api/v1/apps failed"
+  APP_CLIENT_ID=$(printf '%s' "$app" | json_field client_id) || die "app registration: $app"
+  secret=$(printf '%s' "$app" | json_field client_secret) || die "app registration: $app"
+  APP_TOKEN=$(curl -sS -m 10 -u "$APP_CLIENT_ID:$secret" \
+    -d grant_type=client_credentials "$base/oauth/token" | json_field access_token) \
+    || die "could not get a client_credentials token from $base/oauth/token"
+  # The token must introspect as active for its own client before we measure.
+  check=$(curl -sS -m 10 -u "$APP_CLIENT_ID:$secret" -d "token=$APP_TOKEN" "$base/oauth/introspect")
+  [ "$(printf '%s' "$check" | json_field active)" = "True" ] \
+    || die "introspection does not answer active=true: $check"
+  APP_BASIC=$(basic_credentials "$APP_CLIENT_ID" "$secret")
+}
+
+# oidc-provider (bench/oidc-provider), for bench/peer.sh and bench/all.sh.
+PEER_CLIENT_ID=bench
+PEER_CLIENT_SECRET=bench-secret-bench-secret-bench-secret
+PEER_DIR="$BENCH_DIR/oidc-provider"
+PEER_PID=""
+PEER_LOG=""
+
+# peer_start PORT: installs the npm dependencies (npm ci) if missing, starts
+# oidc-provider on 127.0.0.1:PORT with NODE_ENV=production in the
+# background, gets a client_credentials token and checks that it
+# introspects as active. Sets PEER_PID, PEER_BASE, PEER_VERSION,
+# PEER_TOKEN_PATH, PEER_INTROSPECT_PATH, PEER_TOKEN and PEER_BASIC. The
+# caller stops it with peer_stop (from an EXIT trap).
+# shellcheck disable=SC2034 # the caller reads PEER_BASIC
+peer_start() {
+  local port=$1 discovery check
+  [[ "$port" =~ ^[0-9]+$ ]] || die "PORT must be a number"
+  command -v node >/dev/null 2>&1 || die "node is required"
+  command -v npm >/dev/null 2>&1 || die "npm is required"
+  PEER_BASE="http://127.0.0.1:$port"
+  # npm dependencies, exactly as locked.
+  if [ ! -f "$PEER_DIR/node_modules/oidc-provider/package.json" ] \
+    || [ ! -f "$PEER_DIR/node_modules/.package-lock.json" ] \
+    || [ "$PEER_DIR/package-lock.json" -nt "$PEER_DIR/node_modules/.package-lock.json" ]; then
+    log "installing npm dependencies (npm ci)"
+    (cd "$PEER_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >&2) \
+      || die "npm ci failed"
+  fi
+  PEER_VERSION=$(node -p 'require(process.argv[1]).version' "$PEER_DIR/node_modules/oidc-provider/package.json")
+  if curl -s -o /dev/null -m 1 "$PEER_BASE/"; then
+    die "something already listens on $PEER_BASE; stop it or set PORT"
+  fi
+  PEER_LOG=$(mktemp -t oidc-provider.XXXXXX.log)
+  log "starting oidc-provider $PEER_VERSION on $PEER_BASE (node $(node -v), NODE_ENV=production)"
+  (cd "$PEER_DIR" && exec env NODE_ENV=production PORT="$port" node server.js) >"$PEER_LOG" 2>&1 &
+  PEER_PID=$!
+  discovery=""
+  for _ in $(seq 1 100); do
+    kill -0 "$PEER_PID" 2>/dev/null || die "oidc-provider exited during start-up"
+    if discovery=$(curl -sf -m 2 "$PEER_BASE/.well-known/openid-configuration"); then
+      break
+    fi
+    discovery=""
+    sleep 0.2
+  done
+  [ -n "$discovery" ] || die "oidc-provider did not answer on $PEER_BASE within 20s"
+  sed 's/^/  oidc-provider: /' "$PEER_LOG" >&2
+  PEER_TOKEN_PATH=$(url_path "$(printf '%s' "$discovery" | json_field token_endpoint)")
+  PEER_INTROSPECT_PATH=$(url_path "$(printf '%s' "$discovery" | json_field introspection_endpoint)")
+  PEER_TOKEN=$(curl -sS -m 10 -u "$PEER_CLIENT_ID:$PEER_CLIENT_SECRET" \
+    -d grant_type=client_credentials -d scope=read "$PEER_BASE$PEER_TOKEN_PATH" | json_field access_token) \
+    || die "could not get a client_credentials token from $PEER_BASE$PEER_TOKEN_PATH"
+  # The token must introspect as active for its own client before we measure.
+  check=$(curl -sS -m 10 -u "$PEER_CLIENT_ID:$PEER_CLIENT_SECRET" -d "token=$PEER_TOKEN" "$PEER_BASE$PEER_INTROSPECT_PATH")
+  [ "$(printf '%s' "$check" | json_field active)" = "True" ] \
+    || die "introspection does not answer active=true: $check"
+  PEER_BASIC=$(basic_credentials "$PEER_CLIENT_ID" "$PEER_CLIENT_SECRET")
+}
+
+# peer_alive: fails if the oidc-provider peer_start started has exited.
+peer_alive() { [ -n "$PEER_PID" ] && kill -0 "$PEER_PID" 2>/dev/null; }
+
+# peer_stop [RC]: stops oidc-provider (TERM, then KILL after 5 s); with a
+# non-zero RC, prints its log on stderr first. Safe to call twice.
+peer_stop() {
+  local rc=${1:-0}
+  if [ -n "$PEER_PID" ] && kill -0 "$PEER_PID" 2>/dev/null; then
+    kill -TERM "$PEER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$PEER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$PEER_PID" 2>/dev/null || true
+    wait "$PEER_PID" 2>/dev/null || true
+  fi
+  PEER_PID=""
+  if [ -n "$PEER_LOG" ]; then
+    if [ "$rc" -ne 0 ] && [ -s "$PEER_LOG" ]; then
+      log "oidc-provider log:"; sed 's/^/  /' "$PEER_LOG" >&2
+    fi
+    rm -f "$PEER_LOG"
+    PEER_LOG=""
   fi
 }

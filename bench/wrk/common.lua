@@ -89,6 +89,17 @@ function M.callbacks(ok_pattern, ok_status)
       latency:percentile(50) / 1000, latency:percentile(90) / 1000,
       latency:percentile(99) / 1000, latency.max / 1000,
       bs + bb + sock, summary.requests, bs, bb, sock, secs))
+    -- With WRK_HISTOGRAM set, the latency distribution too, in ms.
+    local h = os.getenv("WRK_HISTOGRAM")
+    if h ~= nil and h ~= "" then
+      local parts = {}
+      for _, p in ipairs({50, 75, 90, 95, 99, 99.5, 99.9, 99.99}) do
+        table.insert(parts, string.format("p%s_ms=%.3f", tostring(p), latency:percentile(p) / 1000))
+      end
+      io.write(string.format("HISTOGRAM min_ms=%.3f %s max_ms=%.3f mean_ms=%.3f stdev_ms=%.3f\n",
+        latency.min / 1000, table.concat(parts, " "), latency.max / 1000,
+        latency.mean / 1000, latency.stdev / 1000))
+    end
   end
 end
 

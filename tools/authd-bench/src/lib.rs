@@ -10,6 +10,7 @@
 //! printed, and the command fails when there are any.
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::{Channel, Endpoint};
 
+pub mod cache_memory;
 mod hostile;
 
 use authd::proto::v1;
@@ -120,6 +122,20 @@ pub struct BenchArgs {
     /// the smoke test, which runs the tool as a library).
     #[arg(long, hide = true)]
     pub echo_in_process: bool,
+    /// Marks the bench app a resource server once registered, by running
+    /// `authd app resource-server CLIENT_ID` against --database-url: what
+    /// an internal service that introspects every request is. Its cache
+    /// misses are then not held to `--cold-lookup-limit-per-client`
+    /// (2000/s by default), which would otherwise cap a cold run.
+    #[arg(long)]
+    pub resource_server: bool,
+    /// With --resource-server: the database of the authd under test.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// With --resource-server: the authd binary to run (default: the
+    /// `authd` beside this binary, as cargo builds them).
+    #[arg(long)]
+    pub authd_bin: Option<PathBuf>,
 }
 
 /// One scenario's figures.
@@ -429,6 +445,18 @@ impl Fixture {
             .await
             .context("register the bench app")?
             .into_inner();
+        if args.resource_server {
+            let database_url = args
+                .database_url
+                .as_deref()
+                .context("--resource-server needs --database-url (or DATABASE_URL)")?;
+            make_resource_server(
+                args.authd_bin.as_deref(),
+                database_url,
+                &registered.client_id,
+            )
+            .await?;
+        }
         let mut fixture = Fixture {
             channels: Arc::new(channels),
             client_id: registered.client_id,
@@ -600,6 +628,47 @@ impl LoginStorm {
         }
         self.done.load(Ordering::Relaxed)
     }
+}
+
+/// Makes `client_id` a resource server: runs `authd app resource-server
+/// CLIENT_ID` with `DATABASE_URL=database_url` (the operator's command; it
+/// writes the flag in PostgreSQL, whose trigger tells the running authd to
+/// drop what it cached of the app). `authd_bin` defaults to the `authd`
+/// beside this binary.
+pub async fn make_resource_server(
+    authd_bin: Option<&Path>,
+    database_url: &str,
+    client_id: &str,
+) -> anyhow::Result<()> {
+    let bin = match authd_bin {
+        Some(bin) => bin.to_owned(),
+        None => std::env::current_exe()
+            .context("find the authd-bench binary")?
+            .with_file_name("authd"),
+    };
+    let run = tokio::process::Command::new(&bin)
+        .args(["app", "resource-server", client_id])
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .with_context(|| format!("{} app resource-server took over 60 s", bin.display()))?
+        .with_context(|| format!("run {}", bin.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} app resource-server {client_id}: {}: {}",
+            bin.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    println!(
+        "resource server: {}",
+        String::from_utf8_lossy(&output.stdout).trim()
+    );
+    Ok(())
 }
 
 /// The address an `http://host:port` endpoint names.
