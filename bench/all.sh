@@ -188,16 +188,7 @@ run_bench() {
 
 ensure_python
 ensure_wrk
-ensure_nginx() {
-    command -v nginx >/dev/null 2>&1 && return 0
-    log "nginx not found; installing the Debian package nginx-light"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >&2
-    command -v nginx >/dev/null 2>&1 || die "nginx is still missing after apt-get install"
-}
-if wants http; then ensure_nginx; fi
+if wants http; then ensure_command nginx nginx-light; fi
 if wants cold; then command -v pgbench >/dev/null 2>&1 || die "pgbench is required (postgresql-client)"; fi
 
 timeout 3600 cargo build --release --quiet -p authd -p authd-bench

@@ -76,15 +76,18 @@ require_loopback_url() {
   esac
 }
 
-ensure_wrk() {
-  command -v wrk >/dev/null 2>&1 && return 0
-  log "wrk not found; installing the Debian package"
+# ensure_command COMMAND PACKAGE: installs the Debian package if COMMAND is missing.
+ensure_command() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "$1 not found; installing the Debian package $2"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2
-  command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get install"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >&2
+  command -v "$1" >/dev/null 2>&1 || die "$1 is still missing after apt-get install $2"
 }
+
+ensure_wrk() { ensure_command wrk wrk; }
 
 ensure_python() {
   command -v python3 >/dev/null 2>&1 || die "python3 is required (JSON parsing)"

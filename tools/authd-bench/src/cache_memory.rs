@@ -34,7 +34,6 @@ use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
 use authd::proto::v1;
-use authd::proto::v1::apps_client::AppsClient;
 use authd::proto::v1::o_auth_client::OAuthClient;
 
 /// Rows per seeding statement, at most.
@@ -114,16 +113,7 @@ pub async fn run(args: CacheMemoryArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connect to authd at {}", args.grpc))?
         .remove(0);
-    let app = AppsClient::new(channel.clone())
-        .register_app(v1::RegisterAppRequest {
-            client_name: "authd bench cache-memory".into(),
-            redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
-            scopes: "read".into(),
-            ..Default::default()
-        })
-        .await
-        .context("register the bench app")?
-        .into_inner();
+    let app = crate::register_bench_app(channel.clone(), "authd bench cache-memory").await?;
     crate::make_resource_server(
         args.authd_bin.as_deref(),
         &args.database_url,

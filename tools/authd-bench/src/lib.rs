@@ -435,16 +435,7 @@ impl Fixture {
         let channels = channels(&args.grpc, connections)
             .await
             .with_context(|| format!("connect to authd at {}", args.grpc))?;
-        let registered = AppsClient::new(channels[0].clone())
-            .register_app(v1::RegisterAppRequest {
-                client_name: "authd bench".into(),
-                redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
-                scopes: "read".into(),
-                ..Default::default()
-            })
-            .await
-            .context("register the bench app")?
-            .into_inner();
+        let registered = register_bench_app(channels[0].clone(), "authd bench").await?;
         if args.resource_server {
             let database_url = args
                 .database_url
@@ -635,6 +626,23 @@ impl LoginStorm {
 /// writes the flag in PostgreSQL, whose trigger tells the running authd to
 /// drop what it cached of the app). `authd_bin` defaults to the `authd`
 /// beside this binary.
+/// Registers an app with the `read` scope for a benchmark.
+pub async fn register_bench_app(
+    channel: Channel,
+    name: &str,
+) -> anyhow::Result<v1::RegisterAppResponse> {
+    Ok(AppsClient::new(channel)
+        .register_app(v1::RegisterAppRequest {
+            client_name: name.into(),
+            redirect_uris: vec!["urn:ietf:wg:oauth:2.0:oob".into()],
+            scopes: "read".into(),
+            ..Default::default()
+        })
+        .await
+        .context("register the bench app")?
+        .into_inner())
+}
+
 pub async fn make_resource_server(
     authd_bin: Option<&Path>,
     database_url: &str,
