@@ -8,9 +8,10 @@
 //!
 //! Under `cargo bench -- --test` (as CI runs it) it caches 10,000 and only
 //! checks that each is found.
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use authd::domain::grant::{Token, TokenKind};
+use authd::domain::grant::{IssuedTo, Token, TokenKind};
 use authd::domain::id::{AccountId, AppId, GrantId};
 use authd::domain::scope::ScopeSet;
 use authd::domain::secret::Digest;
@@ -23,14 +24,16 @@ fn record(i: usize) -> Token {
     Token {
         kind: TokenKind::Access,
         grant_id: GrantId::new(i as i64),
-        app_id: AppId::new(1 + (i % 1000) as i64),
-        client_id: format!("{:043}", i % 1000).into(),
-        account_id: Some(AccountId::new(i as i64)),
+        issued_to: Arc::new(IssuedTo {
+            app_id: AppId::new(1 + (i % 1000) as i64),
+            client_id: format!("{:043}", i % 1000).into(),
+        }),
+        account_id: AccountId::new(1 + i as i64),
         username: Some(format!("user{i}").into()),
         account_disabled: false,
         holder_may_use_admin_scopes: false,
         scopes: ScopeSet::parse("read write:statuses").unwrap(),
-        created_at: SystemTime::now(),
+        created_at: SystemTime::now().into(),
         expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
         revoked: false,
     }

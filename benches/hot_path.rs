@@ -5,9 +5,10 @@
 //!   cargo bench --bench hot_path
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use authd::domain::grant::{Token, TokenKind};
+use authd::domain::grant::{IssuedTo, Token, TokenKind};
 use authd::domain::id::{AccountId, AppId, GrantId};
 use authd::domain::scope::{Scope, ScopeSet};
 use authd::domain::secret::{Digest, random_token};
@@ -24,14 +25,16 @@ fn record(grant_id: i64) -> Token {
     Token {
         kind: TokenKind::Access,
         grant_id: GrantId::new(grant_id),
-        app_id: AppId::new(1),
-        client_id: "bench-client-id".into(),
-        account_id: Some(AccountId::new(7)),
+        issued_to: Arc::new(IssuedTo {
+            app_id: AppId::new(1),
+            client_id: "bench-client-id".into(),
+        }),
+        account_id: AccountId::new(7),
         username: Some("alice".into()),
         account_disabled: false,
         holder_may_use_admin_scopes: false,
         scopes: ScopeSet::parse("read write:statuses").unwrap(),
-        created_at: SystemTime::now(),
+        created_at: SystemTime::now().into(),
         expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
         revoked: false,
     }

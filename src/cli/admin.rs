@@ -149,7 +149,7 @@ pub struct TokenOwnerArgs {
     pub username: Option<String>,
     /// Every token of the account with this id.
     #[arg(long)]
-    pub account_id: Option<i64>,
+    pub account_id: Option<AccountId>,
     /// Every token of the application with this client_id.
     #[arg(long)]
     pub client_id: Option<String>,
@@ -527,7 +527,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
             format!("account with username {name}"),
         ),
         (None, Some(id), _) => (
-            TokenOwner::Account(AccountRef::Id(AccountId::new(id))),
+            TokenOwner::Account(AccountRef::Id(id)),
             format!("account with id {id}"),
         ),
         (None, None, Some(client_id)) => (

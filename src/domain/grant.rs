@@ -14,6 +14,7 @@ use super::oidc::{ClaimsRequest, Nonce};
 use super::pkce::CodeChallenge;
 use super::redirect_uri::RedirectUri;
 use super::scope::ScopeSet;
+use super::time::UnixSeconds;
 
 /// An authorization code as stored, locked for redemption.
 #[derive(Clone, Debug)]
@@ -46,14 +47,17 @@ pub enum TokenKind {
 
 /// What introspection and bearer authentication need to know of a token
 /// (access or refresh), with its grant's, app's and account's state.
+///
+/// The introspection cache holds one of these per token (a million by
+/// default), so its size is watched: at most 80 bytes, which with its
+/// reference counts fills the allocator's 96-byte size class.
 #[derive(Clone, Debug)]
 pub struct Token {
     pub kind: TokenKind,
     pub grant_id: GrantId,
-    pub app_id: AppId,
     /// Shared by every cached token of the app (the cache interns it), so
-    /// that a million cached tokens do not hold a million copies.
-    pub client_id: Arc<str>,
+    /// that a million cached tokens hold a pointer each, not a copy.
+    pub issued_to: Arc<IssuedTo>,
     pub account_id: Option<AccountId>,
     /// A boxed str, not a String: no spare capacity, 8 bytes less inline.
     pub username: Option<Box<str>>,
@@ -63,10 +67,29 @@ pub struct Token {
     /// allowed the app to.
     pub holder_may_use_admin_scopes: bool,
     pub scopes: ScopeSet,
-    pub created_at: SystemTime,
+    pub created_at: UnixSeconds,
     pub expires_at: Option<SystemTime>,
     /// The token or its grant was revoked, or (refresh) it was already used.
     pub revoked: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Token>() <= 80);
+
+/// The app a token was issued to, as the token names it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct IssuedTo {
+    pub app_id: AppId,
+    pub client_id: Box<str>,
+}
+
+impl Token {
+    pub fn app_id(&self) -> AppId {
+        self.issued_to.app_id
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.issued_to.client_id
+    }
 }
 
 /// A refresh token with its grant, locked for rotation.

@@ -91,12 +91,12 @@ impl OAuthService {
             username: token.username.as_deref().map(str::to_owned),
             token_type: Some(token.token_type().to_owned()),
             exp: token.expires_at.map(unix_seconds),
-            iat: Some(unix_seconds(token.created_at)),
+            iat: Some(token.created_at.get()),
             sub: Some(token.subject()),
             iss: Some(self.service.config().issuer.clone()),
             account_id: token.account_id.map(|id| id.to_string()),
-            aud: Some(token.client_id.to_string()),
-            client_id: Some(token.client_id.to_string()),
+            aud: Some(token.client_id().to_string()),
+            client_id: Some(token.client_id().to_string()),
         }
     }
 }

@@ -101,7 +101,7 @@ pub fn check_response(decision: Decision) -> v1::CheckResponse {
                 if let Some(username) = &token.username {
                     upstream_headers.push(header(USERNAME_HEADER, username.to_string()));
                 }
-                upstream_headers.push(header(CLIENT_ID_HEADER, token.client_id.to_string()));
+                upstream_headers.push(header(CLIENT_ID_HEADER, token.client_id().to_string()));
                 upstream_headers.push(header(SCOPES_HEADER, token.scopes.to_string()));
             }
             v1::CheckResponse {

@@ -323,7 +323,7 @@ mod tests {
     fn an_account_is_named_by_exactly_one_of_id_and_username() {
         assert_eq!(
             AccountRef::from_fields("42", "").unwrap(),
-            AccountRef::Id(AccountId::new(42))
+            AccountRef::Id(AccountId::new(42).unwrap())
         );
         assert_eq!(
             AccountRef::from_fields("", "Alice").unwrap(),

@@ -39,7 +39,7 @@ impl AuthService {
         }
         let app = self
             .store()
-            .app_by_id(token.app_id)
+            .app_by_id(token.app_id())
             .await?
             .ok_or_else(AuthError::invalid_token)?;
         Ok(BearerContext { token, app })

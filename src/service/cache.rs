@@ -23,7 +23,7 @@ use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::app::App;
-use crate::domain::grant::Token;
+use crate::domain::grant::{IssuedTo, Token};
 use crate::domain::id::{AccountId, AppId, GrantId};
 use crate::domain::secret::Digest;
 use crate::store::Store;
@@ -54,7 +54,7 @@ impl Invalidation {
                 .and_then(|b| Digest::from_slice(&b))
                 .map(Invalidation::Token),
             "grant" => id().map(|id| Invalidation::Grant(GrantId::new(id))),
-            "account" => id().map(|id| Invalidation::Account(AccountId::new(id))),
+            "account" => id().and_then(AccountId::new).map(Invalidation::Account),
             "app" => id().map(|id| Invalidation::App(AppId::new(id))),
             "keys" => Some(Invalidation::Keys),
             _ => None,
@@ -73,14 +73,29 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A cached token's key: the first 128 bits of its SHA-256 digest, which
+/// are as good a key as all 256 (a token string that shares them with a
+/// given cached token takes about 2^128 tries to find, 2^108 against a
+/// million of them) and keep 16 bytes less per cached token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey([u8; 16]);
+
+impl CacheKey {
+    fn of(digest: &Digest) -> CacheKey {
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest.as_bytes()[..16]);
+        CacheKey(key)
+    }
+}
+
 /// The generation a reader saw before going to the database.
 #[derive(Clone, Copy, Debug)]
 pub struct Ticket(u64);
 
 pub struct IntrospectionCache {
-    tokens: Cache<Digest, Arc<Token>>,
-    /// Each app's client_id, shared by its cached tokens.
-    client_ids: Cache<AppId, Arc<str>>,
+    tokens: Cache<CacheKey, Arc<Token>>,
+    /// Each app as its cached tokens name it, shared by them.
+    issued_to: Cache<AppId, Arc<IssuedTo>>,
     clients: Cache<String, Arc<App>>,
     generation: AtomicU64,
     synced: AtomicBool,
@@ -105,9 +120,14 @@ impl IntrospectionCache {
     /// unsynced: nothing is served from it until the listener is up.
     pub fn new(capacity: usize) -> IntrospectionCache {
         let capacity = capacity.max(1);
+        // Sized for its capacity at once: grown by doubling instead, each
+        // shard's table leaves its outgrown copies with the allocator, about
+        // a tenth of what the tokens themselves take (BENCHMARKS.md, memory).
+        let tokens = Cache::new(capacity);
+        tokens.reserve(capacity);
         IntrospectionCache {
-            tokens: Cache::new(capacity),
-            client_ids: Cache::new(capacity.min(100_000)),
+            tokens,
+            issued_to: Cache::new(capacity.min(100_000)),
             clients: Cache::new(capacity.min(100_000)),
             generation: AtomicU64::new(0),
             synced: AtomicBool::new(false),
@@ -184,7 +204,7 @@ impl IntrospectionCache {
         }
         let found = self
             .tokens
-            .get(digest)
+            .get(&CacheKey::of(digest))
             .filter(|t| t.expires_at.is_none_or(|e| e > now));
         let counter = if found.is_some() {
             &self.hits
@@ -195,14 +215,14 @@ impl IntrospectionCache {
         found
     }
 
-    /// `record` made ready to share with the cache: its client_id is the
-    /// one every cached token of its app points to.
+    /// `record` made ready to share with the cache: the app it names is
+    /// the one every cached token of that app points to.
     pub fn shareable(&self, mut record: Token) -> Arc<Token> {
-        match self.client_ids.get(&record.app_id) {
-            Some(shared) if *shared == *record.client_id => record.client_id = shared,
+        match self.issued_to.get(&record.app_id()) {
+            Some(shared) if *shared == *record.issued_to => record.issued_to = shared,
             _ => self
-                .client_ids
-                .insert(record.app_id, record.client_id.clone()),
+                .issued_to
+                .insert(record.app_id(), record.issued_to.clone()),
         }
         Arc::new(record)
     }
@@ -213,7 +233,7 @@ impl IntrospectionCache {
         if record.revoked || record.account_disabled {
             return;
         }
-        self.insert(&self.tokens, ticket, digest, record);
+        self.insert(&self.tokens, ticket, CacheKey::of(&digest), record);
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<App>> {
@@ -254,19 +274,19 @@ impl IntrospectionCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
         match *what {
             Invalidation::Token(digest) => {
-                self.tokens.remove(&digest);
+                self.tokens.remove(&CacheKey::of(&digest));
             }
             Invalidation::Grant(id) => self.tokens.retain(|_, t| t.grant_id != id),
             Invalidation::Account(id) => self.tokens.retain(|_, t| t.account_id != Some(id)),
             Invalidation::App(id) => {
-                self.tokens.retain(|_, t| t.app_id != id);
-                self.client_ids.remove(&id);
+                self.tokens.retain(|_, t| t.app_id() != id);
+                self.issued_to.remove(&id);
                 self.clients.retain(|_, a| a.id != id);
             }
             Invalidation::Keys => self.key_changes.notify_one(),
             Invalidation::Everything => {
                 self.tokens.clear();
-                self.client_ids.clear();
+                self.issued_to.clear();
                 self.clients.clear();
             }
         }
@@ -434,7 +454,7 @@ mod tests {
         );
         assert_eq!(
             Invalidation::parse("account:7"),
-            Invalidation::Account(AccountId::new(7))
+            Invalidation::Account(AccountId::new(7).unwrap())
         );
         assert_eq!(
             Invalidation::parse("app:3"),

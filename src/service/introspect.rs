@@ -38,7 +38,7 @@ impl ActiveToken {
     /// The subject: the account for user tokens, the client for app tokens.
     pub fn subject(&self) -> String {
         self.account_id
-            .map_or_else(|| self.client_id.to_string(), |id| id.to_string())
+            .map_or_else(|| self.client_id().to_string(), |id| id.to_string())
     }
 }
 
@@ -278,7 +278,7 @@ fn selector_of(token: &str) -> Option<Selector> {
 }
 
 fn may_see(caller: &App, token: &Token) -> bool {
-    caller.is_resource_server || caller.id == token.app_id
+    caller.is_resource_server || caller.id == token.app_id()
 }
 
 /// The token as introspection (and the door) sees it now: None unless

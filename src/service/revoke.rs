@@ -38,10 +38,10 @@ impl AuthService {
         let Some(record) = self.find_token(token, hint, Some(&caller)).await? else {
             return Ok(());
         };
-        if record.app_id != caller.id {
+        if record.app_id() != caller.id {
             tracing::warn!(
                 caller = %caller.id,
-                owner = %record.app_id,
+                owner = %record.app_id(),
                 "refused to revoke another client's token"
             );
             return Err(not_authorized_to_revoke());

@@ -5,10 +5,30 @@ use super::{Store, StoreError};
 use crate::domain::account::Account;
 use crate::domain::id::AccountId;
 
+/// The account id in a row's `column`: accounts are numbered from 1.
+pub(crate) fn account_id(row: &Row, column: &str) -> Result<AccountId, StoreError> {
+    optional_account_id(row, column)?
+        .ok_or_else(|| StoreError::Malformed(format!("{column}: no account id")))
+}
+
+/// [`account_id`] where the column may be NULL (no account); 0 is
+/// malformed, not "no account".
+pub(crate) fn optional_account_id(
+    row: &Row,
+    column: &str,
+) -> Result<Option<AccountId>, StoreError> {
+    match row.try_get::<_, Option<i64>>(column)? {
+        None => Ok(None),
+        Some(id) => AccountId::new(id)
+            .map(Some)
+            .ok_or_else(|| StoreError::Malformed(format!("{column}: account id 0"))),
+    }
+}
+
 /// The account of a row holding `ACCOUNT_COLUMNS`.
 pub(crate) fn account_from_row(row: &Row) -> Result<Account, StoreError> {
     Ok(Account {
-        id: AccountId::new(row.try_get("id")?),
+        id: account_id(row, "id")?,
         username: row.try_get("username")?,
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,

@@ -6,15 +6,19 @@
 //! whose row locks serialize them against each other and against
 //! revocation: two concurrent redemptions of one code cannot both succeed,
 //! and a refresh cannot add a token to a grant being revoked.
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
+use super::accounts::{account_id, optional_account_id};
 use super::apps::{app_from_row, parse_stored_scopes, scopes_to_sql};
 use super::{Conn, Store, StoreError};
 use crate::domain::app::AccessTokenFormat;
-use crate::domain::grant::{AuthorizedApp, Code, Consent, RefreshToken, Token, TokenKind};
+use crate::domain::grant::{
+    AuthorizedApp, Code, Consent, IssuedTo, RefreshToken, Token, TokenKind,
+};
 use crate::domain::id::{AccessTokenId, AccountId, AppId, GrantId, RefreshTokenId};
 use crate::domain::oidc::{ClaimsRequest, Nonce};
 use crate::domain::pkce::CodeChallenge;
@@ -60,16 +64,16 @@ fn token_from_row(kind: TokenKind, row: &Row) -> Result<Token, StoreError> {
     Ok(Token {
         kind,
         grant_id: GrantId::new(row.try_get("grant_id")?),
-        app_id: AppId::new(row.try_get("app_id")?),
-        client_id: row.try_get::<_, &str>("client_id")?.into(),
-        account_id: row
-            .try_get::<_, Option<i64>>("account_id")?
-            .map(AccountId::new),
+        issued_to: Arc::new(IssuedTo {
+            app_id: AppId::new(row.try_get("app_id")?),
+            client_id: row.try_get::<_, &str>("client_id")?.into(),
+        }),
+        account_id: optional_account_id(row, "account_id")?,
         username: row.try_get::<_, Option<&str>>("username")?.map(Box::from),
         account_disabled: disabled_at.is_some(),
         holder_may_use_admin_scopes: row.try_get("holder_may_use_admin_scopes")?,
         scopes: parse_stored_scopes(&scopes)?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get::<_, SystemTime>("created_at")?.into(),
         expires_at: row.try_get("expires_at")?,
         revoked: row.try_get("revoked")?,
     })
@@ -428,7 +432,7 @@ impl GrantTx<'_> {
         let scopes: Vec<String> = row.try_get("scopes")?;
         Ok(Some(Code {
             app_id: AppId::new(row.try_get("app_id")?),
-            account_id: AccountId::new(row.try_get("account_id")?),
+            account_id: account_id(&row, "account_id")?,
             redirect_uri: RedirectUri::from_registered(row.try_get("redirect_uri")?),
             scopes: parse_stored_scopes(&scopes)?,
             code_challenge: row
@@ -579,9 +583,7 @@ impl GrantTx<'_> {
             id: RefreshTokenId::new(row.try_get("id")?),
             grant_id: GrantId::new(row.try_get("grant_id")?),
             app_id: AppId::new(row.try_get("app_id")?),
-            account_id: row
-                .try_get::<_, Option<i64>>("account_id")?
-                .map(AccountId::new),
+            account_id: optional_account_id(&row, "account_id")?,
             scopes: parse_stored_scopes(&scopes)?,
             access_token_id: row
                 .try_get::<_, Option<i64>>("access_token_id")?
