@@ -16,7 +16,9 @@
 #           and oidc-provider (NODE_ENV=production, running for every round)
 #   cc      client_credentials at the token endpoint (wrk), authd then
 #           oidc-provider; authd's latency distribution once, in round 1
-#   cold    gRPC Introspect with --cache-capacity 0, c=64, from a resource
+#   cold    gRPC Introspect of tokens that each miss the cache (COLD_TOKENS,
+#           20,000, cycled through --cache-capacity COLD_CACHE, 1,000; the
+#           share the cache answered is printed), c=64, from a resource
 #           server (not held to --cold-lookup-limit-per-client), against
 #           pgbench -S -M prepared -c 64 -j 2 on the same PostgreSQL
 #   memory  bytes per cached token at N cached tokens (default 1,000,000,
@@ -47,6 +49,11 @@ DURATION=10s
 WARMUP=2s
 ONLY=grpc,http,cc,cold,memory
 TOKENS=${CACHE_MEMORY_TOKENS:-1000000}
+# The cold row: this many tokens cycled through a cache this small, so that
+# each introspection misses and is looked up as a cold token is (the client
+# stays cached, as a resource server's is).
+COLD_TOKENS=${COLD_TOKENS:-20000}
+COLD_CACHE=${COLD_CACHE:-1000}
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) [ $# -ge 2 ] || die "$1 needs a value"; ROUNDS=$2; shift 2 ;;
@@ -54,7 +61,7 @@ while [ $# -gt 0 ]; do
         --warmup) [ $# -ge 2 ] || die "$1 needs a value"; WARMUP=$2; shift 2 ;;
         --only) [ $# -ge 2 ] || die "$1 needs a value"; ONLY=$2; shift 2 ;;
         --tokens) [ $# -ge 2 ] || die "$1 needs a value"; TOKENS=$2; shift 2 ;;
-        -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1" ;;
     esac
 done
@@ -124,6 +131,16 @@ section() { printf '\n=== %s\n' "$*"; }
 emit() { printf '%s\n' "$*" | tee -a "$RAW"; }
 # The ratios of one round (or of every round) so far, from the raw file.
 ratios() { python3 bench/report.py --summary "$@" "$RAW"; }
+
+# token_cache_counters HTTP_URL: "HITS MISSES" of the token cache, from
+# authd's /metrics.
+token_cache_counters() {
+    curl -fsS --max-time 10 "$1/metrics" | awk '
+        /^authd_cache_hits_total.*cache="token"/ { h = $NF }
+        /^authd_cache_misses_total.*cache="token"/ { m = $NF }
+        END { if (h == "" || m == "") exit 1; printf "%d %d\n", h, m }' \
+        || die "no token cache counters in $1/metrics"
+}
 
 # start_authd NAME OFFSET [serve flags]: a fresh authd on database
 # $DB$NAME, gRPC port GRPC_PORT+OFFSET, HTTP port HTTP_PORT+OFFSET. Sets
@@ -304,14 +321,20 @@ peer_stop
 stop_all
 
 if wants cold; then
-    section "4. cold introspection (--cache-capacity 0, gRPC, c=64, a resource server) against pgbench -S -M prepared -c 64 -j 2; $ROUNDS alternating rounds"
-    start_authd _cold 2 --cache-capacity 0
+    section "4. cold introspection (every token a cache miss: $COLD_TOKENS tokens cycled through a cache of $COLD_CACHE; gRPC, c=64, a resource server) against pgbench -S -M prepared -c 64 -j 2; $ROUNDS alternating rounds"
+    start_authd _cold 2 --cache-capacity "$COLD_CACHE"
     C_GRPC=http://$STARTED_GRPC C_HTTP=http://$STARTED_HTTP C_DB=$STARTED_DB
     for round in $(seq "$ROUNDS"); do
+        before=$(token_cache_counters "$C_HTTP")
         run_bench $(( 2 * (SECS + WARM_SECS) + 120 )) run --grpc "$C_GRPC" --http "$C_HTTP" \
             --concurrency 64 --duration "$DURATION" --warmup "$WARMUP" --scenarios introspect-grpc \
-            --resource-server --database-url "$PG/$C_DB" --authd-bin "$AUTHD"
-        bench_measures cold IntrospectGrpc=authd <"$WORK/bench.out" | sed "s/ round=1 / round=$round /" >"$WORK/measures"
+            --tokens "$COLD_TOKENS" --resource-server --database-url "$PG/$C_DB" --authd-bin "$AUTHD"
+        after=$(token_cache_counters "$C_HTTP")
+        # The share of this round's introspections (the tokens' issuance
+        # and the warm-up included) that the cache answered: near 0, or the
+        # row measures the cache instead of the miss.
+        hit_share=$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " "); h = y[1] - x[1]; m = y[2] - x[2]; printf "%.3f", (h + m > 0) ? h / (h + m) : 0 }')
+        bench_measures cold IntrospectGrpc=authd <"$WORK/bench.out" | sed "s/ round=1 / round=$round /; s/\$/ cache_hit_share=$hit_share/" >"$WORK/measures"
         [ "$(grep -c . "$WORK/measures")" -eq 1 ] || die "authd-bench printed no IntrospectGrpc line"
         emit "$(cat "$WORK/measures")"
         if [ "$WARM_SECS" -gt 0 ]; then

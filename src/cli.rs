@@ -122,7 +122,8 @@ pub enum AppCommand {
     /// Let an application introspect every token, not only its own (or,
     /// with --off, stop it).
     ResourceServer {
-        /// The application's client_id.
+        /// The application's client_id (one may begin with '-').
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         off: bool,

@@ -103,9 +103,9 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_SESSION_TTL", default_value = "14days", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
 
-    /// Most tokens the in-memory introspection cache holds (about 330
-    /// bytes each: `cargo bench --bench cache_memory`); 0 turns the cache
-    /// off, so every introspection reads PostgreSQL.
+    /// Most tokens the in-memory introspection cache holds (about 190
+    /// bytes each at a million: `bench/all.sh --only memory`); 0 turns the
+    /// cache off, so every introspection reads PostgreSQL.
     #[arg(long, env = "AUTHD_CACHE_CAPACITY", default_value_t = 1_000_000)]
     pub cache_capacity: usize,
 
@@ -114,10 +114,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHD_SERVE_CACHED_DURING_OUTAGE", value_parser = humantime::parse_duration)]
     pub serve_cached_during_outage: Option<Duration>,
 
-    /// Most database lookups that cache misses (unknown, forged or cold
-    /// tokens and clients) may run at once; the rest of the pool stays free
-    /// for everything else.
-    #[arg(long, env = "AUTHD_COLD_LOOKUP_CONCURRENCY", default_value_t = 8)]
+    /// Most tokens that missed the cache (unknown, forged or cold) looked
+    /// up at once, one client at most half of them. They share at most two
+    /// statements at a time (misses that arrive together are looked up
+    /// together), so the rest of the pool stays free for everything else.
+    #[arg(long, env = "AUTHD_COLD_LOOKUP_CONCURRENCY", default_value_t = 64)]
     pub cold_lookup_concurrency: usize,
 
     /// Most password hashes (argon2id, about 19 MiB and tens of ms each)

@@ -707,6 +707,20 @@ impl Collector for Metrics {
             [(vec![], cold.rate_limited)],
         )?;
 
+        let lookups = core.store.token_lookup_stats();
+        counter(
+            &mut encoder,
+            "token_lookup_statements",
+            "Statements that looked up tokens which missed the cache; misses that arrive together share one.",
+            [(vec![], lookups.statements)],
+        )?;
+        counter(
+            &mut encoder,
+            "token_lookup_keys",
+            "Tokens looked up by those statements (keys per statement: how much they were shared).",
+            [(vec![], lookups.keys)],
+        )?;
+
         let pool = core.store.pool_status();
         let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         gauge(

@@ -105,7 +105,8 @@ pub enum AppAdmin {
     },
     /// Show one application and how much it is in use.
     Show {
-        /// The application's client_id.
+        /// The application's client_id (one may begin with '-').
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
         output: Output,
@@ -116,7 +117,8 @@ pub enum AppAdmin {
     /// its tokens stop being active at once, on every running replica, and
     /// its client_id no longer authenticates.
     Delete {
-        /// The application's client_id.
+        /// The application's client_id (one may begin with '-').
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
         output: Output,
@@ -128,7 +130,8 @@ pub enum AppAdmin {
     /// the default). Its tokens already issued introspect with or without
     /// them from now on, on every replica.
     AdminScopes {
-        /// The application's client_id.
+        /// The application's client_id (one may begin with '-').
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Forbid instead of allow.
         #[arg(long)]

@@ -1,7 +1,10 @@
 //! Turns for the database lookups of cache misses: unknown, forged or cold
 //! tokens, and clients not yet cached. They are bounded so that a flood of
 //! them cannot take the whole pool from everything else, and shared out so
-//! that no one caller can take every turn:
+//! that no one caller can take every turn. The token lookups that hold a
+//! turn share the store's batched reader (`store::lookup_batch`: at most
+//! two statements at once, whatever the number of turns), so there can be
+//! many turns; client lookups take a connection each, so there are few.
 //!
 //! - clients and tokens queue apart, so authenticating a new client never
 //!   waits behind a flood of unknown tokens;
@@ -30,6 +33,11 @@ use crate::domain::id::AppId;
 /// UNAVAILABLE: long enough to ride out a burst, short enough that a flood
 /// fails fast instead of piling up.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Lookups of clients not yet cached at once. Each takes a connection of
+/// its own (token lookups share a batched reader's two, see
+/// `store::lookup_batch`), so they are few: half the default pool.
+pub const CLIENT_LOOKUPS: usize = 8;
 
 /// What a turn is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,8 +181,8 @@ pub struct ColdLookupStats {
 }
 
 impl ColdLookups {
-    /// `concurrency` turns for tokens and as many for clients; at most
-    /// `per_client` token misses for each client (None: no limit).
+    /// `concurrency` turns for tokens, [`CLIENT_LOOKUPS`] for clients; at
+    /// most `per_client` token misses for each client (None: no limit).
     pub fn new(concurrency: usize, per_client: Option<Rate>) -> ColdLookups {
         let concurrency = concurrency.max(1);
         ColdLookups {
@@ -182,7 +190,7 @@ impl ColdLookups {
             per_client: Limiter::new("cold lookups by client", per_client),
             slowed: AtomicU64::new(0),
             tarpitted: Mutex::new(HashMap::new()),
-            clients: Semaphore::new(concurrency),
+            clients: Semaphore::new(CLIENT_LOOKUPS),
             share: concurrency.div_ceil(2),
             shares: Mutex::new(HashMap::new()),
             waiting: Default::default(),

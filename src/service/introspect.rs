@@ -188,8 +188,8 @@ impl AuthService {
             if misses.is_empty() {
                 break;
             }
-            let keys: Vec<&TokenKey> = misses.iter().map(|(_, key)| key).collect();
-            let records = self.store().tokens_by_keys(kind, &keys).await?;
+            let keys: Vec<TokenKey> = misses.iter().map(|(_, key)| *key).collect();
+            let records = self.store().tokens_by_keys_batched(kind, keys).await?;
             let mut still_missing = Vec::new();
             for ((i, key), record) in misses.into_iter().zip(records) {
                 match record {

@@ -90,9 +90,9 @@ pub struct ServiceConfig {
     /// Most tokens the introspection cache holds (and clients, up to
     /// 100,000).
     pub cache_capacity: usize,
-    /// Most database lookups that cache misses (unknown, forged or cold
-    /// tokens and clients) may run at once, so that a flood of them cannot
-    /// take the whole pool from everything else.
+    /// Most tokens that missed the cache (unknown, forged or cold) looked
+    /// up at once; they share the store's batched reader, so that a flood
+    /// of them cannot take the whole pool from everything else.
     pub cold_lookup_concurrency: usize,
     /// How long after the database became unreachable introspection may
     /// still answer from the cache; None: not at all.
@@ -135,7 +135,7 @@ impl ServiceConfig {
                 .unwrap_or(1)
                 .max(1),
             cache_capacity: 1_000_000,
-            cold_lookup_concurrency: 8,
+            cold_lookup_concurrency: 64,
             serve_cached_during_outage: None,
             rate_limits: throttle::RateLimits::default(),
             clock: clock::Clock::System,

@@ -20,6 +20,8 @@ pub mod apps;
 pub mod grants;
 mod issue_batch;
 pub mod keys;
+mod lookup_batch;
+pub use lookup_batch::TokenLookupStats;
 pub mod migrate;
 pub mod notify;
 pub mod purge;
@@ -143,6 +145,10 @@ pub struct Store {
     /// The group-commit writer of client_credentials tokens, started on
     /// first use (see issue_batch.rs).
     issue_queue: std::sync::Arc<std::sync::OnceLock<issue_batch::Queue>>,
+    /// The batched reader of tokens that missed the cache, started on first
+    /// use (see lookup_batch.rs).
+    lookup_queue: std::sync::Arc<std::sync::OnceLock<lookup_batch::Queue>>,
+    lookup_counters: std::sync::Arc<lookup_batch::Counters>,
 }
 
 pub type Conn = deadpool_postgres::Object;
@@ -152,9 +158,13 @@ impl Store {
         let mut pg = config.pg.clone();
         pg.connect_timeout(config.acquire_timeout);
         // client_min_messages: NOTICEs ("relation already exists, skipping")
-        // are noise in an operator's terminal.
+        // are noise in an operator's terminal. plan_cache_mode: every
+        // statement is prepared once per connection and then run with its
+        // generic plan; left to choose, PostgreSQL plans the token lookup
+        // (four tables, a list of keys) anew on every run, which cost more
+        // than running it (BENCHMARKS.md, cold introspection).
         pg.options(format!(
-            "-c statement_timeout={} -c client_min_messages=warning",
+            "-c statement_timeout={} -c client_min_messages=warning -c plan_cache_mode=force_generic_plan",
             config.statement_timeout.as_millis()
         ));
         if pg.get_application_name().is_none() {
@@ -179,6 +189,8 @@ impl Store {
             pool,
             pg,
             issue_queue: Default::default(),
+            lookup_queue: Default::default(),
+            lookup_counters: Default::default(),
         })
     }
 

@@ -58,7 +58,6 @@ impl Run {
 }
 
 /// Runs `authd ARGS` against the test's database, with `stdin`.
-/// A client_id may begin with `-`: positional ones follow `--`.
 async fn authd(app: &TestApp, args: &[&str], stdin: &str) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(args)
@@ -409,6 +408,25 @@ async fn cli_admin_commands_report_bad_input_clearly() {
     )
     .await;
     assert_eq!(argument.code, Some(2), "{}", argument.stderr);
+    // A client_id may begin with '-' (base64url): taken as the client_id,
+    // with or without `--`, not as an unknown flag.
+    for args in [
+        &["app", "resource-server", "-Fno-such-app"][..],
+        &["app", "resource-server", "--off", "-Fno-such-app"],
+        &["app", "show", "-Fno-such-app"],
+    ] {
+        let hyphen = authd(&app, args, "").await;
+        assert!(!hyphen.success);
+        assert!(
+            hyphen.stderr.contains("-Fno-such-app")
+                && !hyphen.stderr.contains("unexpected argument"),
+            "{args:?}: {}",
+            hyphen.stderr
+        );
+    }
+    // Accounts are numbered from 1: id 0 is refused by the parser.
+    let zero = authd(&app, &["token", "revoke", "--account-id", "0"], "").await;
+    assert_eq!(zero.code, Some(2), "{}", zero.stderr);
     // Nothing changed meanwhile.
     app.login(&email("root"), PASSWORD).await.unwrap();
 }

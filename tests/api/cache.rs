@@ -378,3 +378,61 @@ async fn with_the_cache_off_every_introspection_reads_postgres() {
         .unwrap();
     assert!(!app.introspect(&client, &token).await.is_active());
 }
+
+#[tokio::test]
+async fn cold_misses_that_arrive_together_share_a_statement_and_each_gets_its_own_record() {
+    let mut options = TestOptions::default();
+    // Every introspection misses, and is looked up by the batched reader.
+    options.service.cache_capacity = 0;
+    let app = spawn_app_with(options).await;
+    let clients = [
+        app.register_app(&[OOB], "read").await,
+        app.register_app(&[OOB], "read write").await,
+    ];
+    let mut calls = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        for _ in 0..24 {
+            let token = app
+                .client_credentials(client, if i == 0 { "read" } else { "write" })
+                .await
+                .unwrap()
+                .access_token;
+            calls.push((i, token, true));
+        }
+        // Unknown tokens of the right shape, in the same batches.
+        for n in 0..8 {
+            calls.push((i, format!("{:A>43}", format!("unknown{i}x{n}")), false));
+        }
+    }
+    let before = app.application().service().store().token_lookup_stats();
+    let app = &app;
+    let answers = futures::future::join_all(calls.iter().map(|(i, token, known)| {
+        let caller = &clients[*i];
+        async move { (*i, *known, app.introspect(caller, token).await) }
+    }))
+    .await;
+    let after = app.application().service().store().token_lookup_stats();
+    for (i, known, answer) in answers {
+        if !known {
+            assert!(!answer.is_active(), "an unknown token is inactive");
+            continue;
+        }
+        assert!(answer.is_active(), "an issued token is active");
+        assert_eq!(
+            answer.client_id.as_deref(),
+            Some(clients[i].client_id.as_str()),
+            "each token is answered with its own record, not a batch neighbour's"
+        );
+        assert_eq!(
+            answer.scope.as_deref(),
+            Some(if i == 0 { "read" } else { "write" })
+        );
+    }
+    let keys = after.keys - before.keys;
+    let statements = after.statements - before.statements;
+    assert!(keys >= 64, "every miss was looked up: {keys} keys");
+    assert!(
+        statements < keys,
+        "{keys} misses arriving together took {statements} statements"
+    );
+}

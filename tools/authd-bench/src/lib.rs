@@ -454,17 +454,34 @@ impl Fixture {
             client_secret: registered.client_secret,
             tokens: Arc::new(Vec::new()),
         };
-        let mut oauth = OAuthClient::new(fixture.channels[0].clone());
-        let mut tokens = Vec::with_capacity(args.tokens.max(1));
-        for _ in 0..args.tokens.max(1) {
-            tokens.push(
-                oauth
-                    .exchange_token(fixture.client_credentials_request())
-                    .await
-                    .context("issue the bench tokens")?
-                    .into_inner()
-                    .access_token,
-            );
+        // Issued ISSUERS at a time, so that the tens of thousands a cold
+        // run cycles through take seconds, not a minute.
+        const ISSUERS: usize = 32;
+        let wanted = args.tokens.max(1);
+        let mut issuers = tokio::task::JoinSet::new();
+        for issuer in 0..ISSUERS.min(wanted) {
+            let mut oauth =
+                OAuthClient::new(fixture.channels[issuer % fixture.channels.len()].clone());
+            let request = fixture.client_credentials_request();
+            let count = wanted / ISSUERS + usize::from(issuer < wanted % ISSUERS);
+            issuers.spawn(async move {
+                let mut tokens = Vec::with_capacity(count);
+                for _ in 0..count {
+                    tokens.push(
+                        oauth
+                            .exchange_token(request.clone())
+                            .await
+                            .context("issue the bench tokens")?
+                            .into_inner()
+                            .access_token,
+                    );
+                }
+                anyhow::Ok(tokens)
+            });
+        }
+        let mut tokens = Vec::with_capacity(wanted);
+        while let Some(issued) = issuers.join_next().await {
+            tokens.extend(issued.context("a token issuer panicked")??);
         }
         fixture.tokens = Arc::new(tokens);
         Ok(fixture)
@@ -655,7 +672,7 @@ pub async fn make_resource_server(
             .with_file_name("authd"),
     };
     let run = tokio::process::Command::new(&bin)
-        .args(["app", "resource-server", client_id])
+        .args(["app", "resource-server", "--", client_id])
         .env("DATABASE_URL", database_url)
         .stdin(Stdio::null())
         .kill_on_drop(true)
