@@ -97,7 +97,20 @@ where
         // the default level the HTTP request's span carries the request id
         // of every line, and a span more per request was a tenth of what
         // an HTTP introspection cost in instructions.
-        let span = if self.in_process && !crate::telemetry::otel::enabled() {
+        // A call from outside, logged as text without span export: its
+        // context is a task-local, as an HTTP request's is (see
+        // `telemetry::spans_per_request`), instead of a span per call.
+        let context = (!self.in_process && !crate::telemetry::spans_per_request()).then(|| {
+            crate::telemetry::line::RequestContext {
+                request: crate::telemetry::line::Served::Rpc {
+                    uri: request.uri().clone(),
+                },
+                request_id: id.clone(),
+            }
+        });
+        let span = if context.is_some() {
+            tracing::Span::none()
+        } else if self.in_process && !crate::telemetry::otel::enabled() {
             tracing::debug_span!(
                 "rpc",
                 method = %request.uri().path(),
@@ -114,11 +127,13 @@ where
                 otel.kind = tracing::field::Empty,
             )
         };
-        crate::telemetry::otel::set_parent_from(&span, request.headers());
-        // Named from the table, so that made-up paths share one name.
-        crate::telemetry::otel::name_server_span(&span, || {
-            rpc.name().trim_start_matches('/').to_owned()
-        });
+        if context.is_none() {
+            crate::telemetry::otel::set_parent_from(&span, request.headers());
+            // Named from the table, so that made-up paths share one name.
+            crate::telemetry::otel::name_server_span(&span, || {
+                rpc.name().trim_start_matches('/').to_owned()
+            });
+        }
         let start = Instant::now();
         let deadline = self.deadline;
         // The caller's own deadline, when shorter (tonic's server honoured
@@ -127,67 +142,68 @@ where
         let metrics = self.metrics.clone();
         let in_process = self.in_process;
         let future = self.inner.call(request);
-        Box::pin(
-            async move {
-                let wait = caller_deadline.unwrap_or(deadline);
-                let mut result = match tokio::time::timeout(wait, future).await {
-                    Ok(result) => result,
-                    Err(_) if caller_deadline.is_some() => Ok(tonic::Status::deadline_exceeded(
-                        "The caller's deadline (grpc-timeout) passed",
-                    )
-                    .into_http()),
-                    Err(_) => {
-                        tracing::warn!(?deadline, "rpc deadline passed: answering UNAVAILABLE");
-                        let error = AuthError::new(
-                            ErrorKind::Unavailable,
-                            format!(
-                                "The request did not finish within {}; try again shortly",
-                                humantime::format_duration(deadline)
-                            ),
-                        );
-                        Ok(tonic::Status::from(error).into_http())
+        let served = async move {
+            let wait = caller_deadline.unwrap_or(deadline);
+            let mut result = match tokio::time::timeout(wait, future).await {
+                Ok(result) => result,
+                Err(_) if caller_deadline.is_some() => Ok(tonic::Status::deadline_exceeded(
+                    "The caller's deadline (grpc-timeout) passed",
+                )
+                .into_http()),
+                Err(_) => {
+                    tracing::warn!(?deadline, "rpc deadline passed: answering UNAVAILABLE");
+                    let error = AuthError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "The request did not finish within {}; try again shortly",
+                            humantime::format_duration(deadline)
+                        ),
+                    );
+                    Ok(tonic::Status::from(error).into_http())
+                }
+            };
+            let elapsed = start.elapsed();
+            // Whole microseconds: an integer formats in a fraction of a float's
+            // cost, on every request's line.
+            let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            match &mut result {
+                Ok(response) => {
+                    // A failed unary call is a trailers-only response,
+                    // whose grpc-status is a header; success puts 0 in
+                    // the trailers.
+                    let status = response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(0);
+                    metrics.rpc(rpc, status, elapsed);
+                    if generated {
+                        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
                     }
-                };
-                let elapsed = start.elapsed();
-                // Whole microseconds: an integer formats in a fraction of a float's
-                // cost, on every request's line.
-                let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                match &mut result {
-                    Ok(response) => {
-                        // A failed unary call is a trailers-only response,
-                        // whose grpc-status is a header; success puts 0 in
-                        // the trailers.
-                        let status = response
-                            .headers()
-                            .get("grpc-status")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<i32>().ok())
-                            .unwrap_or(0);
-                        metrics.rpc(rpc, status, elapsed);
-                        if generated {
-                            response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-                        }
-                        let code = tonic::Code::from_i32(status);
-                        if matches!(
-                            code,
-                            tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::Unknown
-                        ) {
-                            tracing::warn!(status = ?code, latency_us, "rpc failed");
-                        } else if in_process {
-                            tracing::debug!(status = ?code, latency_us, "rpc");
-                        } else {
-                            tracing::info!(status = ?code, latency_us, "rpc");
-                        }
-                    }
-                    Err(e) => {
-                        metrics.rpc(rpc, tonic::Code::Unknown as i32, elapsed);
-                        tracing::error!(error = %e, latency_us, "rpc transport error")
+                    let code = tonic::Code::from_i32(status);
+                    if matches!(
+                        code,
+                        tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::Unknown
+                    ) {
+                        tracing::warn!(status = ?code, latency_us, "rpc failed");
+                    } else if in_process {
+                        tracing::debug!(status = ?code, latency_us, "rpc");
+                    } else {
+                        tracing::info!(status = ?code, latency_us, "rpc");
                     }
                 }
-                result
+                Err(e) => {
+                    metrics.rpc(rpc, tonic::Code::Unknown as i32, elapsed);
+                    tracing::error!(error = %e, latency_us, "rpc transport error")
+                }
             }
-            .instrument(span),
-        )
+            result
+        };
+        match context {
+            Some(context) => Box::pin(crate::telemetry::line::REQUEST.scope(context, served)),
+            None => Box::pin(served.instrument(span)),
+        }
     }
 }
 

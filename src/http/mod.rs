@@ -168,8 +168,10 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
     let (request_id, _) = crate::telemetry::request_id(request.headers_mut());
     if !crate::telemetry::spans_per_request() {
         let context = crate::telemetry::line::RequestContext {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
+            request: crate::telemetry::line::Served::Http {
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+            },
             request_id: request_id.clone(),
         };
         return crate::telemetry::line::REQUEST

@@ -18,7 +18,7 @@ use crate::domain::id::AppId;
 /// Most tokens in one statement.
 const MAX_BATCH: usize = 256;
 /// Batches written at once; a second one overlaps the first's commit.
-const WRITERS: usize = 2;
+const WRITERS: usize = 3;
 
 pub(super) struct Pending {
     app_id: AppId,
