@@ -34,7 +34,11 @@ def parse(path):
             elif line.startswith("RUN "):
                 run = fields(line[4:])
             elif line.startswith("HISTOGRAM "):
-                histograms.append(fields(line[len("HISTOGRAM "):]))
+                # all.sh's own lines name their row; wrk's script prints
+                # one without, which all.sh passes on in its log.
+                h = fields(line[len("HISTOGRAM "):])
+                if "row" in h:
+                    histograms.append(h)
             elif line.startswith("MEASURE "):
                 m = fields(line[len("MEASURE "):])
                 try:
