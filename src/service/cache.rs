@@ -113,7 +113,45 @@ pub struct IntrospectionCache {
     unsynced_since: std::sync::Mutex<Option<std::time::Instant>>,
     /// Answers are being served from the cache during an outage.
     serving_during_outage: AtomicBool,
+    /// Grants and accounts revoked since the last sweep (see
+    /// [`Revoked`]); `revoked_pending` says whether there are any, so that
+    /// a hit checks them only then.
+    revoked: std::sync::Mutex<Revoked>,
+    revoked_pending: AtomicBool,
+    sweeps: AtomicU64,
 }
+
+/// Grants and accounts revoked since the cache last dropped their tokens.
+/// Dropping them means visiting every cached token (a million by default),
+/// and any client can revoke a grant of its own as often as it likes, so a
+/// scan per revocation would let it keep every replica scanning. Instead a
+/// hit checks its token against these until a sweep, which drops them all
+/// in one pass: at most once per [`SWEEP_EVERY`], or when [`SWEEP_AT`]
+/// have gathered.
+#[derive(Default)]
+struct Revoked {
+    grants: std::collections::HashSet<GrantId>,
+    accounts: std::collections::HashSet<AccountId>,
+    last_sweep: Option<std::time::Instant>,
+}
+
+impl Revoked {
+    fn len(&self) -> usize {
+        self.grants.len() + self.accounts.len()
+    }
+
+    fn covers(&self, token: &Token) -> bool {
+        self.grants.contains(&token.grant_id)
+            || token
+                .account_id
+                .is_some_and(|id| self.accounts.contains(&id))
+    }
+}
+
+/// Most often the cached tokens are swept for revoked grants and accounts.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Revocations that call a sweep at once, however recent the last one.
+const SWEEP_AT: usize = 4096;
 
 impl IntrospectionCache {
     /// A cache of at most `capacity` tokens (and as many clients). It starts
@@ -139,6 +177,9 @@ impl IntrospectionCache {
             outage_grace: None,
             unsynced_since: std::sync::Mutex::new(None),
             serving_during_outage: AtomicBool::new(false),
+            revoked: Default::default(),
+            revoked_pending: AtomicBool::new(false),
+            sweeps: AtomicU64::new(0),
         }
     }
 
@@ -202,10 +243,18 @@ impl IntrospectionCache {
         if !self.readable() {
             return None;
         }
+        let key = CacheKey::of(digest);
         let found = self
             .tokens
-            .get(&CacheKey::of(digest))
-            .filter(|t| t.expires_at.is_none_or(|e| e > now));
+            .get(&key)
+            .filter(|t| t.expires_at.is_none_or(|e| e > now))
+            .filter(|t| {
+                if !self.revoked_pending.load(Ordering::Acquire) || !self.lock_revoked().covers(t) {
+                    return true;
+                }
+                self.tokens.remove(&key);
+                false
+            });
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -276,8 +325,22 @@ impl IntrospectionCache {
             Invalidation::Token(digest) => {
                 self.tokens.remove(&CacheKey::of(&digest));
             }
-            Invalidation::Grant(id) => self.tokens.retain(|_, t| t.grant_id != id),
-            Invalidation::Account(id) => self.tokens.retain(|_, t| t.account_id != Some(id)),
+            // Flagged under the lock, so that a sweep that empties the
+            // sets cannot clear the flag of one just added.
+            Invalidation::Grant(id) => {
+                let mut revoked = self.lock_revoked();
+                revoked.grants.insert(id);
+                self.revoked_pending.store(true, Ordering::Release);
+                drop(revoked);
+                self.sweep_if_due();
+            }
+            Invalidation::Account(id) => {
+                let mut revoked = self.lock_revoked();
+                revoked.accounts.insert(id);
+                self.revoked_pending.store(true, Ordering::Release);
+                drop(revoked);
+                self.sweep_if_due();
+            }
             Invalidation::App(id) => {
                 self.tokens.retain(|_, t| t.app_id() != id);
                 self.issued_to.remove(&id);
@@ -290,6 +353,49 @@ impl IntrospectionCache {
                 self.clients.clear();
             }
         }
+    }
+
+    fn lock_revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the tokens of the grants and accounts revoked since the last
+    /// sweep, if one is due (see [`Revoked`]).
+    fn sweep_if_due(&self) {
+        if !self.revoked_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let due = {
+            let revoked = self.lock_revoked();
+            revoked.len() >= SWEEP_AT
+                || revoked
+                    .last_sweep
+                    .is_none_or(|at| at.elapsed() >= SWEEP_EVERY)
+        };
+        if due {
+            self.sweep();
+        }
+    }
+
+    /// One pass over the cached tokens for everything revoked so far. The
+    /// sets are emptied only after it, so a hit meanwhile still checks them.
+    fn sweep(&self) {
+        let revoked = {
+            let revoked = self.lock_revoked();
+            (revoked.grants.clone(), revoked.accounts.clone())
+        };
+        let (grants, accounts) = &revoked;
+        self.tokens.retain(|_, t| {
+            !grants.contains(&t.grant_id) && !t.account_id.is_some_and(|id| accounts.contains(&id))
+        });
+        let mut pending = self.lock_revoked();
+        pending.grants.retain(|id| !grants.contains(id));
+        pending.accounts.retain(|id| !accounts.contains(id));
+        pending.last_sweep = Some(std::time::Instant::now());
+        if pending.len() == 0 {
+            self.revoked_pending.store(false, Ordering::Release);
+        }
+        self.sweeps.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Resolves when the signing keys may have changed since the last call.
@@ -337,6 +443,7 @@ impl IntrospectionCache {
             client_misses: self.client_misses.load(Ordering::Relaxed),
             tokens: self.tokens.len(),
             clients: self.clients.len(),
+            sweeps: self.sweeps.load(Ordering::Relaxed),
         }
     }
 }
@@ -350,6 +457,8 @@ pub struct CacheStats {
     pub client_misses: u64,
     pub tokens: usize,
     pub clients: usize,
+    /// Passes over the cached tokens for revoked grants and accounts.
+    pub sweeps: u64,
 }
 
 /// How often the listening connection is pinged; a connection that died
@@ -410,6 +519,9 @@ pub async fn run_invalidation_listener(
                     None => break,
                 },
                 _ = ping.tick() => {
+                    // Revoked grants' tokens leave the cache within about
+                    // a second even when no revocation follows them.
+                    cache.sweep_if_due();
                     match tokio::time::timeout(LISTENER_PING_TIMEOUT, listener.ping()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
@@ -435,6 +547,56 @@ pub async fn run_invalidation_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::grant::{IssuedTo, TokenKind};
+    use crate::domain::scope::ScopeSet;
+
+    fn record(grant: i64, account: Option<i64>) -> Token {
+        Token {
+            kind: TokenKind::Access,
+            grant_id: GrantId::new(grant),
+            issued_to: Arc::new(IssuedTo {
+                app_id: AppId::new(1),
+                client_id: "client".into(),
+            }),
+            account_id: account.and_then(AccountId::new),
+            username: None,
+            account_disabled: false,
+            holder_may_use_admin_scopes: false,
+            scopes: ScopeSet::parse("read").unwrap(),
+            created_at: SystemTime::now().into(),
+            expires_at: None,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn revoked_grants_and_accounts_stop_hitting_at_once_and_are_swept_together() {
+        let cache = IntrospectionCache::new(1000);
+        cache.set_synced(true);
+        let now = SystemTime::now();
+        let digests: Vec<Digest> = (0..100).map(|i| Digest::of(&format!("t{i}"))).collect();
+        for (i, digest) in digests.iter().enumerate() {
+            let account = (i % 2 == 0).then_some(1000 + i as i64);
+            cache.insert_token(cache.ticket(), *digest, Arc::new(record(i as i64, account)));
+        }
+        assert_eq!(cache.stats().tokens, 100);
+        // The first revocation sweeps at once; the next ones within the
+        // second wait for one sweep together, but stop hitting at once.
+        for grant in 0..50 {
+            cache.invalidate(&Invalidation::Grant(GrantId::new(grant)));
+        }
+        cache.invalidate(&Invalidation::Account(AccountId::new(1000 + 60).unwrap()));
+        assert!(cache.stats().sweeps <= 2, "{} sweeps", cache.stats().sweeps);
+        for (i, digest) in digests.iter().enumerate() {
+            let revoked = i < 50 || i == 60;
+            assert_eq!(cache.token(digest, now).is_none(), revoked, "token {i}");
+        }
+        // A forced sweep leaves only the live ones, and clears the flag.
+        cache.sweep();
+        assert_eq!(cache.stats().tokens, 49);
+        assert!(!cache.revoked_pending.load(Ordering::Acquire));
+        assert!(cache.token(&digests[99], now).is_some());
+    }
 
     #[test]
     fn payloads_parse_and_garbage_drops_everything() {
