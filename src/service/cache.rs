@@ -126,8 +126,8 @@ pub struct IntrospectionCache {
 /// and any client can revoke a grant of its own as often as it likes, so a
 /// scan per revocation would let it keep every replica scanning. Instead a
 /// hit checks its token against these until a sweep, which drops them all
-/// in one pass: at most once per [`SWEEP_EVERY`], or when [`SWEEP_AT`]
-/// have gathered.
+/// in one pass: the listener's, once [`SWEEP_EVERY`], or at once when
+/// [`SWEEP_AT`] have gathered.
 #[derive(Default)]
 struct Revoked {
     grants: std::collections::HashSet<GrantId>,
@@ -148,7 +148,7 @@ impl Revoked {
     }
 }
 
-/// Most often the cached tokens are swept for revoked grants and accounts.
+/// How long revocations wait for the listener's sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Revocations that call a sweep at once, however recent the last one.
 const SWEEP_AT: usize = 4096;
@@ -325,22 +325,8 @@ impl IntrospectionCache {
             Invalidation::Token(digest) => {
                 self.tokens.remove(&CacheKey::of(&digest));
             }
-            // Flagged under the lock, so that a sweep that empties the
-            // sets cannot clear the flag of one just added.
-            Invalidation::Grant(id) => {
-                let mut revoked = self.lock_revoked();
-                revoked.grants.insert(id);
-                self.revoked_pending.store(true, Ordering::Release);
-                drop(revoked);
-                self.sweep_if_due();
-            }
-            Invalidation::Account(id) => {
-                let mut revoked = self.lock_revoked();
-                revoked.accounts.insert(id);
-                self.revoked_pending.store(true, Ordering::Release);
-                drop(revoked);
-                self.sweep_if_due();
-            }
+            Invalidation::Grant(id) => self.note_revoked(|r| r.grants.insert(id)),
+            Invalidation::Account(id) => self.note_revoked(|r| r.accounts.insert(id)),
             Invalidation::App(id) => {
                 self.tokens.retain(|_, t| t.app_id() != id);
                 self.issued_to.remove(&id);
@@ -359,22 +345,29 @@ impl IntrospectionCache {
         self.revoked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Drops the tokens of the grants and accounts revoked since the last
-    /// sweep, if one is due (see [`Revoked`]).
-    fn sweep_if_due(&self) {
-        if !self.revoked_pending.load(Ordering::Acquire) {
-            return;
-        }
-        let due = {
-            let revoked = self.lock_revoked();
-            revoked.len() >= SWEEP_AT
-                || revoked
-                    .last_sweep
-                    .is_none_or(|at| at.elapsed() >= SWEEP_EVERY)
-        };
-        if due {
+    /// Adds to what hits check until the next sweep; flagged under the
+    /// lock, so that a sweep that empties the sets cannot clear the flag of
+    /// one just added. Past [`SWEEP_AT`] the caller sweeps at once (a pass
+    /// per that many revocations), so the sets stay small even when no
+    /// listener sweeps them.
+    fn note_revoked(&self, add: impl FnOnce(&mut Revoked) -> bool) {
+        let mut revoked = self.lock_revoked();
+        add(&mut revoked);
+        self.revoked_pending.store(true, Ordering::Release);
+        let full = revoked.len() >= SWEEP_AT;
+        drop(revoked);
+        if full {
             self.sweep();
         }
+    }
+
+    /// Whether revocations have waited [`SWEEP_EVERY`] for a sweep.
+    fn sweep_due(&self) -> bool {
+        self.revoked_pending.load(Ordering::Acquire)
+            && self
+                .lock_revoked()
+                .last_sweep
+                .is_none_or(|at| at.elapsed() >= SWEEP_EVERY)
     }
 
     /// One pass over the cached tokens for everything revoked so far. The
@@ -520,8 +513,12 @@ pub async fn run_invalidation_listener(
                 },
                 _ = ping.tick() => {
                     // Revoked grants' tokens leave the cache within about
-                    // a second even when no revocation follows them.
-                    cache.sweep_if_due();
+                    // a second; the pass (tens of ms at a million tokens)
+                    // runs off the async workers.
+                    if cache.sweep_due() {
+                        let cache = cache.clone();
+                        let _ = tokio::task::spawn_blocking(move || cache.sweep()).await;
+                    }
                     match tokio::time::timeout(LISTENER_PING_TIMEOUT, listener.ping()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
@@ -580,13 +577,14 @@ mod tests {
             cache.insert_token(cache.ticket(), *digest, Arc::new(record(i as i64, account)));
         }
         assert_eq!(cache.stats().tokens, 100);
-        // The first revocation sweeps at once; the next ones within the
-        // second wait for one sweep together, but stop hitting at once.
+        // Revocations make no pass of their own: they wait for one sweep
+        // together, but their tokens stop hitting at once.
         for grant in 0..50 {
             cache.invalidate(&Invalidation::Grant(GrantId::new(grant)));
         }
         cache.invalidate(&Invalidation::Account(AccountId::new(1000 + 60).unwrap()));
-        assert!(cache.stats().sweeps <= 2, "{} sweeps", cache.stats().sweeps);
+        assert_eq!(cache.stats().sweeps, 0);
+        assert!(cache.sweep_due(), "the listener's next ping sweeps");
         for (i, digest) in digests.iter().enumerate() {
             let revoked = i < 50 || i == 60;
             assert_eq!(cache.token(digest, now).is_none(), revoked, "token {i}");
@@ -595,7 +593,14 @@ mod tests {
         cache.sweep();
         assert_eq!(cache.stats().tokens, 49);
         assert!(!cache.revoked_pending.load(Ordering::Acquire));
+        assert!(!cache.sweep_due());
         assert!(cache.token(&digests[99], now).is_some());
+        // Without a listener to sweep, the sets never outgrow SWEEP_AT.
+        for grant in 0..SWEEP_AT as i64 {
+            cache.invalidate(&Invalidation::Grant(GrantId::new(1_000_000 + grant)));
+        }
+        assert_eq!(cache.stats().sweeps, 2);
+        assert_eq!(cache.lock_revoked().len(), 0);
     }
 
     #[test]

@@ -4,10 +4,9 @@
 //! next requests queue, and the next batch takes them all. Under load that
 //! turns hundreds of single-row transactions a second (each with its own
 //! round trip, WAL flush and lock traffic) into a few dozen.
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::apps::scopes_to_sql;
@@ -72,28 +71,15 @@ impl Store {
 }
 
 fn start(store: Store) -> Queue {
-    let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
-    tokio::spawn(async move {
-        let writers = Arc::new(Semaphore::new(WRITERS));
-        while let Some(first) = incoming.recv().await {
-            let Ok(turn) = writers.clone().acquire_owned().await else {
-                break;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match incoming.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
+    super::batch::spawn(
+        WRITERS,
+        MAX_BATCH,
+        |_: &Pending| 1,
+        move |batch| {
             let store = store.clone();
-            tokio::spawn(async move {
-                write(&store, batch).await;
-                drop(turn);
-            });
-        }
-    });
-    queue
+            async move { write(&store, batch).await }
+        },
+    )
 }
 
 async fn write(store: &Store, batch: Vec<Pending>) {

@@ -7,12 +7,12 @@
 //! lookups queue, and the next statement takes them all.
 //!
 //! The bounds on who may look up how much stay where they were, in the
-//! service's cold-lookup turns; this only decides how the lookups that
-//! hold a turn reach the database, on at most [`READERS`] connections.
-use std::sync::Arc;
+//! service's cold-lookup turns (each lookup queued here holds one); this
+//! only decides how the lookups that hold a turn reach the database, on at
+//! most [`READERS`] connections (see batch.rs).
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError};
 use crate::domain::grant::{Token, TokenKind};
@@ -75,47 +75,15 @@ impl Store {
 }
 
 fn start(store: Store) -> Queue {
-    let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
-    tokio::spawn(async move {
-        let readers = Arc::new(Semaphore::new(READERS));
-        // A lookup taken from the queue that did not fit the last batch.
-        let mut carried: Option<Pending> = None;
-        loop {
-            let first = match carried.take() {
-                Some(p) => p,
-                None => match incoming.recv().await {
-                    Some(p) => p,
-                    None => break,
-                },
-            };
-            // The turn first, then the batch: what queued while every
-            // reader was busy goes into this statement.
-            let Ok(turn) = readers.clone().acquire_owned().await else {
-                break;
-            };
-            let mut keys = first.keys.len();
-            let mut batch = vec![first];
-            while keys < MAX_KEYS {
-                match incoming.try_recv() {
-                    Ok(p) if keys + p.keys.len() <= MAX_KEYS => {
-                        keys += p.keys.len();
-                        batch.push(p);
-                    }
-                    Ok(p) => {
-                        carried = Some(p);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
+    super::batch::spawn(
+        READERS,
+        MAX_KEYS,
+        |p: &Pending| p.keys.len(),
+        move |batch| {
             let store = store.clone();
-            tokio::spawn(async move {
-                read(&store, batch).await;
-                drop(turn);
-            });
-        }
-    });
-    queue
+            async move { read(&store, batch).await }
+        },
+    )
 }
 
 /// One statement for each kind of token in `batch`; each lookup hears its

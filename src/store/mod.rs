@@ -17,6 +17,7 @@ use crate::domain::error::AuthError;
 pub mod accounts;
 pub mod admin;
 pub mod apps;
+mod batch;
 pub mod grants;
 mod issue_batch;
 pub mod keys;

@@ -436,3 +436,50 @@ async fn cold_misses_that_arrive_together_share_a_statement_and_each_gets_its_ow
         "{keys} misses arriving together took {statements} statements"
     );
 }
+
+#[tokio::test]
+async fn revocations_wait_for_one_sweep_together_but_their_tokens_are_inactive_at_once() {
+    let app = spawn_app().await;
+    synced(&app).await;
+    let client = app.register_app(&[OOB], "read").await;
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        let token = app
+            .client_credentials(&client, "read")
+            .await
+            .unwrap()
+            .access_token;
+        assert!(app.introspect(&client, &token).await.is_active());
+        tokens.push(token);
+    }
+    let cache = app.application().service().cache().clone();
+    let (cached, sweeps) = (cache.stats().tokens, cache.stats().sweeps);
+    for token in &tokens[..10] {
+        app.revoke(&client, token).await.unwrap();
+    }
+    // Inactive at once, on this replica, before any sweep has run (half
+    // of them asked: the others stay cached until the sweep).
+    for (i, token) in tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 5 || *i >= 10)
+    {
+        assert_eq!(app.introspect(&client, token).await.is_active(), i >= 10);
+    }
+    // The listener's sweep drops the rest from memory within seconds, in
+    // fewer passes than revocations.
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let cache = cache.clone();
+            async move { cache.stats().tokens + 10 <= cached && cache.stats().sweeps > sweeps }
+        })
+        .await
+        .is_some(),
+        "swept: {:?}",
+        cache.stats()
+    );
+    assert!(cache.stats().sweeps - sweeps < 10);
+    for token in &tokens[10..] {
+        assert!(app.introspect(&client, token).await.is_active());
+    }
+}
