@@ -3,16 +3,18 @@
 //! spans are also exported as OpenTelemetry traces (`otel`).
 //!
 //! Lines are written off the request path: a request formats its line and
-//! queues it, and a thread of its own writes the queue to stderr, so a slow
-//! terminal, pipe or log collector never holds a request up. The queue is
-//! bounded; when it is full, requests wait for room rather than lines being
-//! dropped (an operator's log is not lossy).
+//! queues it, and a thread of its own writes the queue to stderr, what has
+//! gathered at once (`writer`), so a slow terminal, pipe or log collector
+//! never holds a request up. The queue is bounded; when it is full,
+//! requests wait for room rather than lines being dropped (an operator's
+//! log is not lossy).
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 pub mod line;
 pub mod otel;
+pub mod writer;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -28,7 +30,7 @@ const LOG_QUEUE_LINES: usize = 64 * 1024;
 /// writer thread, whose queue is written out when this is shut down.
 pub struct Telemetry {
     otel: otel::Guard,
-    log_writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    log_writer: Option<writer::LogWriterGuard>,
 }
 
 impl Telemetry {
@@ -54,11 +56,8 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
             (None, otel::Guard::none())
         }
     };
-    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("authd-log-writer")
-        .finish(std::io::stderr());
+    let (writer, log_writer) =
+        writer::spawn(std::io::stderr(), LOG_QUEUE_LINES, "authd-log-writer");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
@@ -85,7 +84,7 @@ pub fn init(format: LogFormat, otel: Option<&otel::OtelConfig>) -> Telemetry {
         guard.activate();
         Telemetry {
             otel: guard,
-            log_writer: Some(log_writer),
+            log_writer,
         }
     } else {
         Telemetry {
