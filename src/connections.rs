@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -261,7 +262,7 @@ impl Connection {
             }
         };
         let service = service_for(&io);
-        let activity = Activity::default();
+        let activity = Activity::new(self.accepted_at);
         let tracked = activity.clone();
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let in_flight = tracked.begin();
@@ -306,23 +307,51 @@ impl Connection {
     }
 }
 
-/// The requests of one connection: how many began, how many are in flight.
-#[derive(Clone, Default)]
-struct Activity(Arc<watch::Sender<Requests>>);
+/// The requests of one connection: how many began, how many are in flight,
+/// and since when none has been. Requests only count (atomics, no wake-up,
+/// no timer): the deadline watcher ([`Activity::expired`]) reads the counts
+/// when its own timer fires. A watch channel used to wake the watcher twice
+/// per request and arm an idle timer after each, which cost every request a
+/// re-poll of its connection and a timer's registration.
+#[derive(Clone)]
+struct Activity(Arc<Counts>);
 
-#[derive(Clone, Copy, Default)]
-struct Requests {
-    begun: u64,
-    in_flight: usize,
+struct Counts {
+    /// What `idle_since` counts from.
+    origin: Instant,
+    begun: AtomicU64,
+    in_flight: AtomicUsize,
+    /// When the last request in flight finished, in nanoseconds since
+    /// `origin`.
+    idle_since: AtomicU64,
+    /// Woken once, by the first request.
+    first: tokio::sync::Notify,
 }
 
 impl Activity {
+    fn new(origin: Instant) -> Activity {
+        Activity(Arc::new(Counts {
+            origin,
+            begun: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            first: tokio::sync::Notify::new(),
+        }))
+    }
+
     fn begin(&self) -> InFlight {
-        self.0.send_modify(|r| {
-            r.begun += 1;
-            r.in_flight += 1;
-        });
+        self.0.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.0.begun.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.0.first.notify_one();
+        }
         InFlight(self.clone())
+    }
+
+    fn end(&self) {
+        let since = u64::try_from(self.0.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // Before the count drops: the watcher reads the count first.
+        self.0.idle_since.store(since, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Resolves with the deadline a connection has missed: no request by
@@ -332,28 +361,33 @@ impl Activity {
         first_request_by: Instant,
         idle_timeout: Duration,
     ) -> ConnectionDeadline {
-        let mut requests = self.0.subscribe();
-        // The sender lives in `self`: waiting fails only if it is dropped,
-        // and then nothing can begin any more.
-        let first = requests.wait_for(|r| r.begun > 0);
-        if tokio::time::timeout_at(first_request_by, first)
-            .await
-            .is_err()
-        {
-            return ConnectionDeadline::FirstRequest;
+        let counts = &self.0;
+        if counts.begun.load(Ordering::SeqCst) == 0 {
+            let first = counts.first.notified();
+            if tokio::time::timeout_at(first_request_by, first)
+                .await
+                .is_err()
+                && counts.begun.load(Ordering::SeqCst) == 0
+            {
+                return ConnectionDeadline::FirstRequest;
+            }
         }
         loop {
-            let Ok(begun) = requests
-                .wait_for(|r| r.in_flight == 0)
-                .await
-                .map(|r| r.begun)
-            else {
-                return ConnectionDeadline::Idle;
+            let begun = counts.begun.load(Ordering::SeqCst);
+            let deadline = if counts.in_flight.load(Ordering::SeqCst) > 0 {
+                // Busy: look again no sooner than a whole idle period on.
+                Instant::now() + idle_timeout
+            } else {
+                let since = Duration::from_nanos(counts.idle_since.load(Ordering::SeqCst));
+                counts.origin + since + idle_timeout
             };
-            let next = requests.wait_for(|r| r.begun != begun);
-            if tokio::time::timeout(idle_timeout, next).await.is_err() {
+            if deadline <= Instant::now()
+                && counts.in_flight.load(Ordering::SeqCst) == 0
+                && counts.begun.load(Ordering::SeqCst) == begun
+            {
                 return ConnectionDeadline::Idle;
             }
+            tokio::time::sleep_until(deadline).await;
         }
     }
 }
@@ -363,9 +397,7 @@ struct InFlight(Activity);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0
-            .0
-            .send_modify(|r| r.in_flight = r.in_flight.saturating_sub(1));
+        self.0.end();
     }
 }
 

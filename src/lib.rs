@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod deadline;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod grpc;

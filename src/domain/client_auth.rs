@@ -86,6 +86,10 @@ pub fn parse_basic(header: Option<&str>) -> Result<Option<ClientCredentials>, Au
 }
 
 fn form_decode(s: &str) -> Option<String> {
+    // A client_id or secret authd issued has nothing to decode.
+    if !s.contains(['+', '%']) {
+        return Some(s.to_owned());
+    }
     let spaced = s.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()

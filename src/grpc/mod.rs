@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -29,6 +28,7 @@ pub mod ext_authz;
 pub mod metadata;
 pub mod oauth;
 pub mod policy;
+pub mod routes;
 pub mod status;
 pub mod trace;
 
@@ -94,7 +94,7 @@ pub async fn serve(
         .tls
         .as_ref()
         .is_some_and(|tls| tls.client_auth().is_some());
-    let routes = core_routes(service, &options, health_service)?.prepare();
+    let routes = core_routes(service, &options, health_service)?;
     // Outside the trace layer, so that the subject is in its span.
     let stack = client_cert::ClientCertLayer::new(client_certificates).layer(trace.layer(routes));
     let mut builder = Builder::new(TokioExecutor::new()).http2_only();
@@ -215,7 +215,7 @@ pub fn in_process(
         limits: crate::connections::ConnectionLimits::default(),
     };
     let trace = trace::RpcTraceLayer::in_process(request_timeout, service.metrics().clone());
-    let routes = core_routes(service, &options, health_service)?.prepare();
+    let routes = core_routes(service, &options, health_service)?;
     let stack = trace.layer(routes);
     Ok(CoreChannel::new(tower::ServiceExt::<
         http::Request<tonic::body::Body>,
@@ -232,7 +232,7 @@ fn core_routes(
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-) -> anyhow::Result<Routes> {
+) -> anyhow::Result<routes::CoreRoutes> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -244,7 +244,8 @@ fn core_routes(
         // google.rpc.ErrorInfo, so grpcurl can decode error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Ok(Routes::new(health_service)
+    Ok(routes::CoreRoutes::default()
+        .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(

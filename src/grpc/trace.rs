@@ -144,7 +144,7 @@ where
         let future = self.inner.call(request);
         let served = async move {
             let wait = caller_deadline.unwrap_or(deadline);
-            let mut result = match tokio::time::timeout(wait, future).await {
+            let mut result = match crate::deadline::within(wait, future).await {
                 Ok(result) => result,
                 Err(_) if caller_deadline.is_some() => Ok(tonic::Status::deadline_exceeded(
                     "The caller's deadline (grpc-timeout) passed",

@@ -134,7 +134,7 @@ pub async fn read_body(
 ) -> Result<axum::body::Bytes, (AuthError, StatusCode)> {
     let limit = state.config().body_limit;
     let deadline = state.config().request_timeout;
-    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+    match crate::deadline::within(deadline, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err((
             AuthError::invalid_request(format!("The request body is larger than {limit} bytes.")),

@@ -348,6 +348,10 @@ fn scalar(key: &str, value: serde_json::Value) -> Result<Option<String>, AuthErr
 
 /// application/x-www-form-urlencoded decoding that refuses invalid UTF-8.
 fn form_decode(bytes: &[u8]) -> Option<String> {
+    // Most values (tokens, ids, grant types) have nothing to decode.
+    if !bytes.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(bytes).ok().map(str::to_owned);
+    }
     let spaced: Vec<u8> = bytes
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })

@@ -1,10 +1,9 @@
 //! What every call the shim makes to the core carries of the HTTP request
 //! it serves: the request id, and (when traces are exported) the W3C trace
 //! context. The `observe` middleware sets the id once per HTTP request, in
-//! a task-local, and an interceptor on the channel to the core adds both to
+//! a task-local, and the channel to the core adds both to
 //! every call, so that no handler can forget them.
 use axum::http::{HeaderName, HeaderValue};
-use tonic::service::Interceptor;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request_id::HEADER);
 
@@ -18,18 +17,15 @@ pub async fn with_request_id<F: Future>(id: HeaderValue, future: F) -> F::Output
     REQUEST_ID.scope(id, future).await
 }
 
-/// Adds the request id and trace context to each call to the core.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Propagate;
-
-impl Interceptor for Propagate {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        let headers = request.metadata_mut().as_mut();
-        let _ = REQUEST_ID.try_with(|id| headers.insert(X_REQUEST_ID.clone(), id.clone()));
-        crate::telemetry::otel::inject_into(headers);
-        Ok(request)
-    }
+/// Adds the request id and trace context to a call to the core: the
+/// channel's request map (see `ShimChannel`). On the request's headers
+/// directly: tonic's interceptor turned each request into a tonic request
+/// and back (its headers into metadata and back) to do the same.
+pub fn propagate(
+    mut request: http::Request<tonic::body::Body>,
+) -> http::Request<tonic::body::Body> {
+    let headers = request.headers_mut();
+    let _ = REQUEST_ID.try_with(|id| headers.insert(X_REQUEST_ID.clone(), id.clone()));
+    crate::telemetry::otel::inject_into(headers);
+    request
 }

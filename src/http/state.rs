@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
-use super::propagate::Propagate;
 use crate::metrics::Metrics;
 
 use crate::domain::client_ip::TrustedProxies;
@@ -64,7 +62,10 @@ struct Inner {
 
 /// The channel to the core, adding the request id (and trace context) of
 /// the HTTP request being served to every call.
-pub type ShimChannel = InterceptedService<CoreChannel, Propagate>;
+pub type ShimChannel = tower::util::MapRequest<CoreChannel, PropagateFn>;
+
+/// What `ShimChannel` does to each call (`propagate::propagate`).
+pub type PropagateFn = fn(http::Request<tonic::body::Body>) -> http::Request<tonic::body::Body>;
 
 impl ShimState {
     /// A shim in front of the core at `upstream` (e.g. http://127.0.0.1:50051).
@@ -183,7 +184,10 @@ impl ShimState {
     }
 
     pub fn channel(&self) -> ShimChannel {
-        InterceptedService::new(self.inner.channel.clone(), Propagate)
+        tower::util::MapRequest::new(
+            self.inner.channel.clone(),
+            super::propagate::propagate as PropagateFn,
+        )
     }
 
     /// The URL of a path on this service.
@@ -206,7 +210,7 @@ fn upstream_endpoint(uri: String, config: &ShimConfig) -> anyhow::Result<Endpoin
 
 /// A gRPC request carrying the Authorization header (client credentials or
 /// a bearer token), which the core parses itself so both transports agree.
-/// (The request id is added to every call by the channel: `Propagate`.)
+/// (The request id is added to every call by the channel: `propagate`.)
 pub fn grpc_request<T>(message: T, headers: &HeaderMap) -> tonic::Request<T> {
     forwarding(message, headers, &["authorization"])
 }
