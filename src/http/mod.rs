@@ -5,9 +5,11 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use tokio::net::TcpListener;
@@ -124,8 +126,9 @@ pub fn router(state: ShimState) -> Router {
         // With --upstream-api, everything else goes to the backend, once
         // the policy lets it; otherwise it is not found.
         .fallback(door::proxy)
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(ObserveLayer {
+            state: state.clone(),
+        })
         .with_state(state)
 }
 
@@ -150,6 +153,55 @@ pub(crate) async fn not_found() -> Response {
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request_id::HEADER);
 
+/// The layer around every route: [`observe`], then [`security_headers`] on
+/// the response. A tower layer of its own rather than axum's `from_fn`
+/// middlewares, which box a clone of the inner router for every request
+/// (twice, with two of them).
+#[derive(Clone)]
+struct ObserveLayer {
+    state: ShimState,
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Observed<S> {
+    inner: S,
+    state: ShimState,
+}
+
+impl<S> tower::Service<Request> for Observed<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service that was made ready serves this request; a clone
+        // stays for the next one (tower's rule for cloned services).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(observe(state, request, inner).await) })
+    }
+}
+
 /// Each request's context, with a request id (the caller's `x-request-id`
 /// if acceptable, or a new one) that every call to the core carries and
 /// that is returned to the caller; its log line; and its metrics, by route
@@ -157,7 +209,10 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static(crate::domain::request
 /// strings. The context is a span when spans are exported or lines are
 /// JSON, and a task-local that text lines read otherwise (see
 /// `telemetry::spans_per_request`).
-async fn observe(State(state): State<ShimState>, mut request: Request, next: Next) -> Response {
+async fn observe<S>(state: ShimState, mut request: Request, inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let route = crate::metrics::Route::new(
         request
             .extensions()
@@ -175,7 +230,7 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
             request_id: request_id.clone(),
         };
         return crate::telemetry::line::REQUEST
-            .scope(context, respond(state, route, request_id, request, next))
+            .scope(context, respond(state, route, request_id, request, inner))
             .await;
     }
     let span = tracing::info_span!(
@@ -190,21 +245,31 @@ async fn observe(State(state): State<ShimState>, mut request: Request, next: Nex
     crate::telemetry::otel::name_server_span(&span, || {
         format!("{} {}", request.method(), route.template())
     });
-    respond(state, route, request_id, request, next)
+    respond(state, route, request_id, request, inner)
         .instrument(span)
         .await
 }
 
 /// Serves `request`, then counts and logs it.
-async fn respond(
+async fn respond<S>(
     state: ShimState,
     route: crate::metrics::Route,
     request_id: HeaderValue,
     request: Request,
-    next: Next,
-) -> Response {
+    mut inner: S,
+) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let start = Instant::now();
-    let mut response = propagate::with_request_id(request_id.clone(), next.run(request)).await;
+    let served = async move {
+        match inner.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    };
+    let response = propagate::with_request_id(request_id.clone(), served).await;
+    let mut response = security_headers(response);
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     state.metrics().http(route, status, elapsed);
@@ -225,8 +290,8 @@ async fn respond(
 /// Headers every response gets unless it set its own: nothing is cached
 /// (pages carry CSRF tokens and codes), nothing may frame the pages
 /// (clickjacking of the consent form), and nothing is loaded from elsewhere.
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// A backend's answer through the door is left as it is.
+fn security_headers(mut response: Response) -> Response {
     if response.extensions().get::<door::FromBackend>().is_some() {
         return response;
     }

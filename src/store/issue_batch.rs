@@ -17,7 +17,12 @@ use crate::domain::id::AppId;
 /// Most tokens in one statement.
 const MAX_BATCH: usize = 256;
 /// Batches written at once; a second one overlaps the first's commit.
-const WRITERS: usize = 3;
+/// More writers make smaller batches, and PostgreSQL's work per token
+/// falls with the batch's size (a statement's start and its commit are
+/// paid once per batch): at wrk's 32 connections on 2 cores, 2 writers
+/// issued 15.2-16.8k tokens/s against 14.4-15.4k with 3 and 14.7-15.6k
+/// with 4, in alternating 8 s rounds (2026-12-07).
+const WRITERS: usize = 2;
 
 pub(super) struct Pending {
     app_id: AppId,
