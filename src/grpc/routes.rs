@@ -8,49 +8,78 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
 use tonic::body::Body;
+use tonic::codegen::BoxFuture;
 use tonic::server::NamedService;
 use tower::Service;
 
-type BoxedService =
-    tower::util::BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
+/// What a call to one of the services returns: tonic's generated servers
+/// box their futures already, so they are called as they are, with no
+/// second box around the first.
+type CallFuture = BoxFuture<http::Response<Body>, Infallible>;
+
+/// One service, called through a shared reference.
+trait Call: Send + Sync {
+    fn call(&self, request: http::Request<Body>) -> CallFuture;
+}
+
+impl<S> Call for S
+where
+    S: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future = CallFuture,
+        > + Clone
+        + Send
+        + Sync,
+{
+    fn call(&self, request: http::Request<Body>) -> CallFuture {
+        // tonic's generated servers are always ready (their poll_ready
+        // answers Ready at once), as tonic's Routes assumes; a clone is an
+        // Arc's count and the server's settings.
+        Service::call(&mut self.clone(), request)
+    }
+}
 
 /// The core's gRPC services, by name.
 #[derive(Clone, Default)]
 pub struct CoreRoutes {
-    services: Arc<Vec<(&'static str, BoxedService)>>,
+    services: Arc<Vec<(&'static str, Arc<dyn Call>)>>,
 }
 
 impl CoreRoutes {
     /// Adds `service`, found by its fully qualified name.
     pub fn add_service<S>(mut self, service: S) -> CoreRoutes
     where
-        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + NamedService
+        S: Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = Infallible,
+                Future = CallFuture,
+            > + NamedService
             + Clone
             + Send
             + Sync
             + 'static,
-        S::Future: Send + 'static,
     {
-        Arc::make_mut(&mut self.services).push((S::NAME, BoxedService::new(service)));
+        Arc::make_mut(&mut self.services).push((S::NAME, Arc::new(service)));
         self
     }
 
-    fn find(&self, path: &str) -> Option<&BoxedService> {
+    fn find(&self, path: &str) -> Option<&dyn Call> {
         let (name, _method) = path.strip_prefix('/')?.split_once('/')?;
         self.services
             .iter()
             .find(|(known, _)| *known == name)
-            .map(|(_, service)| service)
+            .map(|(_, service)| &**service)
     }
 }
 
 impl Service<http::Request<Body>> for CoreRoutes {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
+    type Future = CallFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -58,9 +87,7 @@ impl Service<http::Request<Body>> for CoreRoutes {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         match self.find(request.uri().path()) {
-            // tonic's generated servers are always ready (their
-            // poll_ready answers Ready at once), as tonic's Routes assumes.
-            Some(service) => service.clone().call(request),
+            Some(service) => service.call(request),
             // As tonic answers a service it does not serve.
             None => Box::pin(std::future::ready(Ok(
                 tonic::Status::unimplemented("").into_http()

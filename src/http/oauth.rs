@@ -145,5 +145,15 @@ pub async fn introspect(
             .introspect(grpc_request(request, &input.headers))
             .await,
     )?;
-    Ok(no_store(Json(Introspection::from(r)).into_response()))
+    let body = Introspection::from(r).to_json();
+    Ok(no_store(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    ))
 }
