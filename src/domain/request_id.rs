@@ -22,12 +22,8 @@ pub fn is_acceptable(id: &[u8]) -> bool {
 
 /// A new request id: 16 random URL-safe characters (96 bits).
 pub fn generate() -> String {
-    use base64::Engine;
-    use rand::RngCore;
     // 12 bytes are 16 characters: no more drawn or encoded than is kept.
-    let mut bytes = [0u8; 12];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::domain::secret::random_url_safe::<12>()
 }
 
 #[cfg(test)]

@@ -24,7 +24,13 @@ pub const SECRET_BYTES: usize = 32;
 
 /// 32 random bytes, URL-safe base64 without padding: 43 characters.
 pub fn random_token() -> String {
-    let mut bytes = [0u8; SECRET_BYTES];
+    random_url_safe::<SECRET_BYTES>()
+}
+
+/// `N` random bytes, URL-safe base64 without padding (4 characters for
+/// every 3 bytes).
+pub fn random_url_safe<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }

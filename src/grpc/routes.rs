@@ -18,12 +18,12 @@ use tower::Service;
 /// second box around the first.
 type CallFuture = BoxFuture<http::Response<Body>, Infallible>;
 
-/// One service, called through a shared reference.
-trait Call: Send + Sync {
+/// One service as tonic generates them, called through a shared reference.
+pub trait CoreService: Send + Sync {
     fn call(&self, request: http::Request<Body>) -> CallFuture;
 }
 
-impl<S> Call for S
+impl<S> CoreService for S
 where
     S: Service<
             http::Request<Body>,
@@ -45,29 +45,20 @@ where
 /// The core's gRPC services, by name.
 #[derive(Clone, Default)]
 pub struct CoreRoutes {
-    services: Arc<Vec<(&'static str, Arc<dyn Call>)>>,
+    services: Arc<Vec<(&'static str, Arc<dyn CoreService>)>>,
 }
 
 impl CoreRoutes {
     /// Adds `service`, found by its fully qualified name.
-    pub fn add_service<S>(mut self, service: S) -> CoreRoutes
-    where
-        S: Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = Infallible,
-                Future = CallFuture,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-    {
+    pub fn add_service<S: CoreService + NamedService + 'static>(
+        mut self,
+        service: S,
+    ) -> CoreRoutes {
         Arc::make_mut(&mut self.services).push((S::NAME, Arc::new(service)));
         self
     }
 
-    fn find(&self, path: &str) -> Option<&dyn Call> {
+    fn find(&self, path: &str) -> Option<&dyn CoreService> {
         let (name, _method) = path.strip_prefix('/')?.split_once('/')?;
         self.services
             .iter()

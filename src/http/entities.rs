@@ -67,7 +67,7 @@ pub struct Token {
 }
 
 /// RFC 7662 section 2.2. Inactive tokens serialize as {"active": false}.
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Introspection {
     pub active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -382,13 +382,13 @@ mod tests {
             username: Some("a\"b\\c\n\u{1}é\u{7f}".into()),
             exp: None,
             sub: None,
-            ..full_clone(&full)
+            ..full.clone()
         };
         let app_token = Introspection {
             username: None,
             sub: None,
             iat: Some(0),
-            ..full_clone(&full)
+            ..full.clone()
         };
         let inactive = Introspection::from(v1::IntrospectResponse::default());
         for value in [full, needs_escaping, app_token, inactive] {
@@ -396,21 +396,6 @@ mod tests {
                 String::from_utf8(value.to_json()).unwrap(),
                 serde_json::to_string(&value).unwrap()
             );
-        }
-    }
-
-    fn full_clone(i: &Introspection) -> Introspection {
-        Introspection {
-            active: i.active,
-            scope: i.scope.clone(),
-            client_id: i.client_id.clone(),
-            username: i.username.clone(),
-            token_type: i.token_type.clone(),
-            exp: i.exp,
-            iat: i.iat,
-            sub: i.sub.clone(),
-            aud: i.aud.clone(),
-            iss: i.iss.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! at most [`GATHER`] after it was queued, and every queued line is written
 //! before the process exits ([`LogWriterGuard`]).
 use std::io::Write;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::Duration;
 
 /// How long the writer lets lines gather, while they keep coming, before it
@@ -154,34 +154,26 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 impl Drop for LogWriterGuard {
     fn drop(&mut self) {
         // Behind every line already queued: the writer writes those first.
-        if self
-            .queue
-            .send_timeout_compat(Message::Shutdown, SHUTDOWN_WAIT)
-        {
+        if send_within(&self.queue, Message::Shutdown, SHUTDOWN_WAIT) {
             let _ = self.done.recv_timeout(SHUTDOWN_WAIT);
         }
     }
 }
 
-trait SendTimeout {
-    fn send_timeout_compat(&self, message: Message, wait: Duration) -> bool;
-}
-
-impl SendTimeout for SyncSender<Message> {
-    /// `SyncSender` has no `send_timeout`: tries until `wait` has passed.
-    fn send_timeout_compat(&self, mut message: Message, wait: Duration) -> bool {
-        let until = std::time::Instant::now() + wait;
-        loop {
-            match self.try_send(message) {
-                Ok(()) => return true,
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
-                Err(std::sync::mpsc::TrySendError::Full(m)) => {
-                    if std::time::Instant::now() >= until {
-                        return false;
-                    }
-                    message = m;
-                    std::thread::sleep(Duration::from_millis(1));
+/// Sends `message`, waiting at most `wait` for room (`SyncSender` has no
+/// `send_timeout` on stable Rust). False if it could not be sent.
+fn send_within(queue: &SyncSender<Message>, mut message: Message, wait: Duration) -> bool {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        match queue.try_send(message) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(m)) => {
+                if std::time::Instant::now() >= until {
+                    return false;
                 }
+                message = m;
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
