@@ -76,9 +76,12 @@ impl Store {
 
 fn start(store: Store) -> Queue {
     super::batch::spawn(
-        READERS,
-        MAX_KEYS,
-        |p: &Pending| p.keys.len(),
+        super::batch::Shape {
+            workers: READERS,
+            max_weight: MAX_KEYS,
+            weight: |p: &Pending| p.keys.len(),
+            even: false,
+        },
         move |batch| {
             let store = store.clone();
             async move { read(&store, batch).await }
