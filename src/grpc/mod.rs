@@ -113,7 +113,6 @@ pub async fn serve(
         limits: options.limits,
         tls: options.tls.as_ref().map(|tls| tls.acceptor().clone()),
         metrics,
-        pinned: false,
     };
     let service_for = move |io: &crate::connections::ServerIo| {
         let info = ConnectInfo::of(io);
