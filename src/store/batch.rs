@@ -9,9 +9,8 @@
 //! for issuance, a cold-lookup turn for lookups).
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 /// How the queue cuts batches.
 pub(super) struct Shape<P> {
@@ -50,10 +49,9 @@ where
     F: Fn(Vec<P>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // A turn per batch running: the permits say how many run, and a
+    // permit coming free says that one ended.
     let workers = Arc::new(Semaphore::new(shape.workers));
-    // Batches running, and a wake-up for each that ends.
-    let running = Arc::new(AtomicUsize::new(0));
-    let ended = Arc::new(Notify::new());
     // The weight of the batch started last.
     let mut last_weight = 0;
     // A request taken from the queue that did not fit the last batch.
@@ -92,11 +90,14 @@ where
                 }
             }
         }
+        // Another batch runs while fewer turns are free than those this
+        // one does not hold. The wait is as long as that batch at most (its
+        // statement is bounded by the database timeouts).
         if shape.even {
             while open
                 && carried.is_none()
                 && total < last_weight.min(shape.max_weight)
-                && running.load(Ordering::Acquire) > 0
+                && workers.available_permits() + 1 < shape.workers
             {
                 tokio::select! {
                     next = incoming.recv() => match next {
@@ -105,20 +106,16 @@ where
                         }
                         None => open = false,
                     },
-                    // A stale wake-up (from a batch that ended while none
-                    // waited) only makes the loop check again.
-                    () = ended.notified() => {}
+                    // A batch ended: its turn, given back at once, only
+                    // makes the loop check again.
+                    ended = workers.acquire() => drop(ended),
                 }
             }
         }
         last_weight = total;
-        running.fetch_add(1, Ordering::AcqRel);
         let done = run(batch);
-        let (running, ended) = (running.clone(), ended.clone());
         tokio::spawn(async move {
             done.await;
-            running.fetch_sub(1, Ordering::AcqRel);
-            ended.notify_one();
             drop(turn);
         });
     }
@@ -186,6 +183,14 @@ mod tests {
         (queue, started, release)
     }
 
+    /// Queues `count` requests, then lets the queue act on them.
+    async fn send(queue: &mpsc::UnboundedSender<u32>, count: u32) {
+        for i in 0..count {
+            queue.send(i).unwrap();
+        }
+        settle().await;
+    }
+
     fn sizes(started: &mut mpsc::UnboundedReceiver<usize>) -> Vec<usize> {
         std::iter::from_fn(|| started.try_recv().ok()).collect()
     }
@@ -193,60 +198,45 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn even_batches_wait_for_as_many_as_the_running_one_took() {
         let (queue, mut started, release) = queue(true);
-        for i in 0..4 {
-            queue.send(i).unwrap();
-        }
-        settle().await;
-        assert_eq!(sizes(&mut started), [4], "what queued goes at once");
-        for i in 0..3 {
-            queue.send(i).unwrap();
+        let release_one = || async {
+            release.add_permits(1);
             settle().await;
-            assert_eq!(sizes(&mut started), [0usize; 0], "{} of 4 queued", i + 1);
+        };
+        send(&queue, 4).await;
+        assert_eq!(sizes(&mut started), [4], "what queued goes at once");
+        for queued in 1..4 {
+            send(&queue, 1).await;
+            assert_eq!(sizes(&mut started), [0usize; 0], "{queued} of 4 queued");
         }
-        queue.send(3).unwrap();
-        settle().await;
+        send(&queue, 1).await;
         assert_eq!(sizes(&mut started), [4], "as many as the running batch");
 
         // Both workers busy: the next request waits for a turn, then for
         // the running batch to end (one request is less than its 4).
-        queue.send(9).unwrap();
-        settle().await;
-        release.add_permits(1);
-        settle().await;
+        send(&queue, 1).await;
+        release_one().await;
         assert_eq!(sizes(&mut started), [0usize; 0]);
-        release.add_permits(1);
-        settle().await;
+        release_one().await;
         assert_eq!(sizes(&mut started), [1], "no batch running: it goes");
 
         // A lone request with nothing running goes at once, and the bound
         // holds: 11 queued make a batch of 8, then (once it ends, as 3 are
         // fewer than 8) one of 3.
-        release.add_permits(1);
-        settle().await;
-        queue.send(0).unwrap();
-        settle().await;
+        release_one().await;
+        send(&queue, 1).await;
         assert_eq!(sizes(&mut started), [1]);
-        release.add_permits(1);
-        settle().await;
-        for i in 0..11 {
-            queue.send(i).unwrap();
-        }
-        settle().await;
+        release_one().await;
+        send(&queue, 11).await;
         assert_eq!(sizes(&mut started), [8]);
-        release.add_permits(1);
-        settle().await;
+        release_one().await;
         assert_eq!(sizes(&mut started), [3]);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn uneven_batches_take_whatever_queued() {
         let (queue, mut started, _release) = queue(false);
-        for i in 0..4 {
-            queue.send(i).unwrap();
-        }
-        settle().await;
-        queue.send(4).unwrap();
-        settle().await;
+        send(&queue, 4).await;
+        send(&queue, 1).await;
         assert_eq!(sizes(&mut started), [4, 1]);
     }
 }
