@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -417,6 +417,74 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether a request's body was read to its end, for [`BodyRead::close_unless_read`].
+/// Empty when the body was empty from the start (a GET): nothing to watch.
+#[derive(Clone)]
+pub struct BodyRead(Option<Arc<AtomicBool>>);
+
+/// Wraps `request`'s body so that reading it to its end is recorded in
+/// the [`BodyRead`] returned beside it.
+pub fn watch_body<B: Body>(request: http::Request<B>) -> (http::Request<WatchedBody<B>>, BodyRead) {
+    let read = (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+    let body_read = BodyRead(read.clone());
+    (request.map(|inner| WatchedBody { inner, read }), body_read)
+}
+
+impl BodyRead {
+    /// Marks `response` as the connection's last (`Connection: close`)
+    /// if the request's body was not read to its end and the connection
+    /// is HTTP/1. Its unread rest would otherwise be the start of the next
+    /// request: hyper then drains what has already arrived and, if the
+    /// body is not all there (the client still uploading what a 401 or a
+    /// 413 refused), closes the connection without saying so, and a client
+    /// that reuses it at once sees its next request cut off (reqwest's
+    /// IncompleteMessage; POSTs are not retried). Go's net/http says
+    /// `Connection: close` in the same case; the close itself lingers (see
+    /// the module's comment), so the client reads this answer whole.
+    pub fn close_unless_read(&self, version: http::Version, headers: &mut http::HeaderMap) {
+        let Some(read) = &self.0 else { return };
+        if version < http::Version::HTTP_2 && !read.load(Ordering::Acquire) {
+            headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+    }
+}
+
+/// A request body that records, in its [`BodyRead`], being read to its end.
+pub struct WatchedBody<B> {
+    inner: B,
+    read: Option<Arc<AtomicBool>>,
+}
+
+impl<B: Body + Unpin> Body for WatchedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(read) = &this.read
+            && (matches!(frame, Poll::Ready(None)) || this.inner.is_end_stream())
+        {
+            read.store(true, Ordering::Release);
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -262,6 +262,11 @@ where
     S: tower::Service<Request, Response = Response, Error = Infallible>,
 {
     let start = Instant::now();
+    let version = request.version();
+    let body_read = request
+        .extensions()
+        .get::<crate::connections::BodyRead>()
+        .cloned();
     let served = async move {
         match inner.call(request).await {
             Ok(response) => response,
@@ -284,6 +289,9 @@ where
     response
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id);
+    if let Some(body_read) = body_read {
+        body_read.close_unless_read(version, response.headers_mut());
+    }
     response
 }
 
@@ -394,6 +402,8 @@ pub async fn serve_with_tls(
                 // on, and forwards, what the client sent.
                 let target = door::OriginalTarget(request.uri().clone());
                 request.extensions_mut().insert(target);
+                let (mut request, body_read) = crate::connections::watch_body(request);
+                request.extensions_mut().insert(body_read);
                 request.map(axum::body::Body::new)
             },
         )

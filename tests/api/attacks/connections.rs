@@ -340,6 +340,75 @@ async fn a_body_refused_with_413_over_plain_http_gets_its_413() {
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
 }
 
+/// Reads one HTTP/1.1 answer's head from `stream` (up to its blank line),
+/// lowercased; empty if none came within 10 s.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+    })
+    .await;
+    if read.is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+/// An answer given before the request's body was read says that the
+/// connection ends with it: the body's unread rest cannot be told from the
+/// next request, and a client that reused the connection at once would
+/// see that request cut off. An answer to a body read whole keeps the
+/// connection for the next request.
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_closes_the_connection_and_says_so() {
+    let app = spawn_app().await;
+    // Refused once over the 64 KiB limit, with most of it never sent.
+    let mut stream = TcpStream::connect(http_addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/apps HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {UPLOAD}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b'a'; 128 * 1024]).await.unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("http/1.1 413"), "{answer:?}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer:?}");
+
+    // Read whole: the same connection serves the next request.
+    let mut stream = TcpStream::connect(http_addr(&app)).await.unwrap();
+    let body = "client_name=keep&redirect_uris=urn:ietf:wg:oauth:2.0:oob";
+    let request = format!(
+        "POST /api/v1/apps HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer:?}");
+    assert!(!answer.contains("connection: close"), "{answer:?}");
+    let length: usize = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .expect("a Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut rest = vec![0u8; length];
+    stream.read_exact(&mut rest).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/instance HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer:?}");
+}
+
 // ---- HTTP/2 rapid reset ----
 
 fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {

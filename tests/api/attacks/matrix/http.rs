@@ -413,7 +413,7 @@ async fn send(
         Err(e) if e.is_builder() => return (None, String::new()),
         Err(e) => {
             return (
-                Some(format!("{label}: no answer: {}", e.without_url())),
+                Some(format!("{label}: no answer: {:?}", e.without_url())),
                 String::new(),
             );
         }
