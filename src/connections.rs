@@ -117,6 +117,9 @@ pub struct Served {
     pub limits: ConnectionLimits,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub metrics: Metrics,
+    /// Whether each connection is served on one thread of its own (see
+    /// [`pinned_runtimes`]) rather than on the shared runtime's workers.
+    pub pinned: bool,
 }
 
 /// Serves `served` until `shutdown` resolves; then stops accepting and
@@ -143,7 +146,10 @@ pub async fn serve<F, S, B>(
         limits,
         tls,
         metrics,
+        pinned,
     } = served;
+    let runtimes = if pinned { pinned_runtimes() } else { &[] };
+    let mut next_runtime = 0usize;
     let builder = Arc::new(builder);
     let service_for = Arc::new(service_for);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -182,13 +188,9 @@ pub async fn serve<F, S, B>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let stream = LingeringStream {
-            stream: Some(stream),
-            peer,
-            held: Some(Held {
-                _slot: slot,
-                _open: OpenConnection::new(metrics.clone(), kind),
-            }),
+        let held = Held {
+            _slot: slot,
+            _open: OpenConnection::new(metrics.clone(), kind),
         };
         let connection = Connection {
             kind,
@@ -197,14 +199,95 @@ pub async fn serve<F, S, B>(
             metrics: metrics.clone(),
             stopping: stopping.clone(),
         };
+        let (tls, builder, service_for) = (tls.clone(), builder.clone(), service_for.clone());
         // The service is made once the TLS handshake is done: it may read
         // the client's certificate.
-        tokio::spawn(connection.run(stream, tls.clone(), builder.clone(), service_for.clone()));
+        let pinned_to = runtimes.get(next_runtime % runtimes.len().max(1));
+        next_runtime = next_runtime.wrapping_add(1);
+        match pinned_to {
+            // The socket moves to the pinned runtime's reactor.
+            Some(runtime) => match stream.into_std() {
+                Ok(socket) => {
+                    runtime.spawn(async move {
+                        match TcpStream::from_std(socket) {
+                            Ok(stream) => {
+                                let stream = LingeringStream {
+                                    stream: Some(stream),
+                                    peer,
+                                    held: Some(held),
+                                };
+                                connection.run(stream, tls, builder, service_for).await;
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, %peer, "a connection could not join its thread");
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, %peer, "a connection could not leave the acceptor");
+                }
+            },
+            None => {
+                let stream = LingeringStream {
+                    stream: Some(stream),
+                    peer,
+                    held: Some(held),
+                };
+                tokio::spawn(connection.run(stream, tls, builder, service_for));
+            }
+        }
     }
     drop(listener);
     let _ = stop_connections.send(());
     drop(stopping);
     stop_connections.closed().await;
+}
+
+/// Runtimes of one thread each, as many as the machine has cores, that
+/// serve the HTTP listener's connections: each connection stays on one
+/// thread, from accept to close, as an nginx worker's do. On the shared
+/// runtime's workers the same load cost about a seventh more CPU per
+/// request (work stealing, workers parking and waking each other; see
+/// BENCHMARKS.md). Each has its own reactor and timers; what a request
+/// spawns (an HTTP/2 stream, a blocking password hash) stays with it.
+/// HTTP/2 connections that multiplex many clients' calls (the gRPC
+/// listener) are not pinned: one connection would be held to one core.
+/// Empty if no thread could be started; connections then go to the shared
+/// runtime.
+fn pinned_runtimes() -> &'static [tokio::runtime::Handle] {
+    static RUNTIMES: std::sync::OnceLock<Vec<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..cores)
+            .filter_map(|i| {
+                let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
+                let started = std::thread::Builder::new()
+                    .name(format!("authd-conn-{i}"))
+                    .spawn(move || {
+                        let runtime = match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "no connection runtime; connections use the shared one");
+                                return;
+                            }
+                        };
+                        let _ = handle_tx.send(runtime.handle().clone());
+                        runtime.block_on(std::future::pending::<()>());
+                    });
+                match started {
+                    Ok(_) => handle_rx.recv().ok(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no connection thread; connections use the shared runtime");
+                        None
+                    }
+                }
+            })
+            .collect()
+    })
 }
 
 /// One accepted connection, before and while it is served.

@@ -113,6 +113,7 @@ pub async fn serve(
         limits: options.limits,
         tls: options.tls.as_ref().map(|tls| tls.acceptor().clone()),
         metrics,
+        pinned: false,
     };
     let service_for = move |io: &crate::connections::ServerIo| {
         let info = ConnectInfo::of(io);

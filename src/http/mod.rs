@@ -389,6 +389,7 @@ pub async fn serve_with_tls(
         limits,
         tls: tls.map(|tls| tls.acceptor().clone()),
         metrics,
+        pinned: true,
     };
     let service_for = move |io: &crate::connections::ServerIo| {
         let peer = crate::connections::peer(io);
