@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -87,9 +87,36 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// The executor of both listeners' connection builders: where hyper runs
+/// each HTTP/2 stream (request) of a connection. Always the shared
+/// runtime, whichever thread serves the connection itself: an HTTP/2
+/// connection multiplexes many requests (a gateway's, a browser's), and on
+/// a connection's own thread (see [`pinned_runtimes`]) they would all
+/// share one core. HTTP/1 requests run in their connection's task.
+#[derive(Clone)]
+pub struct SharedRuntime(tokio::runtime::Handle);
+
+impl SharedRuntime {
+    /// The runtime this is called on. Panics outside one, as
+    /// `tokio::spawn` does.
+    pub fn current() -> SharedRuntime {
+        SharedRuntime(tokio::runtime::Handle::current())
+    }
+}
+
+impl<F> hyper::rt::Executor<F> for SharedRuntime
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.spawn(future);
+    }
+}
+
 /// Sets the HTTP/2 limits on `builder`: `max_concurrent_streams`, and the
 /// header and reset limits both listeners share.
-pub fn limit_http2(builder: &mut Builder<TokioExecutor>, max_concurrent_streams: u32) {
+pub fn limit_http2(builder: &mut Builder<SharedRuntime>, max_concurrent_streams: u32) {
     builder
         .http2()
         .max_concurrent_streams(max_concurrent_streams)
@@ -127,7 +154,7 @@ pub struct Served {
 /// connection's service (so that it can carry the peer's address).
 pub async fn serve<F, S, B>(
     served: Served,
-    builder: Builder<TokioExecutor>,
+    builder: Builder<SharedRuntime>,
     service_for: F,
     shutdown: impl Future<Output = ()> + Send,
 ) where
@@ -305,7 +332,7 @@ impl Connection {
         mut self,
         stream: LingeringStream,
         tls: Option<tokio_rustls::TlsAcceptor>,
-        builder: Arc<Builder<TokioExecutor>>,
+        builder: Arc<Builder<SharedRuntime>>,
         service_for: Arc<F>,
     ) where
         F: Fn(&ServerIo) -> S + Send + Sync + 'static,

@@ -85,7 +85,7 @@ pub async fn serve(
     >,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use hyper_util::rt::TokioTimer;
     use hyper_util::server::conn::auto::Builder;
 
     let metrics = service.metrics().clone();
@@ -97,7 +97,7 @@ pub async fn serve(
     let routes = core_routes(service, &options, health_service)?;
     // Outside the trace layer, so that the subject is in its span.
     let stack = client_cert::ClientCertLayer::new(client_certificates).layer(trace.layer(routes));
-    let mut builder = Builder::new(TokioExecutor::new()).http2_only();
+    let mut builder = Builder::new(crate::connections::SharedRuntime::current()).http2_only();
     builder
         .http2()
         .timer(TokioTimer::new())

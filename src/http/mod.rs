@@ -354,7 +354,7 @@ pub async fn serve_with_tls(
     limits: crate::connections::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use hyper_util::rt::TokioTimer;
     use hyper_util::server::conn::auto::Builder;
 
     let request_timeout = state.config().request_timeout;
@@ -369,7 +369,7 @@ pub async fn serve_with_tls(
     // Mastodon.py asks for "/api/v1/instance/". Routing happens after the
     // slash is trimmed, so the layer wraps the router from outside.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(crate::connections::SharedRuntime::current());
     builder
         .http1()
         .timer(TokioTimer::new())
