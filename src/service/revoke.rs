@@ -1,5 +1,9 @@
-//! Token revocation (RFC 7009). Revoking any token revokes its grant: the
-//! access tokens and the whole refresh-token family issued with it.
+//! Token revocation (RFC 7009). Revoking a token a user's grant issued
+//! revokes the grant: the access tokens and the whole refresh-token family
+//! issued with it. Revoking an app's own token (client_credentials)
+//! revokes that token alone: the tokens an app is issued at the same
+//! moment share a grant (see `store::issue_batch`), and each is the app's
+//! to give up on its own, as a grant of one token was before.
 //!
 //! The answers are Doorkeeper's (5.x, as Mastodon 4.7 runs it), which real
 //! clients see: a client that is missing or fails to authenticate is
@@ -12,6 +16,8 @@ use super::cache::Invalidation;
 use super::introspect::TokenTypeHint;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
+use crate::domain::grant::TokenKind;
+use crate::domain::secret::Digest;
 
 impl AuthService {
     pub async fn revoke(
@@ -45,6 +51,20 @@ impl AuthService {
                 "refused to revoke another client's token"
             );
             return Err(not_authorized_to_revoke());
+        }
+        if record.account_id.is_none() && record.kind == TokenKind::Access {
+            let digest = Digest::of(token);
+            self.store()
+                .revoke_access_token(&super::introspect::key_of(token, digest))
+                .await?;
+            self.cache().invalidate(&Invalidation::Token(digest));
+            self.metrics().token_revoked();
+            tracing::info!(
+                grant_id = %record.grant_id,
+                app_id = %caller.id,
+                "revoked an app's own access token"
+            );
+            return Ok(());
         }
         self.store().revoke_grant(record.grant_id).await?;
         self.cache()

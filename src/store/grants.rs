@@ -332,6 +332,29 @@ impl Store {
         Ok(None)
     }
 
+    /// Revokes one access token, found by its key, and nothing else in its
+    /// grant.
+    pub async fn revoke_access_token(&self, key: &TokenKey) -> Result<(), StoreError> {
+        const BY_SELECTOR: &str =
+            "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now())
+                                   WHERE selector = $1 AND digest = $2";
+        const BY_DIGEST: &str = "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now())
+                                 WHERE selector IS NULL AND digest = $1";
+        let conn = self.conn().await?;
+        let (selector, digest) = key_params(key);
+        match selector {
+            Some(selector) => {
+                let stmt = conn.prepare_cached(BY_SELECTOR).await?;
+                conn.execute(&stmt, &[&selector, &digest]).await?;
+            }
+            None => {
+                let stmt = conn.prepare_cached(BY_DIGEST).await?;
+                conn.execute(&stmt, &[&digest]).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Revokes a grant: every access token and refresh token in it.
     pub async fn revoke_grant(&self, grant_id: GrantId) -> Result<(), StoreError> {
         let conn = self.conn().await?;

@@ -1,6 +1,7 @@
 //! Deletes what can no longer be used, so that the tables do not grow
 //! without bound: expired codes and sessions, expired access and refresh
-//! tokens, revoked access tokens, and revoked grants with nothing left.
+//! tokens, revoked access tokens, and grants with nothing left that no
+//! one can issue into again.
 //! Rows go in batches, so that no purge holds locks for long.
 use super::{Store, StoreError};
 
@@ -41,10 +42,15 @@ const CODES: &str = "DELETE FROM authorization_codes WHERE digest IN (
 const SESSIONS: &str = "DELETE FROM sessions WHERE digest IN (
     SELECT digest FROM sessions WHERE expires_at < now() LIMIT $1)";
 /// A grant revoked a day ago with no token and no code left: nothing can
-/// ever use it again.
+/// ever use it again. Nor can an app's own grant (client_credentials, no
+/// account) once its tokens are gone: such a grant is never revoked
+/// (revoking its token revokes the token alone), and nothing issues into
+/// it again, so without this every such token would leave a grant behind
+/// for good. Its tokens are written in the statement that writes it, so
+/// no purge can see it without them.
 const GRANTS: &str = "DELETE FROM grants WHERE id IN (
     SELECT g.id FROM grants g
-    WHERE g.revoked_at < now() - interval '1 day'
+    WHERE (g.revoked_at < now() - interval '1 day' OR g.account_id IS NULL)
       AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.grant_id = g.id)
       AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)
       AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)

@@ -442,13 +442,12 @@ async fn revocations_wait_for_one_sweep_together_but_their_tokens_are_inactive_a
     let app = spawn_app().await;
     synced(&app).await;
     let client = app.register_app(&[OOB], "read").await;
+    let user = app.create_user("sweeps", false).await;
+    // A user's grants: revoking a token revokes its grant, which the
+    // cache sweeps for (an app's own token is revoked, and dropped, alone).
     let mut tokens = Vec::new();
     for _ in 0..20 {
-        let token = app
-            .client_credentials(&client, "read")
-            .await
-            .unwrap()
-            .access_token;
+        let token = app.user_token(&user, &client, "read").await.access_token;
         assert!(app.introspect(&client, &token).await.is_active());
         tokens.push(token);
     }

@@ -401,7 +401,7 @@ async fn refresh_token_of_another_client_is_an_invalid_grant() {
 }
 
 #[tokio::test]
-async fn concurrent_client_credentials_tokens_are_each_durable_in_their_own_grant() {
+async fn concurrent_client_credentials_tokens_are_each_durable_and_revoked_alone() {
     let app = spawn_app().await;
     let client = app.register_app(&[OOB], "read write").await;
     let issued = futures::future::join_all((0..64).map(|i| {
@@ -415,11 +415,12 @@ async fn concurrent_client_credentials_tokens_are_each_durable_in_their_own_gran
         .map(|(_, t)| t.access_token.as_str())
         .collect();
     assert_eq!(distinct.len(), 64);
-    let row = app
-        .db()
-        .await
+    let db = app.db().await;
+    let row = db
         .query_one(
-            "SELECT count(*), count(DISTINCT grant_id) FROM access_tokens",
+            "SELECT count(*), count(DISTINCT grant_id),
+                    count(*) FILTER (WHERE t.scopes <> g.scopes)
+             FROM access_tokens t JOIN grants g ON g.id = t.grant_id",
             &[],
         )
         .await
@@ -429,23 +430,64 @@ async fn concurrent_client_credentials_tokens_are_each_durable_in_their_own_gran
         64,
         "every token was stored before its answer"
     );
-    assert_eq!(row.get::<_, i64>(1), 64, "each in a grant of its own");
+    // Tokens issued together share a grant, one per scope set.
+    let grants = row.get::<_, i64>(1);
+    assert!(grants < 64, "no two tokens were written together");
+    assert_eq!(
+        row.get::<_, i64>(2),
+        0,
+        "a token in another scope set's grant"
+    );
     for (scope, token) in &issued {
         let facts = app.introspect(&client, &token.access_token).await;
         assert_eq!(facts.scope.as_deref(), Some(*scope));
     }
-    // Revoking one token of the batch leaves the others alone.
-    app.revoke(&client, &issued[0].1.access_token)
+    // Revoking one token leaves the others alone, its grant's included.
+    let grant_of = |token: &str| {
+        let db = &db;
+        let digest = authd::domain::secret::Secret::new(token)
+            .digest()
+            .as_bytes()
+            .to_vec();
+        async move {
+            db.query_one(
+                "SELECT grant_id FROM access_tokens WHERE digest = $1",
+                &[&digest],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+        }
+    };
+    let mut by_grant: std::collections::HashMap<i64, Vec<&str>> = Default::default();
+    for (_, token) in &issued {
+        let grant = grant_of(&token.access_token).await;
+        by_grant.entry(grant).or_default().push(&token.access_token);
+    }
+    let mates = by_grant
+        .values()
+        .find(|tokens| tokens.len() >= 2)
+        .expect("a grant of two tokens or more");
+    app.revoke(&client, mates[0]).await.unwrap();
+    assert!(!app.introspect(&client, mates[0]).await.is_active());
+    for (_, token) in &issued {
+        if token.access_token != mates[0] {
+            assert!(
+                app.introspect(&client, &token.access_token)
+                    .await
+                    .is_active(),
+                "another token was revoked with the first"
+            );
+        }
+    }
+    // And the revocation reached the database, not just this cache.
+    let revoked: i64 = db
+        .query_one(
+            "SELECT count(*) FROM access_tokens WHERE revoked_at IS NOT NULL",
+            &[],
+        )
         .await
-        .unwrap();
-    assert!(
-        !app.introspect(&client, &issued[0].1.access_token)
-            .await
-            .is_active()
-    );
-    assert!(
-        app.introspect(&client, &issued[1].1.access_token)
-            .await
-            .is_active()
-    );
+        .unwrap()
+        .get(0);
+    assert_eq!(revoked, 1);
 }
