@@ -31,15 +31,24 @@ pub(super) struct Shape<P> {
     pub even: bool,
 }
 
-/// Starts the queue; each batch is handed to `run`.
-pub(super) fn spawn<P, F, Fut>(shape: Shape<P>, run: F) -> mpsc::UnboundedSender<P>
+/// Starts the queue on `runtime` (or, if None, on the current one); each
+/// batch is handed to `run`, and runs there too.
+pub(super) fn spawn<P, F, Fut>(
+    runtime: Option<&tokio::runtime::Handle>,
+    shape: Shape<P>,
+    run: F,
+) -> mpsc::UnboundedSender<P>
 where
     P: Send + 'static,
     F: Fn(Vec<P>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (queue, incoming) = mpsc::unbounded_channel::<P>();
-    tokio::spawn(dispatch(shape, incoming, run));
+    let dispatcher = dispatch(shape, incoming, run);
+    match runtime {
+        Some(runtime) => drop(runtime.spawn(dispatcher)),
+        None => drop(tokio::spawn(dispatcher)),
+    }
     queue
 }
 
@@ -166,6 +175,7 @@ mod tests {
         let release = Arc::new(Semaphore::new(0));
         let gate = release.clone();
         let queue = spawn(
+            None,
             Shape {
                 workers: 2,
                 max_weight: 8,

@@ -97,7 +97,9 @@ impl Store {
 }
 
 fn start(store: Store) -> Queue {
+    let runtime = store.runtime.clone();
     super::batch::spawn(
+        runtime.as_ref(),
         super::batch::Shape {
             workers: WRITERS,
             max_weight: MAX_BATCH,

@@ -75,7 +75,9 @@ impl Store {
 }
 
 fn start(store: Store) -> Queue {
+    let runtime = store.runtime.clone();
     super::batch::spawn(
+        runtime.as_ref(),
         super::batch::Shape {
             workers: READERS,
             max_weight: MAX_KEYS,

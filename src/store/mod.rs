@@ -150,6 +150,57 @@ pub struct Store {
     /// use (see lookup_batch.rs).
     lookup_queue: std::sync::Arc<std::sync::OnceLock<lookup_batch::Queue>>,
     lookup_counters: std::sync::Arc<lookup_batch::Counters>,
+    /// The runtime the store was made on (the shared one, in `authd
+    /// serve`), where its connections and its batch queues run, whichever
+    /// thread first needs them. An HTTP connection's request runs on that
+    /// connection's own thread (see `connections::pinned_runtimes`); a
+    /// database connection or a batch writer started from there would stay
+    /// there, and every other thread's queries would hop to it and back.
+    /// None if the store was made outside a runtime.
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+/// Connects to PostgreSQL on the store's runtime: the connection's socket
+/// is registered with that runtime's reactor and its task runs there.
+/// Otherwise as deadpool's own (`ConfigConnectImpl`).
+struct ConnectOnRuntime {
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl deadpool_postgres::Connect for ConnectOnRuntime {
+    fn connect(
+        &self,
+        pg: &tokio_postgres::Config,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        async fn connect(
+            pg: tokio_postgres::Config,
+        ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>
+        {
+            let (client, connection) = pg.connect(NoTls).await?;
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "a database connection failed");
+                }
+            });
+            Ok((client, task))
+        }
+        let pg = pg.clone();
+        let runtime = self.runtime.clone();
+        Box::pin(async move {
+            let Some(runtime) = runtime else {
+                return connect(pg).await;
+            };
+            match runtime.spawn(connect(pg.clone())).await {
+                Ok(connected) => connected,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // That runtime is shutting down: connect here instead.
+                Err(_) => connect(pg).await,
+            }
+        })
+    }
 }
 
 pub type Conn = deadpool_postgres::Object;
@@ -164,16 +215,29 @@ impl Store {
         // generic plan; left to choose, PostgreSQL plans the token lookup
         // (four tables, a list of keys) anew on every run, which cost more
         // than running it (BENCHMARKS.md, cold introspection).
+        // random_page_cost: a generic plan is made once, from the tables'
+        // sizes at that moment, and kept until PostgreSQL next analyzes
+        // them. With the default (4, a spinning disk's) the token lookup
+        // made while `grants` was still a few dozen pages joined it by a
+        // hash over a full scan, and kept scanning it whole for every
+        // lookup as it grew (tokens/s fell by a third in three rounds of
+        // the cold benchmark, with autovacuum off). 1.1, the usual figure
+        // for SSDs and for tables that stay cached, makes an index probe
+        // per token the cheaper plan for any but a table of a page or two.
         pg.options(format!(
-            "-c statement_timeout={} -c client_min_messages=warning -c plan_cache_mode=force_generic_plan",
+            "-c statement_timeout={} -c client_min_messages=warning -c plan_cache_mode=force_generic_plan \
+             -c random_page_cost=1.1",
             config.statement_timeout.as_millis()
         ));
         if pg.get_application_name().is_none() {
             pg.application_name("authd");
         }
-        let manager = Manager::from_config(
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let manager = Manager::from_connect(
             pg.clone(),
-            NoTls,
+            ConnectOnRuntime {
+                runtime: runtime.clone(),
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -189,6 +253,7 @@ impl Store {
         Ok(Store {
             pool,
             pg,
+            runtime,
             issue_queue: Default::default(),
             lookup_queue: Default::default(),
             lookup_counters: Default::default(),
