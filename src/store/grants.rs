@@ -109,7 +109,8 @@ const ACCESS_TOKEN_BY_KEY: &str =
 const REFRESH_TOKEN_BY_KEY: &str =
     token_lookup_sql!("refresh_tokens", "t.used_at IS NOT NULL", "= $1", "= $2");
 /// Many tokens in one query: their selectors are $1, their digests $2.
-const ACCESS_TOKENS_BY_KEYS: &str = token_lookup_sql!(
+/// Public for the test that checks its plan (tests/api/cache.rs).
+pub const ACCESS_TOKENS_BY_KEYS: &str = token_lookup_sql!(
     "access_tokens",
     "t.revoked_at IS NOT NULL",
     "= ANY($1)",

@@ -482,3 +482,62 @@ async fn revocations_wait_for_one_sweep_together_but_their_tokens_are_inactive_a
         assert!(app.introspect(&client, token).await.is_active());
     }
 }
+
+/// The cold lookup's plan, made on authd's own session (its generic plan,
+/// kept until PostgreSQL next analyzes the tables), probes `grants` by its
+/// key while `grants` is a tenth of `access_tokens`, as shared
+/// client_credentials grants leave it: a hash join over a full scan of
+/// `grants`, which PostgreSQL's default costs chose at these sizes, would
+/// be kept as the table grows, every lookup scanning it whole.
+#[tokio::test]
+async fn the_cold_lookup_probes_grants_by_key_while_grants_is_small() {
+    let app = spawn_app().await;
+    let client = app.register_app(&[OOB], "read").await;
+    let db = app.db().await;
+    // 20,000 tokens in 1,900 grants: the cold benchmark's first round.
+    db.execute(
+        "INSERT INTO grants (app_id, scopes)
+         SELECT a.id, '{read}' FROM apps a, generate_series(1, 1900) WHERE a.client_id = $1",
+        &[&client.client_id],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO access_tokens (selector, digest, grant_id, format, scopes)
+         SELECT substr(sha256(('s' || i)::bytea), 1, 16), sha256(('d' || i)::bytea),
+                (SELECT min(id) FROM grants) + i % 1900, 'opaque', '{read}'
+         FROM generate_series(1, 20000) AS i",
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute("ANALYZE grants, access_tokens", &[])
+        .await
+        .unwrap();
+
+    let store = app.application().service().store();
+    let conn = store.conn().await.unwrap();
+    conn.batch_execute(&format!(
+        "PREPARE lookup_plan(bytea[], bytea[]) AS {}",
+        authd::store::grants::ACCESS_TOKENS_BY_KEYS
+    ))
+    .await
+    .unwrap();
+    let plan: Vec<String> = conn
+        .query(
+            "EXPLAIN EXECUTE lookup_plan(ARRAY['\\x00'::bytea], ARRAY['\\x00'::bytea])",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect();
+    conn.batch_execute("DEALLOCATE lookup_plan").await.unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Scan using grants_pkey on grants"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Seq Scan on grants"), "{plan}");
+}
