@@ -81,6 +81,7 @@ impl Database {
             max_connections: pool_size,
             acquire_timeout: timeout,
             statement_timeout: timeout,
+            connection_lifetime: crate::store::CONNECTION_LIFETIME,
         })?;
         let applied = migrate::run(&store)
             .await

@@ -134,7 +134,20 @@ pub struct StoreConfig {
     pub acquire_timeout: Duration,
     /// Server-side limit on any one statement.
     pub statement_timeout: Duration,
+    /// How long a pooled connection is used before it is closed and a new
+    /// one opened in its place (checked when it is taken from the pool).
+    /// Each connection plans its statements once (see `Store::new`) and
+    /// keeps the plans until PostgreSQL next analyzes the tables; a new
+    /// connection plans them again for the tables as they are now, so a
+    /// plan made when a table was tiny does not outlive this, even where
+    /// autovacuum is off.
+    pub connection_lifetime: Duration,
 }
+
+/// [`StoreConfig::connection_lifetime`] in `authd serve`: a connection's
+/// opening and its statements' planning, a few milliseconds, once per ten
+/// minutes per connection.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
 
 /// The connection pool. Cheap to clone.
 #[derive(Clone)]
@@ -248,6 +261,15 @@ impl Store {
             .wait_timeout(Some(config.acquire_timeout))
             .create_timeout(Some(config.acquire_timeout))
             .recycle_timeout(Some(config.acquire_timeout))
+            .pre_recycle(deadpool_postgres::Hook::sync_fn(move |_, metrics| {
+                if metrics.age() >= config.connection_lifetime {
+                    Err(deadpool_postgres::HookError::message(
+                        "past its lifetime; a new connection takes its place",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }))
             .build()
             .map_err(|e| StoreError::Database(Arc::new(e)))?;
         Ok(Store {

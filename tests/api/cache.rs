@@ -541,3 +541,39 @@ async fn the_cold_lookup_probes_grants_by_key_while_grants_is_small() {
     );
     assert!(!plan.contains("Seq Scan on grants"), "{plan}");
 }
+
+/// A pooled connection is replaced once past its lifetime (so that its
+/// plans are made again for the tables as they are), and reused before.
+#[tokio::test]
+async fn a_pooled_connection_is_replaced_past_its_lifetime() {
+    let app = spawn_app().await;
+    let store_with = |lifetime: Duration| {
+        authd::store::Store::new(authd::store::StoreConfig {
+            pg: app.db_config(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            connection_lifetime: lifetime,
+        })
+        .unwrap()
+    };
+    async fn backend(store: &authd::store::Store) -> i32 {
+        let conn = store.conn().await.unwrap();
+        conn.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+    let short = store_with(Duration::from_millis(200));
+    let first = backend(&short).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_ne!(
+        backend(&short).await,
+        first,
+        "a connection outlived its lifetime"
+    );
+    let long = store_with(Duration::from_secs(600));
+    let first = backend(&long).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(backend(&long).await, first, "a connection was not reused");
+}

@@ -162,6 +162,7 @@ async fn make_template(host: &Host, template: &str) {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(60),
+            connection_lifetime: authd::store::CONNECTION_LIFETIME,
         })
         .expect("template store");
         authd::store::migrate::run(&store)
