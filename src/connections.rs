@@ -229,39 +229,34 @@ pub async fn serve<F, S, B>(
         let (tls, builder, service_for) = (tls.clone(), builder.clone(), service_for.clone());
         // The service is made once the TLS handshake is done: it may read
         // the client's certificate.
+        let run = move |stream: TcpStream| {
+            let stream = LingeringStream {
+                stream: Some(stream),
+                peer,
+                held: Some(held),
+            };
+            connection.run(stream, tls, builder, service_for)
+        };
         let pinned_to = runtimes.get(next_runtime % runtimes.len().max(1));
         next_runtime = next_runtime.wrapping_add(1);
-        match pinned_to {
-            // The socket moves to the pinned runtime's reactor.
-            Some(runtime) => match stream.into_std() {
-                Ok(socket) => {
-                    runtime.spawn(async move {
-                        match TcpStream::from_std(socket) {
-                            Ok(stream) => {
-                                let stream = LingeringStream {
-                                    stream: Some(stream),
-                                    peer,
-                                    held: Some(held),
-                                };
-                                connection.run(stream, tls, builder, service_for).await;
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, %peer, "a connection could not join its thread");
-                            }
+        let Some(runtime) = pinned_to else {
+            tokio::spawn(run(stream));
+            continue;
+        };
+        // The socket moves to the pinned runtime's reactor.
+        match stream.into_std() {
+            Ok(socket) => {
+                runtime.spawn(async move {
+                    match TcpStream::from_std(socket) {
+                        Ok(stream) => run(stream).await,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %peer, "a connection could not join its thread");
                         }
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, %peer, "a connection could not leave the acceptor");
-                }
-            },
-            None => {
-                let stream = LingeringStream {
-                    stream: Some(stream),
-                    peer,
-                    held: Some(held),
-                };
-                tokio::spawn(connection.run(stream, tls, builder, service_for));
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "a connection could not leave the acceptor");
             }
         }
     }

@@ -117,7 +117,10 @@ impl AuthService {
         if token.contains('.') && !self.keys().signature_is_valid(token).await? {
             return Ok(None);
         }
-        Ok(Some(key_of(token, digest)))
+        Ok(Some(TokenKey {
+            selector: selector_of(token),
+            digest,
+        }))
     }
 
     /// [`find_token`](Self::find_token) for many tokens at once, in their
@@ -263,14 +266,6 @@ pub(crate) fn token_key(token: &str) -> TokenKey {
     TokenKey {
         selector: selector_of(token),
         digest: Digest::of(token),
-    }
-}
-
-/// How `token` (whose digest is `digest`) is found in the database.
-pub(crate) fn key_of(token: &str, digest: Digest) -> TokenKey {
-    TokenKey {
-        selector: selector_of(token),
-        digest,
     }
 }
 

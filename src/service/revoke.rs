@@ -17,7 +17,6 @@ use super::introspect::TokenTypeHint;
 use crate::domain::client_auth::ClientCredentials;
 use crate::domain::error::{AuthError, ErrorKind};
 use crate::domain::grant::TokenKind;
-use crate::domain::secret::Digest;
 
 impl AuthService {
     pub async fn revoke(
@@ -53,11 +52,9 @@ impl AuthService {
             return Err(not_authorized_to_revoke());
         }
         if record.account_id.is_none() && record.kind == TokenKind::Access {
-            let digest = Digest::of(token);
-            self.store()
-                .revoke_access_token(&super::introspect::key_of(token, digest))
-                .await?;
-            self.cache().invalidate(&Invalidation::Token(digest));
+            let key = super::introspect::token_key(token);
+            self.store().revoke_access_token(&key).await?;
+            self.cache().invalidate(&Invalidation::Token(key.digest));
             self.metrics().token_revoked();
             tracing::info!(
                 grant_id = %record.grant_id,

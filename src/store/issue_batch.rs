@@ -13,6 +13,7 @@
 //! own grant means nothing beyond its tokens: revoking one of them revokes
 //! that token alone (service::revoke), and the purge deletes the grant when
 //! its tokens are gone.
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
@@ -155,24 +156,23 @@ async fn insert(store: &Store, batch: &[Pending]) -> Result<(), StoreError> {
     let mut grant_scopes: Vec<String> = Vec::new();
     let mut grant_created: Vec<SystemTime> = Vec::new();
     let mut grant_of: Vec<i32> = Vec::with_capacity(batch.len());
+    let mut known: HashMap<(i64, String), i32> = HashMap::new();
     for p in batch {
-        let app_id = p.app_id.get();
-        let scopes = scopes_to_sql(&p.token.scopes).join(" ");
-        let n = match grant_apps
-            .iter()
-            .zip(&grant_scopes)
-            .position(|(a, s)| *a == app_id && *s == scopes)
-        {
-            Some(i) => i,
+        let key = (p.app_id.get(), scopes_to_sql(&p.token.scopes).join(" "));
+        let n = match known.get(&key) {
+            Some(&n) => n,
             None => {
-                grant_apps.push(app_id);
-                grant_scopes.push(scopes);
+                grant_apps.push(key.0);
+                grant_scopes.push(key.1.clone());
                 grant_created.push(p.token.created_at);
-                grant_apps.len() - 1
+                // WITH ORDINALITY counts from 1; a batch holds at most
+                // MAX_BATCH.
+                let n = i32::try_from(grant_apps.len()).unwrap_or(i32::MAX);
+                known.insert(key, n);
+                n
             }
         };
-        // WITH ORDINALITY counts from 1; a batch holds at most MAX_BATCH.
-        grant_of.push(i32::try_from(n + 1).unwrap_or(i32::MAX));
+        grant_of.push(n);
     }
     let created: Vec<SystemTime> = batch.iter().map(|p| p.token.created_at).collect();
     let digests: Vec<&[u8]> = batch
